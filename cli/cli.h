@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cli.h - the vmsvc command: one dispatcher (vmsvc.c) with a table of
+ * subcommands, one file per subcommand (cmd-*.c).
+ *
+ * Exit codes of every subcommand: EXIT_OK (0) success, EXIT_FAIL (1) the
+ * operation failed, EXIT_USAGE (2) the command line was wrong.
+ */
+#ifndef VMSVC_CLI_H
+#define VMSVC_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <vmsvc/vmsvc.h>
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+/* A subcommand: argv[0] is its own name ("service"). Returns an exit code. */
+struct cli_command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+};
+
+/* Prints "vmsvc: <message>\n" to stderr (printf format). */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Prints "vmsvc: <message>\nTry 'vmsvc <cmd> --help'.\n" and returns
+ * EXIT_USAGE, for "return cli_usage_error(...)". */
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* True if argv[i] for some i in [1, argc) is "--help" or "-h". */
+bool cli_wants_help(int argc, char **argv);
+
+/* The config folder: $VMSVC_CONFIG_DIR, else /etc/vmsvc (or --config-dir). */
+const char *cli_config_dir(void);
+/* The runtime folder: $VMSVC_RUNTIME_DIR, else /run/vmsvc (or --runtime-dir). */
+const char *cli_runtime_dir(void);
+
+/* Parses a u32 in decimal or 0x hex. Returns 0, -EINVAL or -ERANGE; prints nothing. */
+int cli_parse_u32(const char *s, uint32_t *out);
+/* Parses a GUID; on failure prints "'X' is not a GUID (...)" and returns -EINVAL. */
+int cli_parse_guid(const char *s, hv_guid_t *out);
+
+int cmd_guid(int argc, char **argv);
+int cmd_service(int argc, char **argv);
+int cmd_vm(int argc, char **argv);
+
+#endif /* VMSVC_CLI_H */
