@@ -45,6 +45,18 @@ int cli_parse_u32(const char *s, uint32_t *out);
 /* Parses a GUID; on failure prints "'X' is not a GUID (...)" and returns -EINVAL. */
 int cli_parse_guid(const char *s, hv_guid_t *out);
 
+/* --- cli-config.c: for the subcommands that read the config folder --- */
+struct conf_problems;
+struct json_object;
+/* Prints each problem as "vmsvc: warning: FILE:LINE: MESSAGE" to stderr,
+ * then how many WHAT ("service", "VM") entries are skipped. */
+void cli_print_problems(const struct conf_problems *p, const char *what);
+/* Prints o, pretty, to stdout, with a newline. */
+void cli_print_json(struct json_object *o);
+/* For getopt_long with an optstring starting with ':': reports the option
+ * that c ('?' or ':') is about and returns EXIT_USAGE. */
+int cli_option_error(const char *cmd, int c, char **argv);
+
 int cmd_guid(int argc, char **argv);
 int cmd_service(int argc, char **argv);
 int cmd_vm(int argc, char **argv);

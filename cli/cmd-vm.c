@@ -1,0 +1,466 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cmd-vm.c - vmsvc vm: the VMs vmsvcd serves (CONFIG/vms.d/NAME.conf, see
+ * lib/vmtable.h) and the QEMU options that attach one to it.
+ *
+ * Exit codes as for 'vmsvc service': 2 for a malformed command line or
+ * argument, 1 when the operation fails.
+ */
+#include <getopt.h>
+#include <json-c/json.h>
+#include <string.h>
+
+#include <vmsvc/vmsvc.h>
+
+#include "cli.h"
+#include "util.h"
+#include "vmtable.h"
+
+#define CMD "vm"
+
+static void vm_usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: vmsvc vm add NAME [--cid N] [--id GUID] [--description TEXT] [--json]\n"
+		"       vmsvc vm list [--json]\n"
+		"       vmsvc vm show NAME [--json]\n"
+		"       vmsvc vm remove NAME\n"
+		"       vmsvc vm qemu-args NAME [--mem SIZE]\n\n"
+		"Defines the VMs vmsvcd serves (CONFIG/vms.d/NAME.conf, CONFIG =\n"
+		"$VMSVC_CONFIG_DIR, --config-dir or /etc/vmsvc).\n\n"
+		"  add        define NAME and print its name, id and CID. The id (VmId) is\n"
+		"             a random GUID unless --id is given, and is kept for good;\n"
+		"             the CID is the lowest free one from 3 unless --cid is given\n"
+		"             (3..4294967294).\n"
+		"  list       NAME ID CID STATE CONNECTIONS of every valid definition\n"
+		"  show       one VM\n"
+		"  remove     delete a definition (not while the VM runs)\n"
+		"  qemu-args  print the QEMU options that give the VM its vsock device:\n"
+		"             a shared memory backend of SIZE (default 256M; SIZE must equal\n"
+		"             QEMU's -m) and a vhost-user-vsock-pci device on\n"
+		"             RUNDIR/vms/NAME.vhost (RUNDIR = $VMSVC_RUNTIME_DIR,\n"
+		"             --runtime-dir or /run/vmsvc)\n\n"
+		"NAME: [A-Za-z0-9][A-Za-z0-9_.-]*, at most 64 characters (it names the\n"
+		"VM's socket files). Definitions with mistakes are reported as\n"
+		"'FILE:LINE: problem' warnings and skipped; of two with the same id or CID,\n"
+		"the one whose file name sorts first is used.\n\n"
+		"Exit status: 0 success, 1 failure, 2 wrong usage.\n");
+}
+
+/*
+ * The run-time state of a VM ("stopped", "running", ...) and its number of
+ * open connections. vmsvcd knows them; until the CLI asks its control
+ * socket, every VM is reported stopped with no connections.
+ */
+static int vm_runtime_state(const char *name, const char **state, unsigned *connections)
+{
+	(void)name;
+	*state = "stopped";
+	*connections = 0;
+	return 0;
+}
+
+static int getopt_done(int c, char **argv)
+{
+	if (c == 'h') {
+		vm_usage(stdout);
+		return EXIT_OK;
+	}
+	return cli_option_error(CMD, c, argv);
+}
+
+static int load_table(struct vmt_table **t)
+{
+	int r = vmt_load(cli_config_dir(), t);
+
+	if (r < 0) {
+		cli_error("cannot read %s/" VMT_DIR ": %s", cli_config_dir(), strerror(-r));
+		return EXIT_FAIL;
+	}
+	cli_print_problems(vmt_problems(*t), "VM");
+	return 0;
+}
+
+static const struct vmt_vm *lookup(const struct vmt_table *t, const char *name)
+{
+	const struct vmt_vm *vm = vmt_find_name(t, name);
+
+	if (vm)
+		return vm;
+	if (vmt_is_broken(t, name))
+		cli_error("%s/" VMT_DIR "/%s.conf is broken (see the warnings above); fix it or "
+			  "remove it with 'vmsvc vm remove %s'",
+			  cli_config_dir(), name, name);
+	else
+		cli_error("no VM '%s' (see 'vmsvc vm list')", name);
+	return NULL;
+}
+
+static json_object *vm_json(const struct vmt_vm *vm)
+{
+	json_object *o = json_object_new_object();
+	char id[HV_GUID_STRSIZE];
+	const char *state;
+	unsigned conns;
+
+	vm_runtime_state(vm->name, &state, &conns);
+	hv_guid_format(&vm->id, id, sizeof(id));
+	json_object_object_add(o, "name", json_object_new_string(vm->name));
+	json_object_object_add(o, "id", json_object_new_string(id));
+	json_object_object_add(o, "cid", json_object_new_int64(vm->cid));
+	json_object_object_add(o, "state", json_object_new_string(state));
+	json_object_object_add(o, "connections", json_object_new_int64(conns));
+	json_object_object_add(o, "description",
+			       vm->description ? json_object_new_string(vm->description) : NULL);
+	return o;
+}
+
+static void print_vm(const struct vmt_vm *vm, bool json, bool details)
+{
+	char id[HV_GUID_STRSIZE];
+	const char *state;
+	unsigned conns;
+
+	if (json) {
+		json_object *o = vm_json(vm);
+		cli_print_json(o);
+		json_object_put(o);
+		return;
+	}
+	hv_guid_format(&vm->id, id, sizeof(id));
+	printf("name:         %s\nid:           %s\ncid:          %u\n", vm->name, id, vm->cid);
+	if (!details)
+		return;
+	vm_runtime_state(vm->name, &state, &conns);
+	printf("state:        %s\n"
+	       "connections:  %u\n"
+	       "description:  %s\n"
+	       "file:         %s/" VMT_DIR "/%s.conf\n"
+	       "vhost-user:   %s/vms/%s.vhost\n",
+	       state, conns, vm->description ? vm->description : "-", cli_config_dir(), vm->name,
+	       cli_runtime_dir(), vm->name);
+}
+
+/* --- add --- */
+
+static int parse_add_option(int c, const char *v, struct vmt_vm *vm, bool *json)
+{
+	char why[CONF_WHY_SIZE];
+	int r;
+
+	switch (c) {
+	case 'c':
+		r = conf_parse_u32(v, &vm->cid);
+		if (r == -EINVAL)
+			return cli_usage_error(CMD, "CID '%s' is not a decimal number", v);
+		if (r < 0 || vmt_check_cid(vm->cid) < 0)
+			return cli_usage_error(CMD, "CID %s is out of range: use 3..4294967294 (0, "
+						    "1, 2 and 4294967295 are reserved)",
+					       v);
+		return 0;
+	case 'i':
+		if (cli_parse_guid(v, &vm->id) < 0)
+			return EXIT_USAGE;
+		if (vmt_check_id(&vm->id, why) < 0)
+			return cli_usage_error(CMD, "id %s %s", v, why);
+		return 0;
+	case 'd':
+		if (conf_check_text(v, VMT_DESCRIPTION_MAX, why) < 0)
+			return cli_usage_error(CMD, "invalid description '%s': %s", v, why);
+		vm->description = (char *)v;
+		return 0;
+	case 'j':
+		*json = true;
+		return 0;
+	}
+	return -1;
+}
+
+static void conflict_error(const struct vmt_conflict *c)
+{
+	char id[HV_GUID_STRSIZE];
+
+	hv_guid_format(&c->id, id, sizeof(id));
+	if (c->kind == VMT_CONFLICT_NAME && c->broken)
+		cli_error(VMT_DIR "/%s.conf already exists but does not load (see 'vmsvc vm "
+				  "list'); fix or remove it first",
+			  c->name);
+	else if (c->kind == VMT_CONFLICT_NAME)
+		cli_error("VM '%s' already exists (" VMT_DIR "/%s.conf)", c->name, c->name);
+	else if (c->kind == VMT_CONFLICT_ID)
+		cli_error("id %s is already used by VM '%s' (" VMT_DIR "/%s.conf)", id, c->name,
+			  c->name);
+	else
+		cli_error("CID %u is already used by VM '%s' (" VMT_DIR "/%s.conf)", c->cid,
+			  c->name, c->name);
+}
+
+static int vm_add(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "cid", required_argument, NULL, 'c' }, { "id", required_argument, NULL, 'i' },
+		{ "description", required_argument, NULL, 'd' },
+		{ "json", no_argument, NULL, 'j' },      { "help", no_argument, NULL, 'h' },
+		{}
+	};
+	struct vmt_vm vm = { 0 };
+	struct vmt_conflict conflict;
+	char why[CONF_WHY_SIZE];
+	bool json = false;
+	int c, r;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1)
+		if ((r = parse_add_option(c, optarg, &vm, &json)) != 0)
+			return r > 0 ? r : getopt_done(c, argv);
+	if (optind == argc)
+		return cli_usage_error(CMD, "add needs a NAME");
+	if (optind + 1 < argc)
+		return cli_usage_error(CMD, "unexpected argument '%s'", argv[optind + 1]);
+	vm.name = argv[optind];
+	if (vmt_check_name(vm.name, why) < 0)
+		return cli_usage_error(CMD, "invalid VM name '%s': %s", vm.name, why);
+	r = vmt_add(cli_config_dir(), &vm, &conflict);
+	if (r == -EEXIST) {
+		conflict_error(&conflict);
+		return EXIT_FAIL;
+	}
+	if (r < 0) {
+		cli_error("cannot write %s/" VMT_DIR ": %s", cli_config_dir(), strerror(-r));
+		return EXIT_FAIL;
+	}
+	print_vm(&vm, json, false);
+	return EXIT_OK;
+}
+
+/* --- list, show, remove --- */
+
+/* Parses [--json] (if allowed) and exactly nargs positionals; returns -1 to
+ * go on, or an exit code. */
+static int parse_simple(int argc, char **argv, bool allow_json, bool *json, int nargs)
+{
+	static const struct option opts[] = { { "json", no_argument, NULL, 'j' },
+					       { "help", no_argument, NULL, 'h' },
+					       {} };
+	int c;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		if (c == 'j' && allow_json)
+			*json = true;
+		else if (c == 'j')
+			return cli_usage_error(CMD, "%s has no --json", argv[0]);
+		else
+			return getopt_done(c, argv);
+	}
+	if (argc - optind < nargs)
+		return cli_usage_error(CMD, "%s needs a VM NAME", argv[0]);
+	if (argc - optind > nargs)
+		return cli_usage_error(CMD, "unexpected argument '%s'", argv[optind + nargs]);
+	return -1;
+}
+
+static int vm_list(int argc, char **argv)
+{
+	_cleanup_(vmt_table_freep) struct vmt_table *t = NULL;
+	bool json = false;
+	int r = parse_simple(argc, argv, true, &json, 0);
+	int w = 4;
+
+	if (r >= 0)
+		return r;
+	if (load_table(&t))
+		return EXIT_FAIL;
+	if (json) {
+		json_object *a = json_object_new_array();
+		for (size_t i = 0; i < vmt_count(t); i++)
+			json_object_array_add(a, vm_json(vmt_at(t, i)));
+		cli_print_json(a);
+		json_object_put(a);
+		return EXIT_OK;
+	}
+	for (size_t i = 0; i < vmt_count(t); i++)
+		if ((int)strlen(vmt_at(t, i)->name) > w)
+			w = (int)strlen(vmt_at(t, i)->name);
+	printf("%-*s  %-36s  %-10s  %-8s  %s\n", w, "NAME", "ID", "CID", "STATE", "CONNECTIONS");
+	for (size_t i = 0; i < vmt_count(t); i++) {
+		const struct vmt_vm *vm = vmt_at(t, i);
+		char id[HV_GUID_STRSIZE];
+		const char *state;
+		unsigned conns;
+		vm_runtime_state(vm->name, &state, &conns);
+		hv_guid_format(&vm->id, id, sizeof(id));
+		printf("%-*s  %-36s  %-10u  %-8s  %u\n", w, vm->name, id, vm->cid, state, conns);
+	}
+	return EXIT_OK;
+}
+
+static int vm_show(int argc, char **argv)
+{
+	_cleanup_(vmt_table_freep) struct vmt_table *t = NULL;
+	const struct vmt_vm *vm;
+	bool json = false;
+	int r = parse_simple(argc, argv, true, &json, 1);
+
+	if (r >= 0)
+		return r;
+	if (load_table(&t))
+		return EXIT_FAIL;
+	vm = lookup(t, argv[optind]);
+	if (!vm)
+		return EXIT_FAIL;
+	print_vm(vm, json, true);
+	return EXIT_OK;
+}
+
+static int vm_remove(int argc, char **argv)
+{
+	_cleanup_(vmt_table_freep) struct vmt_table *t = NULL;
+	const char *name, *state;
+	unsigned conns;
+	bool json = false;
+	int r = parse_simple(argc, argv, false, &json, 1);
+
+	if (r >= 0)
+		return r;
+	if (load_table(&t))
+		return EXIT_FAIL;
+	name = argv[optind];
+	if (!vmt_is_broken(t, name) && !lookup(t, name))
+		return EXIT_FAIL;
+	vm_runtime_state(name, &state, &conns);
+	if (strcmp(state, "stopped") != 0) {
+		cli_error("VM '%s' is %s; stop it first", name, state);
+		return EXIT_FAIL;
+	}
+	r = vmt_remove(cli_config_dir(), name);
+	if (r < 0 && r != -ENOENT) {
+		cli_error("cannot write %s/" VMT_DIR ": %s", cli_config_dir(), strerror(-r));
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+/* --- qemu-args --- */
+
+/* True for QEMU sizes: digits, no leading zero, then at most one of KMGT. */
+static bool size_ok(const char *s)
+{
+	size_t n = strspn(s, "0123456789");
+
+	if (n == 0 || s[0] == '0' || n > 12)
+		return false;
+	return s[n] == '\0' || (strchr("KMGTkmgt", s[n]) && s[n + 1] == '\0');
+}
+
+/* Prints arg for a POSIX shell: as is if it is plain, else single-quoted. */
+static void print_shell_word(const char *arg)
+{
+	if (arg[strspn(arg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+			    "_./,=:+-@%")] == '\0') {
+		fputs(arg, stdout);
+		return;
+	}
+	putchar('\'');
+	for (const char *p = arg; *p; p++)
+		if (*p == '\'')
+			fputs("'\\''", stdout);
+		else
+			putchar(*p);
+	putchar('\'');
+}
+
+/* Returns path with every ',' doubled, as QEMU option values need. */
+static char *qemu_escape(const char *path)
+{
+	char *out = malloc(2 * strlen(path) + 1), *o = out;
+
+	if (!out)
+		return NULL;
+	for (const char *p = path; *p; p++) {
+		*o++ = *p;
+		if (*p == ',')
+			*o++ = ',';
+	}
+	*o = '\0';
+	return out;
+}
+
+static int print_qemu_args(const char *name, const char *size)
+{
+	_cleanup_free_ char *path = NULL, *esc = NULL, *mem = NULL, *chr = NULL, *dev = NULL;
+	const char *args[8];
+
+	if (asprintf(&path, "%s/vms/%s.vhost", cli_runtime_dir(), name) < 0 ||
+	    !(esc = qemu_escape(path)) ||
+	    asprintf(&mem, "memory-backend-memfd,id=vmsvc-mem,size=%s,share=on", size) < 0 ||
+	    asprintf(&chr, "socket,id=vmsvc-%s,path=%s", name, esc) < 0 ||
+	    asprintf(&dev, "vhost-user-vsock-pci,chardev=vmsvc-%s", name) < 0) {
+		cli_error("out of memory");
+		return EXIT_FAIL;
+	}
+	args[0] = "-object", args[1] = mem;
+	args[2] = "-machine", args[3] = "memory-backend=vmsvc-mem";
+	args[4] = "-chardev", args[5] = chr;
+	args[6] = "-device", args[7] = dev;
+	for (size_t i = 0; i < ARRAY_SIZE(args); i++) {
+		if (i)
+			putchar(' ');
+		print_shell_word(args[i]);
+	}
+	putchar('\n');
+	return EXIT_OK;
+}
+
+static int vm_qemu_args(int argc, char **argv)
+{
+	static const struct option opts[] = { { "mem", required_argument, NULL, 'm' },
+					       { "help", no_argument, NULL, 'h' },
+					       {} };
+	_cleanup_(vmt_table_freep) struct vmt_table *t = NULL;
+	const char *size = "256M";
+	int c;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		if (c != 'm')
+			return getopt_done(c, argv);
+		if (!size_ok(optarg))
+			return cli_usage_error(CMD, "--mem '%s' is not a size (like 512M or 2G)",
+					       optarg);
+		size = optarg;
+	}
+	if (optind == argc)
+		return cli_usage_error(CMD, "qemu-args needs a VM NAME");
+	if (optind + 1 < argc)
+		return cli_usage_error(CMD, "unexpected argument '%s'", argv[optind + 1]);
+	if (load_table(&t))
+		return EXIT_FAIL;
+	if (!lookup(t, argv[optind]))
+		return EXIT_FAIL;
+	return print_qemu_args(argv[optind], size);
+}
+
+int cmd_vm(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*run)(int, char **);
+	} sub[] = { { "add", vm_add },
+		    { "list", vm_list },
+		    { "show", vm_show },
+		    { "remove", vm_remove },
+		    { "qemu-args", vm_qemu_args } };
+
+	if (argc < 2)
+		return cli_usage_error(CMD, "missing subcommand (add, list, show, remove, "
+					    "qemu-args)");
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		vm_usage(stdout);
+		return EXIT_OK;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(sub); i++)
+		if (strcmp(argv[1], sub[i].name) == 0)
+			return sub[i].run(argc - 1, argv + 1);
+	return cli_usage_error(CMD, "unknown subcommand '%s'", argv[1]);
+}

@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stream.c - the host side of a VM's connections.
+ *
+ * Guest to host: a guest REQUEST to port P is admitted only if a service
+ * with port P is registered and enabled; the connection then goes to the
+ * host program listening at RUNDIR/vms/NAME.vsock_P (Firecracker's
+ * convention). Anything else is refused at once with RST, so the guest's
+ * connect() fails with ECONNRESET instead of timing out.
+ *
+ * Host to guest: a client of RUNDIR/vms/NAME.vsock writes
+ * "CONNECT <port>\n"; the line is read one byte at a time so that data
+ * sent right after it stays in the socket. Once the guest accepts, the
+ * client reads "OK <hostport>\n" and the stream is the connection; if the
+ * guest refuses or does not answer in time, the stream is closed.
+ *
+ * Each stream is one struct hstream; the vsock engine drives its I/O
+ * through the callbacks at the end of this file.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+
+#include "log.h"
+#include "registry.h"
+#include "util.h"
+#include "vm-int.h"
+
+static void on_stream(uv_poll_t *p, int status, int events);
+
+static struct hstream *hs_new(struct vm *vm, int fd, enum hs_state state)
+{
+	struct hstream *hs = (struct hstream *)watch_new(vm, fd, sizeof(*hs), on_stream);
+
+	if (!hs)
+		return NULL;
+	hs->state = state;
+	list_add_tail(&hs->link, &vm->streams);
+	return hs;
+}
+
+/* Ends the host side of a stream; the engine's connection must be gone. */
+static void hs_close(struct hstream *hs)
+{
+	if (hs->state == HS_CLOSED)
+		return;
+	hs->state = HS_CLOSED;
+	hs->conn = NULL;
+	list_del(&hs->link);
+	watch_close(&hs->w);
+}
+
+void stream_close_pending(struct vm *vm)
+{
+	struct list_head *p, *t;
+
+	list_for_each_safe(p, t, &vm->streams)
+	{
+		struct hstream *hs = list_entry(p, struct hstream, link);
+		if (!hs->conn)
+			hs_close(hs);
+	}
+}
+
+/* ---- host to guest: the hybrid CONNECT handshake ---- */
+
+void stream_hybrid_accept(struct vm *vm)
+{
+	for (int n = 0; n < 64; n++) {
+		int fd = accept4(vm->hybrid_listen->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				log_warn("VM %s: accept on %s: %s", vm->name, vm->hybrid_path,
+					 strerror(errno));
+			return;
+		}
+		struct hstream *hs = hs_new(vm, fd, HS_LINE);
+		if (hs)
+			watch_set(&hs->w, UV_READABLE);
+	}
+}
+
+static void hs_connect_guest(struct hstream *hs, uint32_t port)
+{
+	struct vm *vm = hs->w.vm;
+	int r;
+
+	if (!vm_running(vm)) {
+		log_info("VM %s: CONNECT %u refused: the guest's vsock driver is not running",
+			 vm->name, port);
+		vm->count.host_connect_failures++;
+		hs_close(hs);
+		return;
+	}
+	watch_set(&hs->w, 0);
+	hs->state = HS_CONNECTING;
+	r = vsk_dev_host_connect(vm->vsk, port, VSK_PORT_ANY, hs, &hs->conn);
+	if (r < 0) {
+		log_warn("VM %s: CONNECT %u: %s", vm->name, port, strerror(-r));
+		hs->conn = NULL;
+		vm->count.host_connect_failures++;
+		hs_close(hs);
+		return;
+	}
+	vm->count.host_connects++;
+	vm_process_rx(vm);
+}
+
+/* Reads the CONNECT line byte by byte: nothing after the newline is taken. */
+static void hs_read_line(struct hstream *hs)
+{
+	struct vm *vm = hs->w.vm;
+	uint32_t port;
+	uint8_t c;
+
+	for (;;) {
+		ssize_t n = read(hs->w.fd, &c, 1);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n <= 0) {
+			hs_close(hs);
+			return;
+		}
+		int r = hyb_line_feed(&hs->line, c, &port);
+		if (r < 0) {
+			log_info("VM %s: malformed hybrid request refused (expected "
+				 "'CONNECT <port>\\n')",
+				 vm->name);
+			hs_close(hs);
+			return;
+		}
+		if (r == 1) {
+			hs_connect_guest(hs, port);
+			return;
+		}
+	}
+}
+
+static void on_stream(uv_poll_t *p, int status, int events)
+{
+	struct hstream *hs = p->data;
+
+	if (hs->state == HS_LINE) {
+		if (status < 0)
+			hs_close(hs);
+		else
+			hs_read_line(hs);
+		return;
+	}
+	if (hs->state != HS_OPEN || !hs->conn)
+		return;
+	if (status < 0) {
+		vsk_conn_host_closed(hs->conn);
+		return;
+	}
+	if (events & UV_WRITABLE)
+		vsk_conn_host_writable(hs->conn);
+	/* The engine may have closed the connection in the call above. */
+	if ((events & UV_READABLE) && hs->conn)
+		vsk_conn_host_readable(hs->conn);
+}
+
+/* ---- guest to host: admission ---- */
+
+/* Connects to RUNDIR/vms/NAME.vsock_PORT without blocking. Returns the fd
+ * (the caller owns it) or a negative errno. */
+static int connect_listener(struct vm *vm, uint32_t port)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	_cleanup_close_ int fd = -1;
+	int n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s_%u", vm->hybrid_path, port);
+
+	if (n < 0 || (size_t)n >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* A Unix connect completes at once or fails (EAGAIN: backlog full). */
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -errno;
+	return TAKE_FD(fd);
+}
+
+static int cb_guest_connect(void *opaque, struct vsk_conn *c, uint32_t port, uint32_t src_port)
+{
+	struct vm *vm = opaque;
+	const struct reg_service *svc;
+	struct hstream *hs;
+	int fd;
+
+	daemon_refresh_registry(vm->d);
+	svc = vm->d->reg ? reg_find_port(vm->d->reg, port) : NULL;
+	if (!svc || !svc->enabled) {
+		vm->count.refused[svc ? REFUSED_DISABLED : REFUSED_NOT_REGISTERED]++;
+		log_info("VM %s: guest port %u -> host port %u refused: %s", vm->name, src_port,
+			 port, svc ? "service disabled" : "no service registered for this port");
+		return -ECONNREFUSED;
+	}
+	fd = connect_listener(vm, port);
+	if (fd < 0) {
+		vm->count.refused[REFUSED_NO_LISTENER]++;
+		log_info("VM %s: guest connection to service '%s' (port %u) refused: nobody "
+			 "listens at %s_%u (%s)",
+			 vm->name, svc->name, port, vm->hybrid_path, port, strerror(-fd));
+		return -ECONNREFUSED;
+	}
+	hs = hs_new(vm, fd, HS_OPEN);
+	if (!hs)
+		return -ENOMEM;
+	snprintf(hs->service, sizeof(hs->service), "%s", svc->name);
+	hs->conn = c;
+	vsk_conn_set_data(c, hs);
+	vm->count.accepted++;
+	log_debug("VM %s: guest port %u connected to service '%s'", vm->name, src_port,
+		  svc->name);
+	return 0;
+}
+
+/* ---- engine callbacks on a stream ---- */
+
+static struct hstream *hs_of(struct vsk_conn *c)
+{
+	return vsk_conn_get_data(c);
+}
+
+static ssize_t cb_host_write(void *opaque, struct vsk_conn *c, const struct iovec *iov,
+			     int iovcnt)
+{
+	struct msghdr mh = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
+	ssize_t n = sendmsg(hs_of(c)->w.fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+	(void)opaque;
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	return n;
+}
+
+static ssize_t cb_host_read(void *opaque, struct vsk_conn *c, void *buf, size_t len)
+{
+	ssize_t n = recv(hs_of(c)->w.fd, buf, len, MSG_DONTWAIT);
+
+	(void)opaque;
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	return n;
+}
+
+static void cb_host_shutdown_write(void *opaque, struct vsk_conn *c)
+{
+	(void)opaque;
+	shutdown(hs_of(c)->w.fd, SHUT_WR);
+}
+
+static void cb_host_want(void *opaque, struct vsk_conn *c, bool rd, bool wr)
+{
+	struct hstream *hs = hs_of(c);
+
+	(void)opaque;
+	if (hs && hs->state == HS_OPEN)
+		watch_set(&hs->w, (rd ? UV_READABLE : 0) | (wr ? UV_WRITABLE : 0));
+}
+
+static void cb_connected(void *opaque, struct vsk_conn *c)
+{
+	struct hstream *hs = hs_of(c);
+	char ok[32];
+	size_t len = hyb_format_ok(vsk_conn_local_port(c), ok, sizeof(ok));
+
+	(void)opaque;
+	/* A fresh socket's buffer always has room for this line. */
+	if (send(hs->w.fd, ok, len, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)len) {
+		vsk_conn_host_closed(c);
+		return;
+	}
+	hs->state = HS_OPEN;
+}
+
+static void cb_closed(void *opaque, struct vsk_conn *c, int err)
+{
+	struct hstream *hs = hs_of(c);
+	struct vm *vm = opaque;
+
+	if (!hs)
+		return;
+	if (hs->state == HS_CONNECTING) {
+		vm->count.host_connect_failures++;
+		log_info("VM %s: host connection to guest port %u failed: %s", vm->name,
+			 vsk_conn_peer_port(c), strerror(-err));
+	}
+	vsk_conn_set_data(c, NULL);
+	hs_close(hs);
+}
+
+static void cb_rx_ready(void *opaque)
+{
+	vm_process_rx(opaque);
+}
+
+const struct vsk_ops stream_vsk_ops = {
+	.guest_connect = cb_guest_connect,
+	.host_write = cb_host_write,
+	.host_read = cb_host_read,
+	.host_shutdown_write = cb_host_shutdown_write,
+	.host_want = cb_host_want,
+	.connected = cb_connected,
+	.closed = cb_closed,
+	.rx_ready = cb_rx_ready,
+	.log = vm_vsk_log,
+};

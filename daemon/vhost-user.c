@@ -1,0 +1,818 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vhost-user.c - vhost-user backend state machine for vhost-user-vsock.
+ *
+ * QEMU is an untrusted peer. Every request is checked against a table
+ * (exact payload size or a variable-size decoder, whether fds may come
+ * with it, whether it has its own reply) before its handler runs; a
+ * refused request changes nothing. Every fd that arrives is either kept
+ * (memory regions are mapped and closed at once; kick/call/err fds are
+ * stored in the ring and closed on replacement, reset and free) or closed
+ * before vu_handle() returns.
+ *
+ * Ring life cycle, per queue:
+ *   started  = SET_VRING_KICK received, until GET_VRING_BASE/RESET_OWNER;
+ *   enabled  = SET_VRING_ENABLE (or implicitly, see vu_set_features);
+ *   mapped   = SET_VRING_NUM + SET_VRING_ADDR translated through the
+ *              current memory table (remapped when the table changes);
+ *   running  = all three; transitions are reported by ops->queue_state.
+ * ops->reset fires once when a device that had a running queue is stopped
+ * by GET_VRING_BASE or RESET_OWNER or loses its memory table; it comes
+ * after queue_state(false) and before anything is unmapped.
+ */
+#include "vhost-user.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util.h"
+
+#define VU_IO_TIMEOUT_MS   1000
+#define VU_VRING_IDX_MASK  0xffull
+#define VU_VRING_NOFD	   0x100ull
+#define VU_MEM_REGION_SIZE 32
+#define VU_VRING_F_LOG	   1u
+
+struct vu_ring {
+	struct vq vq;
+	unsigned num;		    /* SET_VRING_NUM, 0 = unset */
+	uint64_t desc, avail, used; /* SET_VRING_ADDR, QEMU addresses */
+	bool have_addr;
+	int kick_fd, call_fd, err_fd; /* owned */
+	bool started, enabled, running;
+};
+
+struct vu_dev {
+	const struct vu_ops *ops;
+	void *opaque;
+	uint64_t features;
+	uint64_t protocol_features;
+	bool owner;
+	bool broken;
+	bool active; /* a queue ran since the last reset */
+	struct gm_table mem;
+	struct vu_ring ring[VU_NUM_QUEUES];
+};
+
+#define vu_log(d, level, ...)                                           \
+	do {                                                            \
+		if ((d)->ops->log)                                      \
+			(d)->ops->log((d)->opaque, level, __VA_ARGS__); \
+	} while (0)
+
+/* ---- messages and socket I/O ---- */
+
+void vu_msg_close_fds(struct vu_msg *m)
+{
+	for (unsigned i = 0; i < m->nfds && i < VU_MAX_FDS; i++)
+		m->fds[i] = safe_close(m->fds[i]);
+	m->nfds = 0;
+}
+
+/* Milliseconds on the monotonic clock. */
+static int64_t vu_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits until sock is ready for events or the deadline passes. A peer
+ * that trickles a message cannot hold the event loop longer than
+ * VU_IO_TIMEOUT_MS per message. */
+static int vu_wait(int sock, short events, int64_t deadline)
+{
+	struct pollfd p = { .fd = sock, .events = events };
+	int r;
+
+	do {
+		int64_t left = deadline - vu_now_ms();
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		r = poll(&p, 1, (int)left);
+	} while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	return r == 0 ? -ETIMEDOUT : 0;
+}
+
+/* Reads exactly len bytes of a message whose start has arrived. */
+static int vu_read_rest(int sock, uint8_t *buf, size_t len, int64_t deadline)
+{
+	while (len > 0) {
+		ssize_t n = recv(sock, buf, len, 0);
+		int r;
+
+		if (n > 0) {
+			buf += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (n == 0)
+			return -EPROTO; /* end of stream inside a message */
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -errno;
+		r = vu_wait(sock, POLLIN, deadline);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Moves the SCM_RIGHTS fds of mh into m; more than VU_MAX_FDS or a
+ * truncated control message close them all and fail. */
+static int vu_take_fds(struct msghdr *mh, struct vu_msg *m)
+{
+	bool too_many = (mh->msg_flags & MSG_CTRUNC) != 0;
+
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		size_t n;
+		int fd;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+			if (m->nfds < VU_MAX_FDS)
+				m->fds[m->nfds++] = fd;
+			else {
+				close(fd);
+				too_many = true;
+			}
+		}
+	}
+	if (too_many) {
+		vu_msg_close_fds(m);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/* Receives the first bytes of the header and the fds riding on them. */
+static ssize_t vu_recv_head(int sock, uint8_t *hdr, struct vu_msg *m)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * VU_MAX_FDS)];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = { .iov_base = hdr, .iov_len = VU_HDR_SIZE };
+	struct msghdr mh = { .msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = ctl.buf,
+			     .msg_controllen = sizeof(ctl.buf) };
+	ssize_t n;
+	int r;
+
+	do
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	r = vu_take_fds(&mh, m);
+	if (r < 0)
+		return r;
+	if (n == 0)
+		vu_msg_close_fds(m);
+	return n;
+}
+
+int vu_recv_msg(int sock, struct vu_msg *m)
+{
+	uint8_t hdr[VU_HDR_SIZE];
+	uint32_t w[3];
+	int64_t deadline;
+	ssize_t n;
+	int r;
+
+	m->nfds = 0;
+	n = vu_recv_head(sock, hdr, m);
+	if (n <= 0)
+		return (int)n;
+	deadline = vu_now_ms() + VU_IO_TIMEOUT_MS;
+	r = vu_read_rest(sock, hdr + n, VU_HDR_SIZE - (size_t)n, deadline);
+	if (r < 0)
+		goto fail;
+	memcpy(w, hdr, sizeof(w));
+	m->request = le32toh(w[0]);
+	m->flags = le32toh(w[1]);
+	m->size = le32toh(w[2]);
+	r = -EMSGSIZE;
+	if (m->size > VU_MAX_PAYLOAD)
+		goto fail;
+	r = vu_read_rest(sock, m->payload, m->size, deadline);
+	if (r < 0)
+		goto fail;
+	return 1;
+fail:
+	vu_msg_close_fds(m);
+	return r;
+}
+
+int vu_send_reply(int sock, const struct vu_msg *reply)
+{
+	uint32_t hdr[3] = { htole32(reply->request), htole32(reply->flags), htole32(reply->size) };
+	int64_t deadline = vu_now_ms() + VU_IO_TIMEOUT_MS;
+	size_t skip = 0, total;
+
+	if (reply->size > VU_MAX_PAYLOAD)
+		return -EINVAL;
+	total = VU_HDR_SIZE + reply->size;
+	while (skip < total) {
+		struct iovec iov[2] = { { hdr, VU_HDR_SIZE },
+					{ (void *)reply->payload, reply->size } };
+		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
+		ssize_t n;
+
+		if (skip < VU_HDR_SIZE) {
+			iov[0].iov_base = (uint8_t *)hdr + skip;
+			iov[0].iov_len = VU_HDR_SIZE - skip;
+		} else {
+			mh.msg_iov = &iov[1];
+			mh.msg_iovlen = 1;
+			iov[1].iov_base = (uint8_t *)reply->payload + (skip - VU_HDR_SIZE);
+			iov[1].iov_len = total - skip;
+		}
+		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+		if (n >= 0) {
+			skip += (size_t)n;
+			continue;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -errno;
+		n = vu_wait(sock, POLLOUT, deadline);
+		if (n < 0)
+			return (int)n;
+	}
+	return 0;
+}
+
+/* ---- device state ---- */
+
+struct vu_dev *vu_dev_new(const struct vu_ops *ops, void *opaque)
+{
+	struct vu_dev *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return NULL;
+	d->ops = ops;
+	d->opaque = opaque;
+	gm_init(&d->mem);
+	for (int q = 0; q < VU_NUM_QUEUES; q++) {
+		vq_init(&d->ring[q].vq);
+		d->ring[q].kick_fd = d->ring[q].call_fd = d->ring[q].err_fd = -1;
+	}
+	return d;
+}
+
+/* Replaces the kick fd of ring q, telling the glue before the old one is
+ * closed and after the new one is in place. Takes fd. */
+static void vu_set_kick(struct vu_dev *d, int q, int fd)
+{
+	struct vu_ring *r = &d->ring[q];
+
+	if (r->kick_fd >= 0 && d->ops->kick_fd)
+		d->ops->kick_fd(d->opaque, q, -1);
+	r->kick_fd = safe_close(r->kick_fd);
+	r->kick_fd = fd;
+	if (fd >= 0 && d->ops->kick_fd)
+		d->ops->kick_fd(d->opaque, q, fd);
+}
+
+struct vu_dev *vu_dev_free(struct vu_dev *d)
+{
+	if (!d)
+		return NULL;
+	for (int q = 0; q < VU_NUM_QUEUES; q++) {
+		struct vu_ring *r = &d->ring[q];
+
+		vu_set_kick(d, q, -1);
+		r->call_fd = safe_close(r->call_fd);
+		r->err_fd = safe_close(r->err_fd);
+		vq_unmap(&r->vq);
+	}
+	gm_clear(&d->mem);
+	free(d);
+	return NULL;
+}
+
+/* Reports a change of ring q's running state to the glue. */
+static void vu_update_running(struct vu_dev *d, int q)
+{
+	struct vu_ring *r = &d->ring[q];
+	bool run = r->started && r->enabled && vq_is_mapped(&r->vq);
+
+	if (run == r->running)
+		return;
+	r->running = run;
+	if (run) {
+		vq_start(&r->vq);
+		d->active = true;
+	} else if (r->vq.broken) {
+		d->broken = true; /* survives the restart */
+	}
+	vu_log(d, LOG_DEBUG, "queue %d %s", q, run ? "running" : "stopped");
+	if (d->ops->queue_state)
+		d->ops->queue_state(d->opaque, q, run);
+}
+
+static void vu_fire_reset(struct vu_dev *d)
+{
+	if (!d->active)
+		return;
+	d->active = false;
+	if (d->ops->reset)
+		d->ops->reset(d->opaque);
+}
+
+/* (Re)maps ring q over the current memory table if it has a size and
+ * addresses; otherwise leaves it unmapped. */
+static int vu_map_ring(struct vu_dev *d, int q)
+{
+	struct vu_ring *r = &d->ring[q];
+
+	vq_unmap(&r->vq);
+	if (!r->have_addr || r->num == 0)
+		return 0;
+	return vq_map(&r->vq, &d->mem, r->num, r->desc, r->avail, r->used);
+}
+
+/* Stops ring q (GET_VRING_BASE): no more kicks, not running. */
+static void vu_stop_ring(struct vu_dev *d, int q)
+{
+	d->ring[q].started = false;
+	vu_set_kick(d, q, -1);
+	vu_update_running(d, q);
+}
+
+struct vq *vu_dev_queue(struct vu_dev *d, int qidx)
+{
+	if (qidx < 0 || qidx >= VU_NUM_QUEUES || vu_dev_broken(d) || !d->ring[qidx].running)
+		return NULL;
+	return &d->ring[qidx].vq;
+}
+
+int vu_notify(struct vu_dev *d, int qidx)
+{
+	struct vu_ring *r;
+
+	if (qidx < 0 || qidx >= VU_NUM_QUEUES)
+		return -EINVAL;
+	r = &d->ring[qidx];
+	if (!r->running || r->call_fd < 0 || !vq_should_notify(&r->vq))
+		return 0;
+	if (eventfd_write(r->call_fd, 1) < 0 && errno != EAGAIN)
+		return -errno;
+	return 1;
+}
+
+void vu_dev_set_broken(struct vu_dev *d)
+{
+	d->broken = true;
+}
+
+bool vu_dev_broken(const struct vu_dev *d)
+{
+	for (int q = 0; q < VU_NUM_QUEUES; q++)
+		if (d->ring[q].vq.broken)
+			return true;
+	return d->broken;
+}
+
+uint64_t vu_dev_features(const struct vu_dev *d)
+{
+	return d->features;
+}
+
+/* ---- request handlers: payload size already checked ---- */
+
+static uint64_t vu_get_u64(const struct vu_msg *m)
+{
+	uint64_t v;
+
+	memcpy(&v, m->payload, sizeof(v));
+	return le64toh(v);
+}
+
+static void vu_put_u64(struct vu_msg *reply, uint64_t v)
+{
+	v = htole64(v);
+	memcpy(reply->payload, &v, sizeof(v));
+	reply->size = sizeof(v);
+}
+
+/* struct vhost_vring_state {u32 index, u32 num}; checks the index. */
+static int vu_get_state(const struct vu_msg *m, int *q, uint32_t *num)
+{
+	uint32_t s[2];
+
+	memcpy(s, m->payload, sizeof(s));
+	if (le32toh(s[0]) >= VU_NUM_QUEUES)
+		return -EINVAL;
+	*q = (int)le32toh(s[0]);
+	*num = le32toh(s[1]);
+	return 0;
+}
+
+static int vu_get_features(struct vu_dev *d, struct vu_msg *m, struct vu_msg *reply)
+{
+	vu_put_u64(reply, VU_FEATURES);
+	return 0;
+}
+
+static int vu_set_features(struct vu_dev *d, struct vu_msg *m, struct vu_msg *reply)
+{
+	uint64_t f = vu_get_u64(m);
+
+	if (f & ~VU_FEATURES)
+		return -EINVAL;
+	d->features = f;
+	for (int q = 0; q < VU_NUM_QUEUES; q++) {
+		vq_set_features(&d->ring[q].vq, f);
+		/* Without PROTOCOL_FEATURES there is no SET_VRING_ENABLE. */
+		if (!(f & (1ull << VU_F_PROTOCOL_FEATURES)))
+			d->ring[q].enabled = true;
+		vu_update_running(d, q);
+	}
+	return 0;
+}
+
+static int vu_get_protocol_features(struct vu_dev *d, struct vu_msg *m, struct vu_msg *reply)
+{
+	vu_put_u64(reply, VU_PROTOCOL_FEATURES);
+	return 0;
+}
+
+static int vu_set_protocol_features(struct vu_dev *d, struct vu_msg *m, struct vu_msg *reply)
+{
+	uint64_t f = vu_get_u64(m);
+
+	if (f & ~VU_PROTOCOL_FEATURES)
+		return -EINVAL;
+	d->protocol_features = f;
+	return 0;
+}
+
+static int vu_set_owner(struct vu_dev *d, struct vu_msg *m, struct vu_msg *reply)
+{
+	d->owner = true;
+	return 0;
+}
+
+/* Forgets all ring state and negotiated features (libvhost-user does the
+ * same); the memory table stays until replaced. */
+static int vu_reset_owner(struct vu_dev *d, struct vu_msg *m, struct vu_msg *reply)
+{
+	for (int q = 0; q < VU_NUM_QUEUES; q++)
+		vu_stop_ring(d, q);
+	vu_fire_reset(d);
+	for (int q = 0; q < VU_NUM_QUEUES; q++) {
+		struct vu_ring *r = &d->ring[q];
+
+		safe_close(r->call_fd);
+		safe_close(r->err_fd);
+		*r = (struct vu_ring){ .kick_fd = -1, .call_fd = -1, .err_fd = -1 };
+		vq_init(&r->vq);
+	}
+	d->features = 0;
+	d->owner = false;
+	d->broken = false;
+	return 0;
+}
+
+/* Decodes and maps the regions of a SET_MEM_TABLE into t. */
+static int vu_decode_mem_table(struct vu_dev *d, const struct vu_msg *m, struct gm_table *t)
+{
+	uint32_t n;
+
+	if (m->size < 8)
+		return -EINVAL;
+	memcpy(&n, m->payload, sizeof(n));
+	n = le32toh(n);
+	if (n == 0 || n > GM_MAX_REGIONS)
+		return -EINVAL;
+	if (m->size != 8 + n * VU_MEM_REGION_SIZE || m->nfds != n)
+		return -EINVAL;
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t reg[4]; /* gpa, size, uva, mmap_offset */
+		int r;
+
+		memcpy(reg, m->payload + 8 + i * VU_MEM_REGION_SIZE, sizeof(reg));
+		r = gm_add_fd(t, le64toh(reg[0]), le64toh(reg[2]), le64toh(reg[1]), le64toh(reg[3]),
+			      m->fds[i]);
+		if (r < 0) {
+			vu_log(d, LOG_ERR, "cannot map memory region %u: %s", i, strerror(-r));
+			return r;
+		}
+	}
+	return 0;
+}
+
+static int vu_set_mem_table(struct vu_dev *d, struct vu_msg *m, struct vu_msg *reply)
+{
+	struct gm_table t;
+	int r;
+
+	gm_init(&t);
+	r = vu_decode_mem_table(d, m, &t);
+	if (r < 0) {
+		gm_clear(&t);
+		return r;
+	}
+	/* Everything popped points into the old mappings: stop first. */
+	for (int q = 0; q < VU_NUM_QUEUES; q++) {
+		vq_unmap(&d->ring[q].vq);
+		vu_update_running(d, q);
+	}
+	vu_fire_reset(d);
+	gm_clear(&d->mem);
+	gm_move(&d->mem, &t);
+	for (int q = 0; q < VU_NUM_QUEUES; q++) {
+		r = vu_map_ring(d, q);
+		if (r < 0)
+			vu_log(d, LOG_WARNING, "queue %d is outside the new memory table", q);
+		vu_update_running(d, q);
+	}
+	return 0;
+}
+
+static int vu_set_vring_num(struct vu_dev *d, struct vu_msg *m, struct vu_msg *reply)
+{
+	uint32_t num;
+	int q, r = vu_get_state(m, &q, &num);
+
+	if (r < 0)
+		return r;
+	if (d->ring[q].started)
+		return -EBUSY;
+	if (num == 0 || num > VQ_MAX_SIZE || (num & (num - 1)) != 0)
+		return -EINVAL;
+	d->ring[q].num = num;
+	(void)vu_map_ring(d, q); /* SET_VRING_ADDR normally follows */
+	return 0;
+}
+
+static int vu_set_vring_addr(struct vu_dev *d, struct vu_msg *m, struct vu_msg *reply)
+{
+	uint32_t w[2];
+	uint64_t a[4]; /* desc, used, avail, log (unused: no LOG_ALL) */
+	struct vu_ring *r;
+	struct vq vq;
+	int ret;
+
+	memcpy(w, m->payload, sizeof(w));
+	memcpy(a, m->payload + sizeof(w), sizeof(a));
+	if (le32toh(w[0]) >= VU_NUM_QUEUES || (le32toh(w[1]) & ~VU_VRING_F_LOG))
+		return -EINVAL;
+	r = &d->ring[le32toh(w[0])];
+	if (r->started)
+		return -EBUSY;
+	vq = r->vq;
+	ret = vq_map(&vq, &d->mem, r->num, le64toh(a[0]), le64toh(a[2]), le64toh(a[1]));
+	if (ret < 0)
+		return ret;
+	r->vq = vq;
+	r->desc = le64toh(a[0]);
+	r->used = le64toh(a[1]);
+	r->avail = le64toh(a[2]);
+	r->have_addr = true;
+	return 0;
+}
+
+static int vu_set_vring_base(struct vu_dev *d, struct vu_msg *m, struct vu_msg *reply)
+{
+	uint32_t num;
+	int q, r = vu_get_state(m, &q, &num);
+
+	if (r < 0)
+		return r;
+	if (d->ring[q].started)
+		return -EBUSY;
+	if (num > UINT16_MAX)
+		return -EINVAL;
+	vq_set_base(&d->ring[q].vq, (uint16_t)num);
+	return 0;
+}
+
+static int vu_get_vring_base(struct vu_dev *d, struct vu_msg *m, struct vu_msg *reply)
+{
+	uint32_t s[2], num;
+	int q, r = vu_get_state(m, &q, &num);
+
+	if (r < 0)
+		return r;
+	vu_stop_ring(d, q);
+	vu_fire_reset(d);
+	d->broken = false;
+	d->ring[q].vq.broken = false;
+	s[0] = htole32((uint32_t)q);
+	s[1] = htole32(vq_get_base(&d->ring[q].vq));
+	memcpy(reply->payload, s, sizeof(s));
+	reply->size = sizeof(s);
+	return 0;
+}
+
+/* Decodes the u64 of SET_VRING_KICK/CALL/ERR and takes its fd (-1 with
+ * the NOFD bit). */
+static int vu_get_vring_fd(struct vu_msg *m, int *q, int *fd)
+{
+	uint64_t v = vu_get_u64(m);
+	bool nofd = v & VU_VRING_NOFD;
+
+	if ((v & ~(VU_VRING_IDX_MASK | VU_VRING_NOFD)) || (v & VU_VRING_IDX_MASK) >= VU_NUM_QUEUES)
+		return -EINVAL;
+	if (m->nfds != (nofd ? 0u : 1u))
+		return -EINVAL;
+	*q = (int)(v & VU_VRING_IDX_MASK);
+	*fd = nofd ? -1 : TAKE_FD(m->fds[0]);
+	return 0;
+}
+
+static int vu_set_vring_kick(struct vu_dev *d, struct vu_msg *m, struct vu_msg *reply)
+{
+	int q, fd, r = vu_get_vring_fd(m, &q, &fd);
+
+	if (r < 0)
+		return r;
+	if (fd < 0)
+		return -EOPNOTSUPP; /* no polling mode */
+	vu_set_kick(d, q, fd);
+	d->ring[q].started = true;
+	vu_update_running(d, q);
+	return 0;
+}
+
+static int vu_set_vring_call(struct vu_dev *d, struct vu_msg *m, struct vu_msg *reply)
+{
+	int q, fd, r = vu_get_vring_fd(m, &q, &fd);
+
+	if (r < 0)
+		return r;
+	safe_close(d->ring[q].call_fd);
+	d->ring[q].call_fd = fd;
+	return 0;
+}
+
+static int vu_set_vring_err(struct vu_dev *d, struct vu_msg *m, struct vu_msg *reply)
+{
+	int q, fd, r = vu_get_vring_fd(m, &q, &fd);
+
+	if (r < 0)
+		return r;
+	safe_close(d->ring[q].err_fd);
+	d->ring[q].err_fd = fd; /* never written: we report no errors */
+	return 0;
+}
+
+static int vu_get_queue_num(struct vu_dev *d, struct vu_msg *m, struct vu_msg *reply)
+{
+	vu_put_u64(reply, VU_NUM_QUEUES);
+	return 0;
+}
+
+static int vu_set_vring_enable(struct vu_dev *d, struct vu_msg *m, struct vu_msg *reply)
+{
+	uint32_t num;
+	int q, r = vu_get_state(m, &q, &num);
+
+	if (r < 0)
+		return r;
+	if (num > 1)
+		return -EINVAL;
+	d->ring[q].enabled = num;
+	vu_update_running(d, q);
+	return 0;
+}
+
+/* Payload: {u32 offset, u32 size, u32 flags, u8 data[size]}; the reply
+ * echoes the header and carries the bytes of struct virtio_vsock_config. */
+static int vu_get_config(struct vu_dev *d, struct vu_msg *m, struct vu_msg *reply)
+{
+	uint32_t h[3], off, size;
+	uint64_t cfg;
+
+	if (m->size < VU_CONFIG_HDR_SIZE)
+		return -EINVAL;
+	memcpy(h, m->payload, sizeof(h));
+	off = le32toh(h[0]);
+	size = le32toh(h[1]);
+	if (m->size - VU_CONFIG_HDR_SIZE != size || off > VU_CONFIG_SIZE ||
+	    size > VU_CONFIG_SIZE - off)
+		return -EINVAL;
+	if (!d->ops->get_cid)
+		return -ENODEV;
+	cfg = htole64(d->ops->get_cid(d->opaque));
+	memcpy(reply->payload, h, sizeof(h));
+	memcpy(reply->payload + VU_CONFIG_HDR_SIZE, (uint8_t *)&cfg + off, size);
+	reply->size = VU_CONFIG_HDR_SIZE + size;
+	return 0;
+}
+
+static int vu_set_config(struct vu_dev *d, struct vu_msg *m, struct vu_msg *reply)
+{
+	return -EPERM; /* guest_cid is read-only */
+}
+
+/* ---- dispatch ---- */
+
+#define VU_SIZE_ANY UINT32_MAX
+
+struct vu_handler {
+	const char *name;
+	int (*fn)(struct vu_dev *d, struct vu_msg *m, struct vu_msg *reply);
+	uint32_t size;	/* exact payload size, or VU_SIZE_ANY */
+	bool fds;	/* may carry fds (the handler checks how many) */
+	bool has_reply; /* answers even without NEED_REPLY */
+};
+
+static const struct vu_handler vu_handlers[] = {
+	[VU_GET_FEATURES] = { "GET_FEATURES", vu_get_features, 0, false, true },
+	[VU_SET_FEATURES] = { "SET_FEATURES", vu_set_features, 8, false, false },
+	[VU_SET_OWNER] = { "SET_OWNER", vu_set_owner, 0, false, false },
+	[VU_RESET_OWNER] = { "RESET_OWNER", vu_reset_owner, 0, false, false },
+	[VU_SET_MEM_TABLE] = { "SET_MEM_TABLE", vu_set_mem_table, VU_SIZE_ANY, true, false },
+	[VU_SET_VRING_NUM] = { "SET_VRING_NUM", vu_set_vring_num, 8, false, false },
+	[VU_SET_VRING_ADDR] = { "SET_VRING_ADDR", vu_set_vring_addr, 40, false, false },
+	[VU_SET_VRING_BASE] = { "SET_VRING_BASE", vu_set_vring_base, 8, false, false },
+	[VU_GET_VRING_BASE] = { "GET_VRING_BASE", vu_get_vring_base, 8, false, true },
+	[VU_SET_VRING_KICK] = { "SET_VRING_KICK", vu_set_vring_kick, 8, true, false },
+	[VU_SET_VRING_CALL] = { "SET_VRING_CALL", vu_set_vring_call, 8, true, false },
+	[VU_SET_VRING_ERR] = { "SET_VRING_ERR", vu_set_vring_err, 8, true, false },
+	[VU_GET_PROTOCOL_FEATURES] = { "GET_PROTOCOL_FEATURES", vu_get_protocol_features, 0, false,
+				       true },
+	[VU_SET_PROTOCOL_FEATURES] = { "SET_PROTOCOL_FEATURES", vu_set_protocol_features, 8, false,
+				       false },
+	[VU_GET_QUEUE_NUM] = { "GET_QUEUE_NUM", vu_get_queue_num, 0, false, true },
+	[VU_SET_VRING_ENABLE] = { "SET_VRING_ENABLE", vu_set_vring_enable, 8, false, false },
+	[VU_GET_CONFIG] = { "GET_CONFIG", vu_get_config, VU_SIZE_ANY, false, true },
+	[VU_SET_CONFIG] = { "SET_CONFIG", vu_set_config, VU_SIZE_ANY, false, false },
+};
+
+static const struct vu_handler *vu_find_handler(uint32_t request)
+{
+	if (request >= ARRAY_SIZE(vu_handlers) || !vu_handlers[request].fn)
+		return NULL;
+	return &vu_handlers[request];
+}
+
+/* Runs the handler after the checks every request shares. */
+static int vu_dispatch(struct vu_dev *d, const struct vu_handler *h, struct vu_msg *m,
+		       struct vu_msg *reply)
+{
+	if ((m->flags & VU_FLAG_VERSION_MASK) != VU_FLAG_VERSION)
+		return -EPROTO;
+	if (m->size > VU_MAX_PAYLOAD)
+		return -EMSGSIZE;
+	if (h->size != VU_SIZE_ANY && m->size != h->size)
+		return -EINVAL;
+	if (!h->fds && m->nfds > 0)
+		return -EINVAL;
+	return h->fn(d, m, reply);
+}
+
+bool vu_reply_pending(const struct vu_msg *reply)
+{
+	return (reply->flags & VU_FLAG_REPLY) != 0;
+}
+
+int vu_handle(struct vu_dev *d, struct vu_msg *m, struct vu_msg *reply)
+{
+	const struct vu_handler *h = vu_find_handler(m->request);
+	bool want_ack = m->flags & VU_FLAG_NEED_REPLY;
+	int r;
+
+	reply->request = m->request;
+	reply->flags = 0;
+	reply->size = 0;
+	reply->nfds = 0;
+	if (m->nfds > VU_MAX_FDS)
+		m->nfds = VU_MAX_FDS; /* never trust a count we did not set */
+	r = h ? vu_dispatch(d, h, m, reply) : -EOPNOTSUPP;
+	vu_msg_close_fds(m);
+	if (r < 0) {
+		vu_log(d, h ? LOG_ERR : LOG_WARNING, "vhost-user request %s (%u), size %u: %s",
+		       h ? h->name : "unknown", m->request, m->size, strerror(-r));
+		reply->size = 0;
+	}
+	if (h && h->has_reply) {
+		reply->flags = VU_FLAG_VERSION | VU_FLAG_REPLY;
+	} else if (want_ack) {
+		vu_put_u64(reply, r < 0 ? 1 : 0);
+		reply->flags = VU_FLAG_VERSION | VU_FLAG_REPLY;
+	}
+	return r;
+}

@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vm-int.h - struct vm and the host streams, shared by vm.c (QEMU side:
+ * vhost-user, virtqueues) and stream.c (host side: streams, hybrid socket,
+ * admission).
+ *
+ * Handle lifetime: every uv handle lives in a heap object that is freed
+ * from the handle's close callback; vm->handles counts the VM's open
+ * handles and the VM itself is freed when it is stopped and the count
+ * reaches zero.
+ */
+#ifndef VMSVCD_VM_INT_H
+#define VMSVCD_VM_INT_H
+
+#include <stdarg.h>
+
+#include "daemon.h"
+#include "hybrid.h"
+#include "vhost-user.h"
+#include "vm.h"
+#include "vsock.h"
+
+/* A watched fd: the poll handle and the fd it watches (owned). */
+struct watch {
+	uv_poll_t poll;
+	int fd;
+	struct vm *vm;
+	int events; /* UV_READABLE | UV_WRITABLE now polled for */
+	uv_poll_cb cb;
+};
+
+enum hs_state {
+	HS_LINE,       /* hybrid client: reading "CONNECT <port>\n" */
+	HS_CONNECTING, /* hybrid client: REQUEST sent, waiting for the guest */
+	HS_OPEN,       /* connected: data flows */
+	HS_CLOSED,     /* closing; freed from the close callback */
+};
+
+/* The host end of one connection (a Unix stream). */
+struct hstream {
+	struct watch w;
+	struct list_head link; /* vm->streams */
+	struct vsk_conn *conn; /* NULL once the engine closed it */
+	enum hs_state state;
+	struct hyb_line line;
+	char service[64]; /* friendly name for counters and logs */
+};
+
+struct vm_counters {
+	uint64_t accepted;
+	uint64_t refused[REFUSED_MAX];
+	uint64_t host_connects;
+	uint64_t host_connect_failures;
+};
+
+struct vm {
+	struct list_head link; /* daemon->vms */
+	struct daemon *d;
+	char *name;
+	hv_guid_t id;
+	uint32_t cid;
+	char *vhost_path;  /* RUNDIR/vms/NAME.vhost */
+	char *hybrid_path; /* RUNDIR/vms/NAME.vsock; guest ports: hybrid_path_P */
+
+	struct watch *vhost_listen;
+	struct watch *hybrid_listen;
+	struct watch *qemu; /* the vhost-user connection, NULL when none */
+	struct watch *kick[VU_NUM_QUEUES];
+	uv_idle_t *more; /* more queue work after a budget ran out */
+
+	struct vu_dev *vu;
+	struct vsk_dev *vsk;
+	struct vu_msg *msg, *reply;
+
+	struct list_head streams;
+	unsigned handles;
+	bool stopping;
+	bool in_rx; /* guards rx processing against re-entry */
+	struct vm_counters count;
+};
+
+/* stream.c */
+extern const struct vsk_ops stream_vsk_ops;
+/* Accepts hybrid clients on the VM's NAME.vsock listener. */
+void stream_hybrid_accept(struct vm *vm);
+/* Closes every stream still waiting for its CONNECT line. */
+void stream_close_pending(struct vm *vm);
+
+/* vm.c helpers used by stream.c */
+/* Starts watching fd (owned by the watch from now on) for events with cb. */
+struct watch *watch_new(struct vm *vm, int fd, size_t size, uv_poll_cb cb);
+/* Changes the events polled for (0 stops polling). */
+void watch_set(struct watch *w, int events);
+/* Stops watching, closes the fd and frees the object (asynchronously). */
+void watch_close(struct watch *w);
+/* Fills the guest's rx buffers with what the engine has. */
+void vm_process_rx(struct vm *vm);
+/* The vsock engine's log callback. */
+void vm_vsk_log(void *opaque, int level, const char *fmt, va_list ap);
+/* Whether the guest's driver is running (rx and tx queues started). */
+bool vm_running(const struct vm *vm);
+
+#endif

@@ -1,0 +1,519 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vm.c - the QEMU side of one VM: the vhost-user socket, the virtqueues and
+ * the glue that moves packets between them and the vsock engine.
+ *
+ * Queue work is bounded per wake-up (QUEUE_BUDGET chains per queue) so
+ * that one busy guest cannot starve the others; leftover work continues
+ * from an idle handle on the next loop iteration. A guest that breaks the
+ * virtqueue protocol marks only its own device broken: its connections are
+ * reset and its queues are ignored until the driver resets them.
+ */
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <syslog.h>
+
+#include "log.h"
+#include "util.h"
+#include "vm-int.h"
+
+#define QUEUE_BUDGET 256
+#define RXQ 0
+#define TXQ 1
+
+static void vm_maybe_free(struct vm *vm);
+
+/* ---- fd watches ---- */
+
+static void watch_closed(uv_handle_t *h)
+{
+	struct watch *w = h->data;
+	struct vm *vm = w->vm;
+
+	w->fd = safe_close(w->fd);
+	free(w);
+	vm->handles--;
+	vm_maybe_free(vm);
+}
+
+struct watch *watch_new(struct vm *vm, int fd, size_t size, uv_poll_cb cb)
+{
+	struct watch *w = calloc(1, size);
+
+	if (!w || uv_poll_init(vm->d->loop, &w->poll, fd) < 0) {
+		safe_close(fd);
+		free(w);
+		return NULL;
+	}
+	w->fd = fd;
+	w->vm = vm;
+	w->cb = cb;
+	w->poll.data = w;
+	vm->handles++;
+	return w;
+}
+
+void watch_set(struct watch *w, int events)
+{
+	if (events == w->events)
+		return;
+	w->events = events;
+	if (events)
+		uv_poll_start(&w->poll, events, w->cb);
+	else
+		uv_poll_stop(&w->poll);
+}
+
+void watch_close(struct watch *w)
+{
+	if (!w)
+		return;
+	/* uv_close stops polling at once (EPOLL_CTL_DEL); the fd is closed
+	 * in the close callback. */
+	uv_close((uv_handle_t *)&w->poll, watch_closed);
+}
+
+/* ---- accessors ---- */
+
+struct list_head *vm_link(struct vm *vm)
+{
+	return &vm->link;
+}
+
+struct vm *vm_from_link(struct list_head *l)
+{
+	return list_entry(l, struct vm, link);
+}
+
+const char *vm_name(const struct vm *vm)
+{
+	return vm->name;
+}
+
+uint32_t vm_cid(const struct vm *vm)
+{
+	return vm->cid;
+}
+
+const hv_guid_t *vm_id(const struct vm *vm)
+{
+	return &vm->id;
+}
+
+bool vm_running(const struct vm *vm)
+{
+	return vm->vu && vu_dev_queue(vm->vu, RXQ) && vu_dev_queue(vm->vu, TXQ);
+}
+
+enum vm_state vm_state(const struct vm *vm)
+{
+	if (!vm->qemu)
+		return VM_STOPPED;
+	return vm_running(vm) ? VM_RUNNING : VM_CONNECTED;
+}
+
+const char *vm_state_name(enum vm_state s)
+{
+	static const char *const names[] = { "stopped", "connected", "running" };
+
+	return names[s];
+}
+
+unsigned vm_connections(const struct vm *vm)
+{
+	struct vsk_stats st;
+
+	vsk_dev_get_stats(vm->vsk, &st);
+	return st.conns;
+}
+
+/* ---- queues ---- */
+
+/* The guest broke the protocol: only this VM's device is affected. */
+static void vm_broken(struct vm *vm, int qidx, int err)
+{
+	log_err("VM %s: guest broke the virtqueue protocol on queue %d (%s); device marked "
+		"broken, connections reset",
+		vm->name, qidx, strerror(-err));
+	vu_dev_set_broken(vm->vu);
+	vsk_dev_reset(vm->vsk);
+}
+
+static void schedule_more(struct vm *vm);
+
+void vm_process_rx(struct vm *vm)
+{
+	struct vq_elem e;
+	struct vq *q;
+	int n = 0, r;
+
+	if (vm->in_rx || !vm->vu || !(q = vu_dev_queue(vm->vu, RXQ)))
+		return;
+	vm->in_rx = true;
+	while (vsk_dev_rx_pending(vm->vsk)) {
+		if (n++ == QUEUE_BUDGET) {
+			schedule_more(vm);
+			break;
+		}
+		r = vq_pop(q, &e);
+		if (r <= 0) {
+			if (r < 0)
+				vm_broken(vm, RXQ, r);
+			break;
+		}
+		size_t used = vsk_dev_fill_rx(vm->vsk, e.in, (int)e.in_num);
+		if (used == 0) {
+			vq_unpop(q);
+			break;
+		}
+		vq_push(q, &e, (uint32_t)used);
+	}
+	vm->in_rx = false;
+	if (vm->vu && vu_dev_queue(vm->vu, RXQ))
+		vu_notify(vm->vu, RXQ);
+}
+
+static void process_tx(struct vm *vm)
+{
+	struct vq_elem e;
+	struct vq *q;
+	int r;
+
+	if (!vm->vu || !(q = vu_dev_queue(vm->vu, TXQ)))
+		return;
+	for (int n = 0;; n++) {
+		if (n == QUEUE_BUDGET) {
+			schedule_more(vm);
+			break;
+		}
+		r = vq_pop(q, &e);
+		if (r <= 0) {
+			if (r < 0)
+				vm_broken(vm, TXQ, r);
+			break;
+		}
+		if (vsk_dev_guest_tx_iov(vm->vsk, e.out, (int)e.out_num) == -EPROTO)
+			log_debug("VM %s: malformed tx packet dropped", vm->name);
+		/* The engine may have freed the device state (reset) but the
+		 * ring stays mapped until the next vhost-user message. */
+		vq_push(q, &e, 0);
+	}
+	if (vm->vu && vu_dev_queue(vm->vu, TXQ))
+		vu_notify(vm->vu, TXQ);
+	vm_process_rx(vm);
+}
+
+static void on_more(uv_idle_t *h)
+{
+	struct vm *vm = h->data;
+
+	uv_idle_stop(h);
+	process_tx(vm);
+}
+
+static void schedule_more(struct vm *vm)
+{
+	if (vm->more && !uv_is_active((uv_handle_t *)vm->more))
+		uv_idle_start(vm->more, on_more);
+}
+
+static void on_kick(uv_poll_t *p, int status, int events)
+{
+	struct watch *w = p->data;
+	uint64_t v;
+
+	(void)events;
+	if (status < 0)
+		return;
+	while (read(w->fd, &v, sizeof(v)) == sizeof(v))
+		;
+	process_tx(w->vm);
+}
+
+/* ---- vhost-user callbacks ---- */
+
+static uint64_t vu_get_cid(void *opaque)
+{
+	return ((struct vm *)opaque)->cid;
+}
+
+static void vu_queue_state(void *opaque, int qidx, bool running)
+{
+	struct vm *vm = opaque;
+
+	log_debug("VM %s: queue %d %s", vm->name, qidx, running ? "started" : "stopped");
+	if (running)
+		process_tx(vm);
+}
+
+static void vu_kick_fd(void *opaque, int qidx, int fd)
+{
+	struct vm *vm = opaque;
+	int dup_fd;
+
+	if (qidx < 0 || qidx >= VU_NUM_QUEUES)
+		return;
+	if (vm->kick[qidx]) {
+		/* Stop polling now: the vu_dev closes its fd after we return. */
+		uv_poll_stop(&vm->kick[qidx]->poll);
+		watch_close(vm->kick[qidx]);
+		vm->kick[qidx] = NULL;
+	}
+	if (fd < 0)
+		return;
+	/* The watch owns a duplicate so that its fd outlives nothing else. */
+	dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (dup_fd < 0) {
+		log_err("VM %s: cannot watch kick fd: %s", vm->name, strerror(errno));
+		return;
+	}
+	vm->kick[qidx] = watch_new(vm, dup_fd, sizeof(struct watch), on_kick);
+	if (vm->kick[qidx])
+		watch_set(vm->kick[qidx], UV_READABLE);
+}
+
+static void vu_reset(void *opaque)
+{
+	struct vm *vm = opaque;
+
+	log_info("VM %s: driver reset, connections dropped", vm->name);
+	vsk_dev_reset(vm->vsk);
+}
+
+static void vu_log(void *opaque, int level, const char *fmt, ...)
+{
+	struct vm *vm = opaque;
+	enum log_level l = level <= LOG_ERR       ? LOG_LVL_ERR
+			   : level <= LOG_WARNING ? LOG_LVL_WARN
+			   : level <= LOG_INFO    ? LOG_LVL_INFO
+						  : LOG_LVL_DEBUG;
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	log_msg(l, "VM %s: vhost-user: %s", vm->name, buf);
+}
+
+static const struct vu_ops vm_vu_ops = {
+	.get_cid = vu_get_cid,
+	.queue_state = vu_queue_state,
+	.kick_fd = vu_kick_fd,
+	.reset = vu_reset,
+	.log = vu_log,
+};
+
+/* ---- the QEMU connection ---- */
+
+static void qemu_disconnect(struct vm *vm, const char *why)
+{
+	if (!vm->qemu)
+		return;
+	log_info("VM %s: QEMU disconnected (%s)", vm->name, why);
+	vsk_dev_reset(vm->vsk);
+	vm->vu = vu_dev_free(vm->vu); /* calls vu_kick_fd(-1) for both queues */
+	watch_close(vm->qemu);
+	vm->qemu = NULL;
+}
+
+static void on_qemu(uv_poll_t *p, int status, int events)
+{
+	struct watch *w = p->data;
+	struct vm *vm = w->vm;
+
+	(void)events;
+	if (status < 0) {
+		qemu_disconnect(vm, uv_strerror(status));
+		return;
+	}
+	for (int n = 0; n < 64 && vm->qemu == w; n++) {
+		int r = vu_recv_msg(w->fd, vm->msg);
+		if (r == -EAGAIN)
+			return;
+		if (r <= 0) {
+			qemu_disconnect(vm, r == 0 ? "end of stream" : strerror(-r));
+			return;
+		}
+		memset(vm->reply, 0, offsetof(struct vu_msg, payload));
+		vm->reply->nfds = 0;
+		vu_handle(vm->vu, vm->msg, vm->reply);
+		if (vu_reply_pending(vm->reply)) {
+			r = vu_send_reply(w->fd, vm->reply);
+			if (r < 0) {
+				qemu_disconnect(vm, strerror(-r));
+				return;
+			}
+		}
+	}
+}
+
+static void on_vhost_listen(uv_poll_t *p, int status, int events)
+{
+	struct watch *w = p->data;
+	struct vm *vm = w->vm;
+	int fd;
+
+	(void)events;
+	if (status < 0)
+		return;
+	fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (vm->qemu) {
+		log_warn("VM %s: a second QEMU tried to attach to %s; refused", vm->name,
+			 vm->vhost_path);
+		safe_close(fd);
+		return;
+	}
+	vm->vu = vu_dev_new(&vm_vu_ops, vm);
+	if (!vm->vu) {
+		safe_close(fd);
+		log_err("VM %s: out of memory for a QEMU connection", vm->name);
+		return;
+	}
+	vm->qemu = watch_new(vm, fd, sizeof(struct watch), on_qemu); /* owns fd */
+	if (!vm->qemu) {
+		log_err("VM %s: out of memory for a QEMU connection", vm->name);
+		vm->vu = vu_dev_free(vm->vu);
+		return;
+	}
+	watch_set(vm->qemu, UV_READABLE);
+	log_info("VM %s: QEMU connected", vm->name);
+}
+
+/* ---- lifecycle ---- */
+
+static void vm_free(struct vm *vm)
+{
+	vsk_dev_free(vm->vsk);
+	free(vm->msg);
+	free(vm->reply);
+	free(vm->name);
+	free(vm->vhost_path);
+	free(vm->hybrid_path);
+	free(vm);
+}
+
+static void vm_maybe_free(struct vm *vm)
+{
+	if (vm->stopping && vm->handles == 0)
+		vm_free(vm);
+}
+
+static void more_closed(uv_handle_t *h)
+{
+	struct vm *vm = h->data;
+
+	free(h);
+	vm->handles--;
+	vm_maybe_free(vm);
+}
+
+void vm_vsk_log(void *opaque, int level, const char *fmt, va_list ap)
+{
+	struct vm *vm = opaque;
+	char buf[512];
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	log_msg((enum log_level)level, "VM %s: vsock: %s", vm->name, buf);
+}
+
+static int vm_listen(struct vm *vm, const char *path, uv_poll_cb cb, struct watch **out)
+{
+	int fd = daemon_listen_unix(vm->d, path);
+
+	if (fd < 0)
+		return fd;
+	*out = watch_new(vm, fd, sizeof(struct watch), cb);
+	if (!*out)
+		return -ENOMEM;
+	watch_set(*out, UV_READABLE);
+	return 0;
+}
+
+static void on_hybrid_listen(uv_poll_t *p, int status, int events)
+{
+	struct watch *w = p->data;
+
+	(void)events;
+	if (status >= 0)
+		stream_hybrid_accept(w->vm);
+}
+
+int vm_start(struct daemon *d, const char *name, const hv_guid_t *id, uint32_t cid,
+	     struct vm **out)
+{
+	struct vm *vm = calloc(1, sizeof(*vm));
+	int r;
+
+	if (!vm)
+		return -ENOMEM;
+	vm->d = d;
+	vm->id = *id;
+	vm->cid = cid;
+	list_init(&vm->link);
+	list_init(&vm->streams);
+	vm->name = strdup(name);
+	vm->msg = malloc(sizeof(*vm->msg));
+	vm->reply = malloc(sizeof(*vm->reply));
+	vm->more = malloc(sizeof(*vm->more));
+	if (!vm->name || !vm->msg || !vm->reply || !vm->more ||
+	    asprintf(&vm->vhost_path, "%s/%s.vhost", d->vms_dir, name) < 0 ||
+	    asprintf(&vm->hybrid_path, "%s/%s.vsock", d->vms_dir, name) < 0) {
+		free(vm->more);
+		vm_free(vm);
+		return -ENOMEM;
+	}
+	r = vsk_dev_new(&vm->vsk, cid, &stream_vsk_ops, vm, NULL);
+	if (r < 0) {
+		free(vm->more);
+		vm_free(vm);
+		return r;
+	}
+	uv_idle_init(d->loop, vm->more);
+	vm->more->data = vm;
+	vm->handles++;
+	r = vm_listen(vm, vm->vhost_path, on_vhost_listen, &vm->vhost_listen);
+	if (r == 0)
+		r = vm_listen(vm, vm->hybrid_path, on_hybrid_listen, &vm->hybrid_listen);
+	if (r < 0) {
+		log_err("VM %s: cannot listen on %s: %s", name,
+			vm->vhost_listen ? vm->hybrid_path : vm->vhost_path, strerror(-r));
+		vm_stop(vm);
+		return r;
+	}
+	log_info("VM %s: serving CID %u at %s", name, cid, vm->vhost_path);
+	*out = vm;
+	return 0;
+}
+
+void vm_stop(struct vm *vm)
+{
+	if (vm->stopping)
+		return;
+	vm->stopping = true;
+	list_del(&vm->link);
+	qemu_disconnect(vm, "VM stopped");
+	stream_close_pending(vm);
+	vsk_dev_reset(vm->vsk);
+	if (vm->vhost_listen) {
+		unlink(vm->vhost_path);
+		watch_close(vm->vhost_listen);
+	}
+	if (vm->hybrid_listen) {
+		unlink(vm->hybrid_path);
+		watch_close(vm->hybrid_listen);
+	}
+	vm->vhost_listen = vm->hybrid_listen = NULL;
+	uv_close((uv_handle_t *)vm->more, more_closed);
+	vm->more = NULL;
+}
+
+void vm_tick(struct vm *vm, uint64_t now_ms)
+{
+	vsk_dev_tick(vm->vsk, now_ms);
+}

@@ -1,0 +1,879 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vsock.c - the virtio-vsock connection engine: device life, the connection
+ * table, packets from the guest, host-side events and timers. Packets to
+ * the guest are built in vsock-rx.c. Invariants: vsock-int.h.
+ *
+ * Protocol decisions (Linux net/vmw_vsock/virtio_transport_common.c and
+ * Firecracker's vsock muxer are the references):
+ * - Only src_cid == guest CID and dst_cid == 2 pass (like vhost-vsock);
+ *   others are dropped without a reply, so a forged address gets nothing.
+ * - RST answers a non-STREAM packet, a packet for no connection and a
+ *   refused REQUEST, with the addresses swapped; an RST is never answered.
+ * - A REQUEST for a live (local, peer) pair resets the old connection and
+ *   is answered with RST. Linux ignores it, leaving the guest's connect to
+ *   time out and a stale connection behind; the guest only reuses a port it
+ *   has released, so ours is stale, and failing fast frees it.
+ * - Guest data goes straight to host_write() from guest memory; what the
+ *   stream does not take is copied to txq, bounded by our buf_alloc (a
+ *   guest that overruns it is reset: the Linux rule for its own sockets).
+ * - CREDIT_UPDATE is queued when the guest asks, when half of buf_alloc has
+ *   been consumed since the fwd_cnt last sent, or when txq drains with
+ *   unadvertised consumption (the guest may be blocked). Every packet we
+ *   send carries buf_alloc/fwd_cnt and so also counts as an update.
+ * - Half-close: guest SHUTDOWN(SEND) -> host_shutdown_write() once txq is
+ *   empty; host EOF -> SHUTDOWN(SEND) after the data read before it. Both
+ *   directions done (guest SHUTDOWN(SEND) with txq flushed, and host EOF or
+ *   guest SHUTDOWN(RCV)) -> RST and closed(0); Linux waits up to 8 s for
+ *   that RST after its close(), so it goes out at once.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/random.h>
+
+#include "log.h"
+#include "vsock-int.h"
+
+#define DEF_MAX_CONNS 1024
+#define DEF_BUF_ALLOC (256u * 1024)
+#define DEF_CONNECT_TIMEOUT_MS 2000
+#define DEF_CLOSE_TIMEOUT_MS 8000
+#define DEF_STAGE_BUDGET (4u << 20)
+#define PORT_LO (1u << 30) /* host-side ports of host connects: [2^30, 2^31) */
+#define PORT_HI (1u << 31)
+#define TABLE_MIN 16
+
+_Static_assert(sizeof(struct vsk_conn) <= 256, "idle connections must stay small");
+
+void vsk_log(struct vsk_dev *d, int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!d->ops->log)
+		return;
+	va_start(ap, fmt);
+	d->ops->log(d->opaque, level, fmt, ap);
+	va_end(ap);
+}
+
+/* Every public entry point brackets its work so that rx_ready fires once,
+ * last, when the engine is consistent again. */
+static void enter(struct vsk_dev *d)
+{
+	d->depth++;
+}
+
+static void leave(struct vsk_dev *d)
+{
+	if (--d->depth > 0 || !d->notify)
+		return;
+	d->notify = false;
+	if (d->ops->rx_ready)
+		d->ops->rx_ready(d->opaque);
+}
+
+static bool is_transient(ssize_t r)
+{
+	return r == -EAGAIN || r == -EINTR;
+}
+
+/* --- connection table: open addressing, linear probing, load <= 1/2 --- */
+
+static uint64_t conn_key(uint32_t lport, uint32_t pport)
+{
+	return (uint64_t)lport << 32 | pport;
+}
+
+static uint32_t tbl_home(const struct vsk_dev *d, uint64_t key)
+{
+	uint64_t x = key ^ d->seed; /* seeded: a guest cannot aim for collisions */
+
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	x ^= x >> 33;
+	return (uint32_t)x & d->mask;
+}
+
+static struct vsk_conn *tbl_find(const struct vsk_dev *d, uint64_t key)
+{
+	for (uint32_t i = tbl_home(d, key);; i = (i + 1) & d->mask) {
+		struct vsk_conn *c = d->slots[i];
+
+		if (!c || conn_key(c->lport, c->pport) == key)
+			return c;
+	}
+}
+
+static void tbl_place(struct vsk_dev *d, struct vsk_conn *c)
+{
+	uint32_t i = tbl_home(d, conn_key(c->lport, c->pport));
+
+	while (d->slots[i])
+		i = (i + 1) & d->mask;
+	d->slots[i] = c;
+}
+
+static int tbl_insert(struct vsk_dev *d, struct vsk_conn *c)
+{
+	if ((uint64_t)(d->nconns + 1) * 2 > (uint64_t)d->mask + 1) {
+		uint32_t old_n = d->mask + 1;
+		struct vsk_conn **old = d->slots;
+		struct vsk_conn **slots = calloc((size_t)old_n * 2, sizeof(*slots));
+
+		if (!slots)
+			return -ENOMEM;
+		d->slots = slots;
+		d->mask = old_n * 2 - 1;
+		for (uint32_t i = 0; i < old_n; i++)
+			if (old[i])
+				tbl_place(d, old[i]);
+		free(old);
+	}
+	tbl_place(d, c);
+	d->nconns++;
+	return 0;
+}
+
+/* Backward-shift deletion: no tombstones, probe chains stay short. */
+static void tbl_remove(struct vsk_dev *d, struct vsk_conn *c)
+{
+	uint32_t i = tbl_home(d, conn_key(c->lport, c->pport));
+
+	while (d->slots[i] != c) {
+		if (!d->slots[i])
+			return;
+		i = (i + 1) & d->mask;
+	}
+	d->slots[i] = NULL;
+	for (uint32_t j = (i + 1) & d->mask; d->slots[j]; j = (j + 1) & d->mask) {
+		struct vsk_conn *e = d->slots[j];
+		uint32_t h = tbl_home(d, conn_key(e->lport, e->pport));
+
+		if (((j - h) & d->mask) >= ((j - i) & d->mask)) {
+			d->slots[i] = e;
+			d->slots[j] = NULL;
+			i = j;
+		}
+	}
+	d->nconns--;
+}
+
+/* --- connection life --- */
+
+static int conn_new(struct vsk_dev *d, uint32_t lport, uint32_t pport, struct vsk_conn **out)
+{
+	struct vsk_conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return -ENOMEM;
+	c->dev = d;
+	c->lport = lport;
+	c->pport = pport;
+	list_init(&c->ctl_link);
+	list_init(&c->data_link);
+	if (tbl_insert(d, c) < 0) {
+		free(c);
+		return -ENOMEM;
+	}
+	list_add_tail(&c->all_link, &d->conns);
+	*out = c;
+	return 0;
+}
+
+void vsk_conn_stage_free(struct vsk_conn *c)
+{
+	c->dev->st.staged -= c->stage_cap;
+	free(c->stage);
+	c->stage = NULL;
+	c->stage_off = c->stage_len = c->stage_cap = 0;
+}
+
+void vsk_conn_free(struct vsk_conn *c)
+{
+	struct vsk_dev *d = c->dev;
+
+	tbl_remove(d, c);
+	list_del(&c->all_link);
+	list_del(&c->ctl_link);
+	list_del(&c->data_link);
+	vsk_bufq_clear(&c->txq);
+	vsk_conn_stage_free(c);
+	free(c);
+}
+
+static void report_closed(struct vsk_conn *c, int err)
+{
+	struct vsk_dev *d = c->dev;
+
+	if (err == 0)
+		d->st.conns_closed++;
+	else
+		d->st.conns_failed++;
+	vsk_log(d, LOG_LVL_DEBUG, "vsock cid %llu: connection %u <-> %u closed (%d)",
+		(unsigned long long)d->cid, c->lport, c->pport, err);
+	d->ops->closed(d->opaque, c, err);
+	c->data = NULL;
+}
+
+void vsk_conn_kill(struct vsk_conn *c, int err, enum vsk_kill how)
+{
+	if (c->state == VSK_ZOMBIE) {
+		if (how == VSK_KILL_SILENT)
+			vsk_conn_free(c);
+		return;
+	}
+	/* a REQUEST the guest never saw needs no RST */
+	if (c->state == VSK_CONNECTING && (c->ctl & CTL_REQUEST))
+		how = VSK_KILL_SILENT;
+	vsk_bufq_clear(&c->txq);
+	vsk_conn_stage_free(c);
+	c->state = VSK_ZOMBIE;
+	c->timer = TIMER_OFF;
+	c->ctl = 0;
+	report_closed(c, err);
+	switch (how) {
+	case VSK_KILL_SILENT:
+		vsk_conn_free(c);
+		return;
+	case VSK_KILL_RST:
+		c->ctl = CTL_RST;
+		break;
+	case VSK_KILL_SHUTDOWN:
+		c->ctl = CTL_SHUTDOWN;
+		c->shut_out = VSK_SHUTDOWN_RCV | VSK_SHUTDOWN_SEND;
+		c->closing = true;
+		c->timer = TIMER_ARMED;
+		break;
+	}
+	vsk_conn_sched(c);
+}
+
+bool vsk_conn_check_finished(struct vsk_conn *c)
+{
+	struct vsk_dev *d = c->dev;
+
+	if (c->state != VSK_ESTABLISHED || !c->guest_shut_send || c->txq.bytes > 0)
+		return false;
+	if (!c->host_shut) {
+		c->host_shut = true;
+		if (d->ops->host_shutdown_write)
+			d->ops->host_shutdown_write(d->opaque, c);
+	}
+	if (!c->host_eof && !c->guest_shut_rcv)
+		return false;
+	vsk_conn_kill(c, 0, VSK_KILL_RST);
+	return true;
+}
+
+static void maybe_ask_credit(struct vsk_conn *c)
+{
+	if (c->state != VSK_ESTABLISHED || c->guest_shut_rcv || c->credit_asked ||
+	    vsk_conn_credit(c) > 0)
+		return;
+	if (c->stage_len == 0 && !(c->readable && !c->host_eof))
+		return;
+	c->ctl |= CTL_CREDIT_REQUEST;
+	c->credit_asked = true;
+}
+
+static void update_want(struct vsk_conn *c)
+{
+	struct vsk_dev *d = c->dev;
+	bool r, w;
+
+	if (c->state != VSK_ESTABLISHED)
+		return;
+	w = c->txq.bytes > 0;
+	r = !c->host_eof && !c->guest_shut_rcv && !c->readable && vsk_conn_credit(c) > 0;
+	if (r == c->want_r && w == c->want_w)
+		return;
+	c->want_r = r;
+	c->want_w = w;
+	d->ops->host_want(d->opaque, c, r, w);
+}
+
+static bool linked(const struct list_head *n)
+{
+	return n->next != n;
+}
+
+void vsk_conn_sched(struct vsk_conn *c)
+{
+	struct vsk_dev *d = c->dev;
+	bool ready;
+
+	if (c->state != VSK_ZOMBIE) {
+		maybe_ask_credit(c);
+		update_want(c);
+	}
+	if (c->ctl && !linked(&c->ctl_link)) {
+		list_add_tail(&c->ctl_link, &d->ctl_q);
+		d->notify = true;
+	} else if (!c->ctl) {
+		list_del(&c->ctl_link);
+	}
+	ready = vsk_conn_data_ready(c);
+	if (ready && !linked(&c->data_link)) {
+		list_add_tail(&c->data_link, &d->data_q);
+		d->notify = true;
+	} else if (!ready) {
+		list_del(&c->data_link);
+	}
+}
+
+/* --- device --- */
+
+static void limits_init(struct vsk_limits *l, const struct vsk_limits *in)
+{
+	*l = in ? *in : (struct vsk_limits){ 0 };
+	if (!l->max_conns)
+		l->max_conns = DEF_MAX_CONNS;
+	if (!l->buf_alloc)
+		l->buf_alloc = DEF_BUF_ALLOC;
+	if (!l->connect_timeout_ms)
+		l->connect_timeout_ms = DEF_CONNECT_TIMEOUT_MS;
+	if (!l->close_timeout_ms)
+		l->close_timeout_ms = DEF_CLOSE_TIMEOUT_MS;
+	if (!l->stage_budget)
+		l->stage_budget = DEF_STAGE_BUDGET;
+}
+
+int vsk_dev_new(struct vsk_dev **out, uint64_t guest_cid, const struct vsk_ops *ops,
+		void *opaque, const struct vsk_limits *lim)
+{
+	struct vsk_dev *d;
+
+	if (guest_cid < 3 || guest_cid >= UINT32_MAX || !ops || !ops->host_read ||
+	    !ops->host_write || !ops->host_want || !ops->closed)
+		return -EINVAL;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->slots = calloc(TABLE_MIN, sizeof(*d->slots));
+	if (!d->slots) {
+		free(d);
+		return -ENOMEM;
+	}
+	d->mask = TABLE_MIN - 1;
+	d->cid = guest_cid;
+	d->ops = ops;
+	d->opaque = opaque;
+	limits_init(&d->lim, lim);
+	d->next_port = PORT_LO;
+	list_init(&d->conns);
+	list_init(&d->ctl_q);
+	list_init(&d->data_q);
+	if (getrandom(&d->seed, sizeof(d->seed), GRND_NONBLOCK) != sizeof(d->seed))
+		d->seed = (uint64_t)(uintptr_t)d * 0x9e3779b97f4a7c15ULL ^ guest_cid;
+	*out = d;
+	return 0;
+}
+
+void vsk_dev_reset(struct vsk_dev *d)
+{
+	struct list_head *pos, *tmp;
+
+	enter(d);
+	list_for_each_safe(pos, tmp, &d->conns)
+	{
+		struct vsk_conn *c = list_entry(pos, struct vsk_conn, all_link);
+
+		if (c->state != VSK_ZOMBIE) {
+			c->state = VSK_ZOMBIE;
+			report_closed(c, -ECONNRESET);
+		}
+		vsk_conn_free(c);
+	}
+	d->ring_head = d->ring_len = 0;
+	d->notify = false;
+	leave(d);
+}
+
+struct vsk_dev *vsk_dev_free(struct vsk_dev *d)
+{
+	if (!d)
+		return NULL;
+	vsk_dev_reset(d);
+	free(d->slots);
+	free(d);
+	return NULL;
+}
+
+void vsk_dev_get_stats(const struct vsk_dev *d, struct vsk_stats *st)
+{
+	*st = d->st;
+	st->conns = d->nconns;
+}
+
+/* --- packets from the guest --- */
+
+/* RST for a packet that has no connection (never for an RST). */
+static void queue_rst(struct vsk_dev *d, const struct vsk_hdr *h)
+{
+	struct vsk_rst *r;
+
+	if (h->op == VSK_OP_RST)
+		return;
+	if (d->ring_len == VSK_RST_RING) {
+		d->st.rst_dropped++;
+		return;
+	}
+	r = &d->ring[(d->ring_head + d->ring_len) % VSK_RST_RING];
+	r->lport = h->dst_port;
+	r->pport = h->src_port;
+	r->type = h->type;
+	d->ring_len++;
+	d->notify = true;
+}
+
+static void update_credit(struct vsk_conn *c, const struct vsk_hdr *h)
+{
+	if (c->peer_buf_alloc != h->buf_alloc || c->peer_fwd_cnt != h->fwd_cnt)
+		c->credit_asked = false;
+	c->peer_buf_alloc = h->buf_alloc;
+	c->peer_fwd_cnt = h->fwd_cnt;
+}
+
+static void account_written(struct vsk_conn *c, size_t n)
+{
+	c->fwd_cnt += (uint32_t)n;
+	c->to_host_bytes += n;
+	c->dev->st.to_host_bytes += n;
+}
+
+static void credit_check(struct vsk_conn *c, bool drained)
+{
+	uint32_t unadvertised = c->fwd_cnt - c->last_fwd_cnt;
+
+	if (unadvertised == 0 || c->guest_shut_send)
+		return;
+	if (drained || unadvertised >= c->dev->lim.buf_alloc / 2)
+		c->ctl |= CTL_CREDIT_UPDATE;
+}
+
+static void guest_request(struct vsk_dev *d, const struct vsk_hdr *h)
+{
+	struct vsk_conn *c;
+	int r;
+
+	if (d->nconns >= d->lim.max_conns) {
+		d->st.conn_limit++;
+		vsk_log(d, LOG_LVL_DEBUG, "vsock cid %llu: connection limit, port %u refused",
+			(unsigned long long)d->cid, h->dst_port);
+		queue_rst(d, h);
+		return;
+	}
+	if (conn_new(d, h->dst_port, h->src_port, &c) < 0) {
+		queue_rst(d, h);
+		return;
+	}
+	update_credit(c, h);
+	r = d->ops->guest_connect ? d->ops->guest_connect(d->opaque, c, h->dst_port, h->src_port)
+				  : -ECONNREFUSED;
+	if (r < 0) {
+		d->st.refused++;
+		vsk_conn_free(c);
+		queue_rst(d, h);
+		return;
+	}
+	c->state = VSK_ESTABLISHED;
+	c->ctl |= CTL_RESPONSE;
+	d->st.conns_opened++;
+	vsk_conn_sched(c);
+}
+
+static void guest_rst(struct vsk_conn *c)
+{
+	int err = -ECONNRESET;
+
+	if (c->state == VSK_CONNECTING)
+		err = -ECONNREFUSED;
+	else if (c->guest_shut_send && c->guest_shut_rcv && c->txq.bytes == 0)
+		err = 0;
+	vsk_conn_kill(c, err, VSK_KILL_SILENT);
+}
+
+/* A zombie waits for its RST to go out, or for the guest's RST. */
+static void zombie_packet(struct vsk_conn *c, const struct vsk_hdr *h)
+{
+	if (h->op == VSK_OP_RST) {
+		vsk_conn_free(c);
+		return;
+	}
+	/* after our SHUTDOWN both: the guest closing too, or reusing the
+	 * ports, wants our RST now */
+	if (c->closing && (h->op == VSK_OP_REQUEST ||
+			   (h->op == VSK_OP_SHUTDOWN && (h->flags & VSK_SHUTDOWN_SEND)))) {
+		c->closing = false;
+		c->timer = TIMER_OFF;
+		c->ctl = CTL_RST;
+		vsk_conn_sched(c);
+	}
+}
+
+static void connecting_packet(struct vsk_conn *c, const struct vsk_hdr *h)
+{
+	struct vsk_dev *d = c->dev;
+
+	if (h->op != VSK_OP_RESPONSE) {
+		d->st.bad_op++;
+		vsk_conn_kill(c, -EPROTO, VSK_KILL_RST);
+		return;
+	}
+	c->state = VSK_ESTABLISHED;
+	c->timer = TIMER_OFF;
+	d->st.conns_opened++;
+	if (d->ops->connected)
+		d->ops->connected(d->opaque, c); /* may call vsk_conn_host_closed(c) */
+	vsk_conn_sched(c);
+}
+
+static void guest_rw(struct vsk_conn *c, const struct vsk_hdr *h, const struct iovec *iov,
+		     int iovcnt)
+{
+	struct vsk_dev *d = c->dev;
+	size_t done = 0;
+
+	if (h->len == 0 || c->guest_shut_send) {
+		d->st.bad_op += h->len > 0;
+		return;
+	}
+	if ((uint64_t)c->txq.bytes + h->len > d->lim.buf_alloc) {
+		d->st.credit_violations++;
+		vsk_log(d, LOG_LVL_DEBUG, "vsock cid %llu: port %u overran its credit, reset",
+			(unsigned long long)d->cid, c->pport);
+		vsk_conn_kill(c, -ENOBUFS, VSK_KILL_RST);
+		return;
+	}
+	c->rx_cnt += h->len;
+	if (c->txq.bytes == 0) {
+		ssize_t r = d->ops->host_write(d->opaque, c, iov, iovcnt);
+
+		if (r < 0 && !is_transient(r)) {
+			vsk_conn_kill(c, (int)r, VSK_KILL_RST);
+			return;
+		}
+		done = r > 0 ? ((size_t)r < h->len ? (size_t)r : h->len) : 0;
+		account_written(c, done);
+	}
+	if (done < h->len && vsk_bufq_append(&c->txq, iov, iovcnt, done, h->len - done) < 0) {
+		vsk_conn_kill(c, -ENOMEM, VSK_KILL_RST);
+		return;
+	}
+	credit_check(c, false);
+	vsk_conn_sched(c);
+}
+
+static void guest_shutdown(struct vsk_conn *c, uint32_t flags)
+{
+	if (flags & VSK_SHUTDOWN_RCV) {
+		c->guest_shut_rcv = true;
+		vsk_conn_stage_free(c);
+	}
+	if (flags & VSK_SHUTDOWN_SEND)
+		c->guest_shut_send = true;
+	if (vsk_conn_check_finished(c))
+		return;
+	/* closed by the guest, but txq not flushed yet: linger, bounded */
+	if (c->guest_shut_rcv && c->guest_shut_send && c->timer == TIMER_OFF)
+		c->timer = TIMER_ARMED;
+	vsk_conn_sched(c);
+}
+
+static void established_packet(struct vsk_conn *c, const struct vsk_hdr *h,
+			       const struct iovec *iov, int iovcnt)
+{
+	struct vsk_dev *d = c->dev;
+
+	switch (h->op) {
+	case VSK_OP_RW:
+		guest_rw(c, h, iov, iovcnt);
+		return;
+	case VSK_OP_SHUTDOWN:
+		guest_shutdown(c, h->flags);
+		return;
+	case VSK_OP_CREDIT_REQUEST:
+		c->ctl |= CTL_CREDIT_UPDATE;
+		break;
+	case VSK_OP_CREDIT_UPDATE:
+		break; /* the credit was taken from the header */
+	case VSK_OP_REQUEST:
+		d->st.bad_op++;
+		vsk_conn_kill(c, -ECONNRESET, VSK_KILL_RST);
+		return;
+	default:
+		d->st.bad_op++;
+		vsk_log(d, LOG_LVL_DEBUG, "vsock cid %llu: unexpected %s on port %u ignored",
+			(unsigned long long)d->cid, vsk_op_name(h->op), c->pport);
+		break;
+	}
+	vsk_conn_sched(c);
+}
+
+static void guest_packet(struct vsk_dev *d, const struct vsk_hdr *h, const struct iovec *iov,
+			 int iovcnt)
+{
+	struct vsk_conn *c = tbl_find(d, conn_key(h->dst_port, h->src_port));
+
+	if (h->type != VSK_TYPE_STREAM) {
+		d->st.bad_type++;
+		if (c && h->op != VSK_OP_RST)
+			vsk_conn_kill(c, -EPROTO, VSK_KILL_RST);
+		else if (!c)
+			queue_rst(d, h);
+		return;
+	}
+	if (!c) {
+		if (h->op == VSK_OP_REQUEST) {
+			guest_request(d, h);
+		} else {
+			d->st.unknown_conn++;
+			queue_rst(d, h);
+		}
+		return;
+	}
+	if (c->state == VSK_ZOMBIE) {
+		zombie_packet(c, h);
+		return;
+	}
+	if (h->op == VSK_OP_RST) {
+		guest_rst(c);
+		return;
+	}
+	update_credit(c, h);
+	if (c->state == VSK_CONNECTING)
+		connecting_packet(c, h);
+	else
+		established_packet(c, h, iov, iovcnt);
+}
+
+int vsk_dev_guest_tx(struct vsk_dev *d, const void *hdr, const struct iovec *payload, int iovcnt)
+{
+	struct vsk_hdr h;
+
+	d->st.from_guest_pkts++;
+	if (vsk_hdr_decode(hdr, VSK_HDR_SIZE, &h) < 0 || iovcnt < 0 || iovcnt > VSK_MAX_IOV ||
+	    (iovcnt > 0 && !payload) || h.len > VSK_MAX_PAYLOAD ||
+	    vsk_iov_len(payload, iovcnt) != h.len) {
+		d->st.malformed++;
+		return -EPROTO;
+	}
+	if (h.src_cid != d->cid || h.dst_cid != VSK_CID_HOST) {
+		d->st.bad_addr++;
+		vsk_log(d, LOG_LVL_DEBUG, "vsock cid %llu: packet %llu -> %llu dropped",
+			(unsigned long long)d->cid, (unsigned long long)h.src_cid,
+			(unsigned long long)h.dst_cid);
+		return 0;
+	}
+	enter(d);
+	guest_packet(d, &h, payload, iovcnt);
+	leave(d);
+	return 0;
+}
+
+int vsk_dev_guest_tx_iov(struct vsk_dev *d, const struct iovec *iov, int iovcnt)
+{
+	unsigned char hdr[VSK_HDR_SIZE];
+	struct iovec payload[VSK_MAX_IOV];
+	size_t total = iovcnt >= 0 ? vsk_iov_len(iov, iovcnt) : 0;
+	int n = -1;
+
+	if (total != SIZE_MAX && total >= VSK_HDR_SIZE &&
+	    vsk_iov_to_buf(iov, iovcnt, 0, hdr, VSK_HDR_SIZE) == VSK_HDR_SIZE)
+		n = vsk_iov_slice(iov, iovcnt, VSK_HDR_SIZE, total - VSK_HDR_SIZE, payload,
+				  VSK_MAX_IOV);
+	if (n < 0) {
+		d->st.from_guest_pkts++;
+		d->st.malformed++;
+		return -EPROTO;
+	}
+	return vsk_dev_guest_tx(d, hdr, payload, n);
+}
+
+/* --- host side --- */
+
+static int pick_port(struct vsk_dev *d, uint32_t guest_port, uint32_t *out)
+{
+	/* at most nconns ports can be taken: nconns + 1 tries find one */
+	for (uint32_t i = 0; i <= d->nconns; i++) {
+		uint32_t p = d->next_port;
+
+		d->next_port = p + 1 >= PORT_HI ? PORT_LO : p + 1;
+		if (!tbl_find(d, conn_key(p, guest_port))) {
+			*out = p;
+			return 0;
+		}
+	}
+	return -EADDRINUSE;
+}
+
+int vsk_dev_host_connect(struct vsk_dev *d, uint32_t guest_port, uint32_t local_port, void *data,
+			 struct vsk_conn **out)
+{
+	struct vsk_conn *c;
+	int r;
+
+	if (d->nconns >= d->lim.max_conns)
+		return -EMFILE;
+	if (local_port == VSK_PORT_ANY) {
+		r = pick_port(d, guest_port, &local_port);
+		if (r < 0)
+			return r;
+	} else if (tbl_find(d, conn_key(local_port, guest_port))) {
+		return -EADDRINUSE;
+	}
+	r = conn_new(d, local_port, guest_port, &c);
+	if (r < 0)
+		return r;
+	c->data = data;
+	c->state = VSK_CONNECTING;
+	c->ctl = CTL_REQUEST;
+	c->timer = TIMER_ARMED;
+	*out = c;
+	enter(d);
+	vsk_conn_sched(c);
+	leave(d);
+	return 0;
+}
+
+void vsk_conn_host_readable(struct vsk_conn *c)
+{
+	struct vsk_dev *d = c->dev;
+
+	if (c->state != VSK_ESTABLISHED)
+		return;
+	enter(d);
+	c->readable = true;
+	vsk_conn_sched(c);
+	leave(d);
+}
+
+static void flush_txq(struct vsk_conn *c)
+{
+	struct vsk_dev *d = c->dev;
+	bool had = c->txq.bytes > 0;
+
+	while (c->txq.bytes > 0) {
+		struct iovec v[16];
+		int n = vsk_bufq_peek(&c->txq, v, 16);
+		size_t max = vsk_iov_len(v, n);
+		ssize_t r = d->ops->host_write(d->opaque, c, v, n);
+
+		if (r == 0 || is_transient(r))
+			break;
+		if (r < 0) {
+			vsk_conn_kill(c, (int)r, VSK_KILL_RST);
+			return;
+		}
+		if ((size_t)r > max)
+			r = (ssize_t)max;
+		vsk_bufq_consume(&c->txq, (size_t)r);
+		account_written(c, (size_t)r);
+	}
+	credit_check(c, had && c->txq.bytes == 0);
+	if (vsk_conn_check_finished(c))
+		return;
+	vsk_conn_sched(c);
+}
+
+void vsk_conn_host_writable(struct vsk_conn *c)
+{
+	struct vsk_dev *d = c->dev;
+
+	if (c->state != VSK_ESTABLISHED)
+		return;
+	enter(d);
+	flush_txq(c);
+	leave(d);
+}
+
+void vsk_conn_host_closed(struct vsk_conn *c)
+{
+	struct vsk_dev *d = c->dev;
+
+	if (c->state == VSK_ZOMBIE)
+		return;
+	enter(d);
+	vsk_conn_kill(c, -ECONNRESET, VSK_KILL_RST);
+	leave(d);
+}
+
+void vsk_conn_close(struct vsk_conn *c)
+{
+	struct vsk_dev *d = c->dev;
+
+	if (c->state == VSK_ZOMBIE)
+		return;
+	enter(d);
+	/* Linux close(): if the peer already shut both ways, RST at once */
+	if (c->state == VSK_CONNECTING || (c->guest_shut_send && c->guest_shut_rcv))
+		vsk_conn_kill(c, 0, VSK_KILL_RST);
+	else
+		vsk_conn_kill(c, 0, VSK_KILL_SHUTDOWN);
+	leave(d);
+}
+
+static void expire(struct vsk_conn *c)
+{
+	c->timer = TIMER_OFF;
+	if (c->state == VSK_ZOMBIE) { /* the guest never sent its RST */
+		c->closing = false;
+		c->ctl = CTL_RST;
+		vsk_conn_sched(c);
+		return;
+	}
+	vsk_conn_kill(c, -ETIMEDOUT, VSK_KILL_RST);
+}
+
+void vsk_dev_tick(struct vsk_dev *d, uint64_t now_ms)
+{
+	struct list_head *pos, *tmp;
+
+	enter(d);
+	d->now = now_ms;
+	list_for_each_safe(pos, tmp, &d->conns)
+	{
+		struct vsk_conn *c = list_entry(pos, struct vsk_conn, all_link);
+
+		if (c->timer == TIMER_ARMED) {
+			c->deadline = now_ms + (c->state == VSK_CONNECTING ? d->lim.connect_timeout_ms
+									  : d->lim.close_timeout_ms);
+			c->timer = TIMER_RUNNING;
+		} else if (c->timer == TIMER_RUNNING && now_ms >= c->deadline) {
+			expire(c);
+		}
+	}
+	leave(d);
+}
+
+void *vsk_conn_get_data(const struct vsk_conn *c)
+{
+	return c->data;
+}
+
+void vsk_conn_set_data(struct vsk_conn *c, void *data)
+{
+	c->data = data;
+}
+
+uint32_t vsk_conn_local_port(const struct vsk_conn *c)
+{
+	return c->lport;
+}
+
+uint32_t vsk_conn_peer_port(const struct vsk_conn *c)
+{
+	return c->pport;
+}
+
+void vsk_conn_get_stats(const struct vsk_conn *c, struct vsk_conn_stats *st)
+{
+	st->to_host_bytes = c->to_host_bytes;
+	st->to_guest_bytes = c->to_guest_bytes;
+	st->buffered = c->txq.bytes;
+	st->staged = c->stage_len;
+}

@@ -1,0 +1,725 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * registry.c - the service registry, CONFIG/services.d/<guid>.conf (file
+ * format and rules: registry.h; INI dialect: conffile.h).
+ *
+ * Loading reads every "*.conf" in file-name order, so the outcome of a
+ * conflict (same name or port in two files) does not depend on readdir
+ * order: the first file wins. The table is then sorted by name for listing.
+ * Lookups are linear; a registry holds tens of entries, not thousands.
+ *
+ * Writers follow one pattern: open services.d (creating it for reg_add),
+ * take the lock, reload from disk, check, write with af_write. A check made
+ * on a table loaded before the lock would race with other writers.
+ */
+#include <fcntl.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "atomicfile.h"
+#include "registry.h"
+#include "util.h"
+
+struct reg_table {
+	struct reg_service *items; /* sorted by name after loading */
+	size_t count;
+	struct conf_problems problems;
+};
+
+enum { K_NAME, K_ENABLED, K_PORT, K_USER, K_GROUP, K_DESCRIPTION, K_COUNT };
+
+/* Where things are in an entry file (1-based lines, 0 = absent). */
+struct entry_lines {
+	unsigned key[K_COUNT];
+	unsigned section;
+};
+
+static const char entry_header[] =
+	"# vmsvc service registry entry (see 'vmsvc service --help'). Hand edits are\n"
+	"# fine; 'vmsvc service list' reports mistakes with their line number.\n";
+
+/* --- value checks --- */
+
+int reg_check_name(const char *name, char *why)
+{
+	hv_guid_t g;
+
+	if (conf_check_text(name, REG_NAME_MAX, why) < 0)
+		return -EINVAL;
+	if (name[0] == '-') {
+		snprintf(why, CONF_WHY_SIZE, "must not start with '-'");
+		return -EINVAL;
+	}
+	if (hv_guid_parse(name, &g) == 0) {
+		snprintf(why, CONF_WHY_SIZE, "must not be a GUID (GUIDs name services by id)");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int reg_check_account(const char *name, char *why)
+{
+	if (conf_check_text(name, REG_ACCOUNT_MAX, why) < 0)
+		return -EINVAL;
+	if (strpbrk(name, " :")) {
+		snprintf(why, CONF_WHY_SIZE, "must not contain a blank or ':'");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int reg_check_description(const char *text, char *why)
+{
+	return conf_check_text(text, REG_DESCRIPTION_MAX, why);
+}
+
+int reg_check_port(uint32_t port)
+{
+	return port >= REG_PORT_MIN && port <= REG_PORT_MAX ? 0 : -ERANGE;
+}
+
+/* --- key parsers (obj is a struct reg_service) --- */
+
+static int set_string(char **dst, const char *value)
+{
+	char *s = strdup(value);
+
+	if (!s)
+		return -ENOMEM;
+	free(*dst);
+	*dst = s;
+	return 0;
+}
+
+static int key_name(void *obj, const char *value, char *why)
+{
+	if (reg_check_name(value, why) < 0)
+		return -EINVAL;
+	return set_string(&((struct reg_service *)obj)->name, value);
+}
+
+static int key_enabled(void *obj, const char *value, char *why)
+{
+	if (conf_parse_bool(value, &((struct reg_service *)obj)->enabled) < 0) {
+		snprintf(why, CONF_WHY_SIZE,
+			 "'%.32s' is not a boolean (true/false, yes/no, on/off, 1/0)", value);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int key_port(void *obj, const char *value, char *why)
+{
+	uint32_t port;
+	int r = conf_parse_u32(value, &port);
+
+	if (r == -EINVAL) {
+		snprintf(why, CONF_WHY_SIZE, "'%.32s' is not a decimal number", value);
+		return -EINVAL;
+	}
+	if (r < 0 || reg_check_port(port) < 0) {
+		snprintf(why, CONF_WHY_SIZE, "%.32s is out of range (%u..%u)", value, REG_PORT_MIN,
+			 REG_PORT_MAX);
+		return -EINVAL;
+	}
+	((struct reg_service *)obj)->port = port;
+	return 0;
+}
+
+static int key_account(char **dst, const char *value, char *why)
+{
+	if (!*value) /* "User=" means unset */
+		return 0;
+	if (reg_check_account(value, why) < 0)
+		return -EINVAL;
+	return set_string(dst, value);
+}
+
+static int key_user(void *obj, const char *value, char *why)
+{
+	return key_account(&((struct reg_service *)obj)->user, value, why);
+}
+
+static int key_group(void *obj, const char *value, char *why)
+{
+	return key_account(&((struct reg_service *)obj)->group, value, why);
+}
+
+static int key_description(void *obj, const char *value, char *why)
+{
+	if (!*value)
+		return 0;
+	if (reg_check_description(value, why) < 0)
+		return -EINVAL;
+	return set_string(&((struct reg_service *)obj)->description, value);
+}
+
+static const struct conf_key service_keys[K_COUNT] = {
+	[K_NAME] = { "ElementName", key_name },
+	[K_ENABLED] = { "Enabled", key_enabled },
+	[K_PORT] = { "Port", key_port },
+	[K_USER] = { "User", key_user },
+	[K_GROUP] = { "Group", key_group },
+	[K_DESCRIPTION] = { "Description", key_description },
+};
+
+/* --- parsing one entry --- */
+
+void reg_service_clear(struct reg_service *s)
+{
+	free(s->name);
+	free(s->user);
+	free(s->group);
+	free(s->description);
+	*s = (struct reg_service){ 0 };
+}
+
+static bool guid_is_reserved(const hv_guid_t *id)
+{
+	return hv_guid_equal(id, &HV_GUID_ZERO) || hv_guid_equal(id, &HV_GUID_BROADCAST);
+}
+
+/* Checks what spans keys (required keys, GUID against Port). Returns the
+ * number of problems added, or -ENOMEM. */
+static int check_entry(const struct conf_parser *p, const struct reg_service *s)
+{
+	uint32_t tport;
+	int n = 0;
+
+#define ADD(line, ...)                                                                             \
+	do {                                                                                       \
+		if (conf_problem_add(p->problems, p->file, line, __VA_ARGS__) < 0)                 \
+			return -ENOMEM;                                                            \
+		n++;                                                                               \
+	} while (0)
+	if (guid_is_reserved(&s->id))
+		ADD(0, "the GUID in the file name cannot be a service id");
+	if (!p->section_line)
+		return n; /* already reported; missing keys would be noise */
+	if (!p->key_lines[K_NAME])
+		ADD(0, "ElementName= is missing");
+	if (hv_guid_to_port(&s->id, &tport) == 0) {
+		if (reg_check_port(tport) < 0)
+			ADD(0, "the GUID is the VSOCK template of port %u, which is not usable",
+			    tport);
+		else if (!p->key_lines[K_PORT])
+			ADD(0, "Port= is missing (this VSOCK template GUID means port %u: add "
+			       "'Port=%u')",
+			    tport, tport);
+		else if (s->port && s->port != tport)
+			ADD(p->key_lines[K_PORT],
+			    "Port=%u does not match the GUID, the VSOCK template GUID of port %u",
+			    s->port, tport);
+	} else if (!p->key_lines[K_PORT]) {
+		ADD(0, "Port= is missing (required: the GUID is not a VSOCK template GUID)");
+	}
+#undef ADD
+	return n;
+}
+
+/* reg_parse_entry, also telling where the keys are (lines may be NULL). */
+static int parse_entry(const char *data, size_t size, const hv_guid_t *id, const char *file,
+		       struct reg_service *out, struct conf_problems *problems,
+		       struct entry_lines *lines)
+{
+	struct reg_service s = { .id = *id, .enabled = true };
+	struct conf_parser p = { .file = file,
+				 .section = "Service",
+				 .keys = service_keys,
+				 .nkeys = K_COUNT,
+				 .problems = problems };
+	int n, m;
+
+	n = conf_parse(&p, data, size, &s);
+	m = n < 0 ? n : check_entry(&p, &s);
+	if (n < 0 || m < 0) {
+		reg_service_clear(&s);
+		return -ENOMEM;
+	}
+	if (n + m > 0) {
+		reg_service_clear(&s);
+		return -EINVAL;
+	}
+	if (lines) {
+		memcpy(lines->key, p.key_lines, sizeof(lines->key));
+		lines->section = p.section_line;
+	}
+	*out = s;
+	return 0;
+}
+
+int reg_parse_entry(const char *data, size_t size, const hv_guid_t *id, const char *file,
+		    struct reg_service *out, struct conf_problems *problems)
+{
+	return parse_entry(data, size, id, file, out, problems, NULL);
+}
+
+char *reg_format_entry(const struct reg_service *s)
+{
+	char guid[HV_GUID_STRSIZE], *text = NULL;
+	int r;
+
+	hv_guid_format(&s->id, guid, sizeof(guid));
+	r = asprintf(&text, "%s[Service]\nElementName=%s\nEnabled=%s\nPort=%u\n%s%s%s%s%s%s%s%s%s",
+		     entry_header, s->name, s->enabled ? "true" : "false", s->port,
+		     s->user ? "User=" : "", s->user ? s->user : "", s->user ? "\n" : "",
+		     s->group ? "Group=" : "", s->group ? s->group : "", s->group ? "\n" : "",
+		     s->description ? "Description=" : "",
+		     s->description ? s->description : "", s->description ? "\n" : "");
+	return r < 0 ? NULL : text;
+}
+
+void reg_entry_file(const hv_guid_t *id, char buf[REG_FILE_SIZE])
+{
+	char guid[HV_GUID_STRSIZE];
+
+	hv_guid_format(id, guid, sizeof(guid));
+	snprintf(buf, REG_FILE_SIZE, REG_DIR "/%s.conf", guid);
+}
+
+/* --- the table --- */
+
+struct reg_table *reg_table_free(struct reg_table *t)
+{
+	if (!t)
+		return NULL;
+	for (size_t i = 0; i < t->count; i++)
+		reg_service_clear(&t->items[i]);
+	free(t->items);
+	conf_problems_clear(&t->problems);
+	free(t);
+	return NULL;
+}
+
+size_t reg_count(const struct reg_table *t)
+{
+	return t->count;
+}
+
+const struct reg_service *reg_at(const struct reg_table *t, size_t i)
+{
+	return i < t->count ? &t->items[i] : NULL;
+}
+
+const struct conf_problems *reg_problems(const struct reg_table *t)
+{
+	return &t->problems;
+}
+
+const struct reg_service *reg_find_guid(const struct reg_table *t, const hv_guid_t *id)
+{
+	for (size_t i = 0; i < t->count; i++)
+		if (hv_guid_equal(&t->items[i].id, id))
+			return &t->items[i];
+	return NULL;
+}
+
+const struct reg_service *reg_find_name(const struct reg_table *t, const char *name)
+{
+	for (size_t i = 0; i < t->count; i++)
+		if (strcmp(t->items[i].name, name) == 0)
+			return &t->items[i];
+	return NULL;
+}
+
+const struct reg_service *reg_find_port(const struct reg_table *t, uint32_t port)
+{
+	for (size_t i = 0; i < t->count; i++)
+		if (t->items[i].port == port)
+			return &t->items[i];
+	return NULL;
+}
+
+const struct reg_service *reg_lookup(const struct reg_table *t, const char *key)
+{
+	hv_guid_t id;
+
+	if (hv_guid_parse(key, &id) == 0)
+		return reg_find_guid(t, &id);
+	return reg_find_name(t, key);
+}
+
+bool reg_is_broken(const struct reg_table *t, const hv_guid_t *id)
+{
+	char file[REG_FILE_SIZE];
+
+	reg_entry_file(id, file);
+	for (size_t i = 0; i < t->problems.count; i++)
+		if (strcmp(t->problems.items[i].file, file) == 0)
+			return true;
+	return false;
+}
+
+/* Parses "<guid>.conf" as a file name; only the lower-case canonical form
+ * is accepted, so that one GUID has one file. Returns 0, or -EINVAL and
+ * writes the reason into why. */
+static int parse_file_name(const char *name, hv_guid_t *id, char *why)
+{
+	char base[HV_GUID_STRSIZE + 2], canon[HV_GUID_STRSIZE];
+	size_t len = strlen(name) - strlen(".conf");
+
+	if (len < sizeof(base)) {
+		memcpy(base, name, len);
+		base[len] = '\0';
+	}
+	if (len >= sizeof(base) || hv_guid_parse(base, id) < 0) {
+		snprintf(why, CONF_WHY_SIZE,
+			 "file name is not a GUID (expected "
+			 "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx.conf); entry skipped");
+		return -EINVAL;
+	}
+	hv_guid_format(id, canon, sizeof(canon));
+	if (strcmp(base, canon) != 0) {
+		snprintf(why, CONF_WHY_SIZE,
+			 "file name is not the lower-case GUID; rename it to " REG_DIR "/%s.conf",
+			 canon);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int add_conflict(struct reg_table *t, const char *file, unsigned line, const char *what,
+			const struct reg_service *winner)
+{
+	char other[REG_FILE_SIZE];
+
+	reg_entry_file(&winner->id, other);
+	return conf_problem_add(&t->problems, file, line,
+				"%s is already used by %s (service '%s'); this entry is ignored",
+				what, other, winner->name);
+}
+
+/* Adds the parsed entry s (taken over) unless its name or port is taken. */
+static int add_entry(struct reg_table *t, struct reg_service *s, const char *file,
+		     const struct entry_lines *lines)
+{
+	const struct reg_service *w;
+	struct reg_service *items;
+	char what[REG_NAME_MAX + 32];
+
+	if ((w = reg_find_name(t, s->name))) {
+		snprintf(what, sizeof(what), "ElementName '%s'", s->name);
+		return add_conflict(t, file, lines->key[K_NAME], what, w);
+	}
+	if ((w = reg_find_port(t, s->port))) {
+		snprintf(what, sizeof(what), "Port %u", s->port);
+		return add_conflict(t, file, lines->key[K_PORT], what, w);
+	}
+	items = reallocarray(t->items, t->count + 1, sizeof(*items));
+	if (!items)
+		return -ENOMEM;
+	t->items = items;
+	t->items[t->count++] = *s;
+	*s = (struct reg_service){ 0 };
+	return 0;
+}
+
+static int load_one(struct reg_table *t, int dirfd, const char *name)
+{
+	_cleanup_free_ char *data = NULL, *file = NULL;
+	struct reg_service s = { 0 };
+	char why[CONF_WHY_SIZE];
+	struct entry_lines lines;
+	hv_guid_t id;
+	size_t size;
+	int r;
+
+	if (asprintf(&file, REG_DIR "/%s", name) < 0)
+		return -ENOMEM;
+	if (parse_file_name(name, &id, why) < 0)
+		return conf_problem_add(&t->problems, file, 0, "%s", why);
+	r = conf_read_file(dirfd, name, &data, &size);
+	if (r == -ENOENT) /* removed since the listing */
+		return 0;
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0)
+		return conf_problem_add(&t->problems, file, 0, "cannot read it: %s",
+					r == -EFBIG    ? "larger than 64 KiB"
+					: r == -EINVAL ? "not a regular file"
+						       : strerror(-r));
+	r = parse_entry(data, size, &id, file, &s, &t->problems, &lines);
+	if (r < 0)
+		return r == -ENOMEM ? r : 0;
+	r = add_entry(t, &s, file, &lines);
+	reg_service_clear(&s);
+	return r;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(((const struct reg_service *)a)->name, ((const struct reg_service *)b)->name);
+}
+
+/* Loads the entries of the open services.d folder dirfd. */
+static int load_at(int dirfd, struct reg_table **out)
+{
+	_cleanup_(reg_table_freep) struct reg_table *t = calloc(1, sizeof(*t));
+	char **names = NULL;
+	size_t n = 0;
+	int r;
+
+	if (!t)
+		return -ENOMEM;
+	if (dirfd >= 0) {
+		r = conf_list_dir(dirfd, ".conf", &names, &n);
+		if (r < 0)
+			return r;
+		for (size_t i = 0; i < n && r >= 0; i++)
+			r = load_one(t, dirfd, names[i]);
+		conf_strv_free(names);
+		if (r < 0)
+			return r;
+	}
+	if (t->count)
+		qsort(t->items, t->count, sizeof(*t->items), cmp_name);
+	*out = TAKE_PTR(t);
+	return 0;
+}
+
+int reg_load(const char *config_dir, struct reg_table **out)
+{
+	_cleanup_close_ int dirfd = conf_open_dir(config_dir, REG_DIR, false);
+
+	if (dirfd < 0 && dirfd != -ENOENT)
+		return dirfd;
+	return load_at(dirfd, out);
+}
+
+/* --- writers --- */
+
+/* Fills in svc->id and svc->port per reg_add's rules; sets *pick when the
+ * port is to be chosen. Returns 0 or -EINVAL. */
+static int resolve_address(struct reg_service *svc, bool *pick)
+{
+	uint32_t tport;
+
+	*pick = false;
+	if (hv_guid_equal(&svc->id, &HV_GUID_ZERO)) {
+		if (svc->port == 0) {
+			*pick = true;
+			return 0;
+		}
+		if (reg_check_port(svc->port) < 0)
+			return -EINVAL;
+		hv_guid_from_port(svc->port, &svc->id);
+		return 0;
+	}
+	if (guid_is_reserved(&svc->id))
+		return -EINVAL;
+	if (hv_guid_to_port(&svc->id, &tport) == 0) {
+		if (reg_check_port(tport) < 0 || (svc->port && svc->port != tport))
+			return -EINVAL;
+		svc->port = tport;
+		return 0;
+	}
+	return reg_check_port(svc->port) < 0 ? -EINVAL : 0;
+}
+
+static int validate_new(struct reg_service *svc, bool *pick)
+{
+	char why[CONF_WHY_SIZE];
+
+	if (!svc->name || reg_check_name(svc->name, why) < 0)
+		return -EINVAL;
+	if (svc->user && reg_check_account(svc->user, why) < 0)
+		return -EINVAL;
+	if (svc->group && reg_check_account(svc->group, why) < 0)
+		return -EINVAL;
+	if (svc->description && reg_check_description(svc->description, why) < 0)
+		return -EINVAL;
+	return resolve_address(svc, pick);
+}
+
+/* True if dirfd holds an entry file for id (loaded or broken). */
+static bool file_exists(int dirfd, const hv_guid_t *id)
+{
+	char file[REG_FILE_SIZE];
+
+	reg_entry_file(id, file);
+	return faccessat(dirfd, file + strlen(REG_DIR "/"), F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+static int pick_port(const struct reg_table *t, int dirfd, struct reg_service *svc)
+{
+	for (int tries = 0; tries < 10000; tries++) {
+		uint32_t v;
+
+		if (getrandom(&v, sizeof(v), 0) != sizeof(v))
+			return -errno;
+		v = REG_AUTO_PORT_MIN + v % (REG_AUTO_PORT_MAX - REG_AUTO_PORT_MIN + 1);
+		hv_guid_from_port(v, &svc->id);
+		if (!reg_find_port(t, v) && !file_exists(dirfd, &svc->id)) {
+			svc->port = v;
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
+
+static void set_conflict(struct reg_conflict *c, enum reg_conflict_kind kind,
+			 const struct reg_service *e)
+{
+	*c = (struct reg_conflict){ .kind = kind, .id = e->id, .port = e->port };
+	snprintf(c->name, sizeof(c->name), "%s", e->name);
+}
+
+static int find_conflict(const struct reg_table *t, int dirfd, const struct reg_service *svc,
+			 struct reg_conflict *c)
+{
+	const struct reg_service *e;
+
+	if ((e = reg_find_name(t, svc->name))) {
+		set_conflict(c, REG_CONFLICT_NAME, e);
+	} else if ((e = reg_find_guid(t, &svc->id))) {
+		set_conflict(c, REG_CONFLICT_GUID, e);
+	} else if (file_exists(dirfd, &svc->id)) {
+		*c = (struct reg_conflict){ .kind = REG_CONFLICT_GUID, .broken = true,
+					    .id = svc->id };
+	} else if ((e = reg_find_port(t, svc->port))) {
+		set_conflict(c, REG_CONFLICT_PORT, e);
+	} else {
+		c->kind = REG_CONFLICT_NONE;
+		return 0;
+	}
+	return -EEXIST;
+}
+
+int reg_add(const char *config_dir, struct reg_service *svc, struct reg_conflict *conflict)
+{
+	_cleanup_close_ int dirfd = -1, lockfd = -1;
+	_cleanup_(reg_table_freep) struct reg_table *t = NULL;
+	_cleanup_free_ char *text = NULL;
+	char file[REG_FILE_SIZE];
+	bool pick;
+	int r;
+
+	conflict->kind = REG_CONFLICT_NONE;
+	if (validate_new(svc, &pick) < 0)
+		return -EINVAL;
+	dirfd = conf_open_dir(config_dir, REG_DIR, true);
+	if (dirfd < 0)
+		return dirfd;
+	lockfd = af_lock(dirfd);
+	if (lockfd < 0)
+		return lockfd;
+	r = load_at(dirfd, &t);
+	if (r == 0 && pick)
+		r = pick_port(t, dirfd, svc);
+	if (r == 0)
+		r = find_conflict(t, dirfd, svc, conflict);
+	if (r < 0)
+		return r;
+	text = reg_format_entry(svc);
+	if (!text)
+		return -ENOMEM;
+	reg_entry_file(&svc->id, file);
+	return af_write(dirfd, file + strlen(REG_DIR "/"), text, strlen(text), 0644);
+}
+
+/* Returns data with line (1-based) replaced by text, or, with line 0, text
+ * inserted as a new line after line after. NULL if out of memory. */
+static char *edit_lines(const char *data, size_t size, unsigned line, unsigned after,
+			const char *text)
+{
+	unsigned target = line ? line : after + 1;
+	size_t start = 0, end;
+	char *out = NULL;
+
+	for (unsigned l = 1; l < target && start < size; l++) {
+		const char *nl = memchr(data + start, '\n', size - start);
+		start = nl ? (size_t)(nl - data) + 1 : size;
+	}
+	end = start;
+	if (line) {
+		const char *nl = memchr(data + start, '\n', size - start);
+		end = nl ? (size_t)(nl - data) : size;
+	}
+	if (asprintf(&out, "%.*s%s%s%s%.*s", (int)start, data,
+		     !line && start == size && size && data[size - 1] != '\n' ? "\n" : "", text,
+		     line ? "" : "\n", (int)(size - end), data + end) < 0)
+		return NULL;
+	return out;
+}
+
+/* Reads and parses the entry file of id; -EBADMSG if it is broken. */
+static int read_entry(int dirfd, const hv_guid_t *id, char **data, size_t *size,
+		      struct reg_service *s, struct entry_lines *lines)
+{
+	struct conf_problems problems = { 0 };
+	char file[REG_FILE_SIZE];
+	int r;
+
+	reg_entry_file(id, file);
+	r = conf_read_file(dirfd, file + strlen(REG_DIR "/"), data, size);
+	if (r < 0)
+		return r;
+	r = parse_entry(*data, *size, id, file, s, &problems, lines);
+	conf_problems_clear(&problems);
+	if (r < 0) {
+		free(*data);
+		*data = NULL;
+		return r == -EINVAL ? -EBADMSG : r;
+	}
+	return 0;
+}
+
+static int set_enabled_at(int dirfd, const hv_guid_t *id, bool enabled)
+{
+	_cleanup_free_ char *data = NULL, *text = NULL;
+	struct conf_problems problems = { 0 };
+	struct reg_service s = { 0 };
+	struct entry_lines lines;
+	char file[REG_FILE_SIZE];
+	bool was;
+	size_t size;
+	int r;
+
+	r = read_entry(dirfd, id, &data, &size, &s, &lines);
+	if (r < 0)
+		return r;
+	was = s.enabled;
+	reg_service_clear(&s);
+	if (was == enabled)
+		return 0;
+	text = edit_lines(data, size, lines.key[K_ENABLED], lines.section,
+			  enabled ? "Enabled=true" : "Enabled=false");
+	if (!text)
+		return -ENOMEM;
+	reg_entry_file(id, file);
+	r = parse_entry(text, strlen(text), id, file, &s, &problems, NULL);
+	conf_problems_clear(&problems);
+	was = s.enabled;
+	reg_service_clear(&s);
+	if (r < 0 || was != enabled) /* never write what would not load */
+		return r == -ENOMEM ? r : -EBADMSG;
+	return af_write(dirfd, file + strlen(REG_DIR "/"), text, strlen(text), 0644);
+}
+
+int reg_set_enabled(const char *config_dir, const hv_guid_t *id, bool enabled)
+{
+	_cleanup_close_ int dirfd = -1, lockfd = -1;
+
+	dirfd = conf_open_dir(config_dir, REG_DIR, false);
+	if (dirfd < 0)
+		return dirfd;
+	lockfd = af_lock(dirfd);
+	if (lockfd < 0)
+		return lockfd;
+	return set_enabled_at(dirfd, id, enabled);
+}
+
+int reg_remove(const char *config_dir, const hv_guid_t *id)
+{
+	_cleanup_close_ int dirfd = -1, lockfd = -1;
+	char file[REG_FILE_SIZE];
+
+	dirfd = conf_open_dir(config_dir, REG_DIR, false);
+	if (dirfd < 0)
+		return dirfd;
+	lockfd = af_lock(dirfd);
+	if (lockfd < 0)
+		return lockfd;
+	reg_entry_file(id, file);
+	return af_unlink(dirfd, file + strlen(REG_DIR "/"));
+}

@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test-vmtable.c - unit tests of the VM table (vmtable.c): names, parsing,
+ * loading with broken and conflicting definitions, add (id and CID
+ * allocation, conflicts) and remove.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "vmtable.h"
+
+#define ID1 "5b0d3f2e-8f4c-4c1e-9a51-0e6f2b7c9d11"
+#define ID2 "6c1e4a3f-9a5d-4d2f-8b62-1f7a3c8dae22"
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	return remove(path);
+}
+
+static int setup_dir(void **state)
+{
+	char *dir = strdup("/tmp/test-vmtable-XXXXXX");
+
+	assert_non_null(mkdtemp(dir));
+	*state = dir;
+	return 0;
+}
+
+static int teardown_dir(void **state)
+{
+	nftw(*state, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	free(*state);
+	return 0;
+}
+
+static void write_file(const char *dir, const char *rel, const char *text)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/vms.d", dir);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/vms.d/%s", dir, rel);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static bool has_problem(const struct vmt_table *t, const char *file, unsigned line,
+			const char *needle)
+{
+	const struct conf_problems *p = vmt_problems(t);
+
+	for (size_t i = 0; i < p->count; i++)
+		if (strcmp(p->items[i].file, file) == 0 && p->items[i].line == line &&
+		    strstr(p->items[i].message, needle))
+			return true;
+	for (size_t i = 0; i < p->count; i++)
+		print_message("problem: %s:%u: %s\n", p->items[i].file, p->items[i].line,
+			      p->items[i].message);
+	return false;
+}
+
+static void names_follow_the_socket_file_rule(void **state)
+{
+	char why[CONF_WHY_SIZE], name[80];
+
+	(void)state;
+	assert_int_equal(vmt_check_name("web", why), 0);
+	assert_int_equal(vmt_check_name("Web-1.test_x", why), 0);
+	assert_int_equal(vmt_check_name("9", why), 0);
+	memset(name, 'a', 64);
+	name[64] = '\0';
+	assert_int_equal(vmt_check_name(name, why), 0);
+	name[64] = 'a', name[65] = '\0';
+	assert_int_equal(vmt_check_name(name, why), -EINVAL);
+	assert_int_equal(vmt_check_name("", why), -EINVAL);
+	assert_int_equal(vmt_check_name("-web", why), -EINVAL);
+	assert_int_equal(vmt_check_name(".web", why), -EINVAL);
+	assert_int_equal(vmt_check_name("a/b", why), -EINVAL);
+	assert_int_equal(vmt_check_name("a b", why), -EINVAL);
+	assert_int_equal(vmt_check_name("caf\xc3\xa9", why), -EINVAL);
+}
+
+static void parse_accepts_valid_and_reports_broken_definitions(void **state)
+{
+	static const char good[] = "[VM]\nId=" ID1 "\nCid=3\nDescription=runner\n";
+	struct conf_problems p = { 0 };
+	struct vmt_vm vm;
+
+	(void)state;
+	assert_int_equal(vmt_parse_entry(good, strlen(good), "web", "f", &vm, &p), 0);
+	assert_string_equal(vm.name, "web");
+	assert_int_equal(vm.cid, 3);
+	assert_string_equal(vm.description, "runner");
+	vmt_vm_clear(&vm);
+#define BROKEN(text, ln, needle)                                                                 \
+	do {                                                                                       \
+		assert_int_equal(vmt_parse_entry(text, strlen(text), "web", "f", &vm, &p),         \
+				 -EINVAL);                                                         \
+		assert_int_equal(p.items[0].line, ln);                                           \
+		assert_non_null(strstr(p.items[0].message, needle));                               \
+		conf_problems_clear(&p);                                                           \
+	} while (0)
+	BROKEN("[VM]\nId=" ID1 "\nCid=2\n", 3, "out of range");
+	BROKEN("[VM]\nId=" ID1 "\nCid=4294967295\n", 3, "out of range");
+	BROKEN("[VM]\nId=" ID1 "\nCid=x\n", 3, "not a decimal number");
+	BROKEN("[VM]\nId=12x\nCid=3\n", 2, "'12x' is not a GUID");
+	BROKEN("[VM]\nId=a42e7cda-d03f-480c-9cc2-a4de20abb878\nCid=3\n", 2, "reserved GUID");
+	BROKEN("[VM]\nCid=3\n", 0, "Id= is missing");
+	BROKEN("[VM]\nId=" ID1 "\n", 0, "Cid= is missing");
+	BROKEN("[VM]\nId=" ID1 "\nCid=3\nCID=4\n", 4, "did you mean 'Cid'");
+	BROKEN("[Service]\nId=" ID1 "\nCid=3\n", 1, "expected [VM]");
+#undef BROKEN
+}
+
+static void load_skips_broken_and_conflicting_definitions(void **state)
+{
+	struct vmt_table *t = NULL;
+	hv_guid_t id1;
+
+	write_file(*state, "a.conf", "[VM]\nId=" ID1 "\nCid=3\n");
+	write_file(*state, "b.conf", "[VM]\nCid=3\nId=" ID2 "\n");  /* CID of a */
+	write_file(*state, "c.conf", "[VM]\nId=" ID1 "\nCid=4\n");  /* Id of a */
+	write_file(*state, "bad name.conf", "[VM]\nId=" ID2 "\nCid=9\n");
+	write_file(*state, "d.conf", "[VM]\nId=" ID2 "\nCid=5\nOops\n");
+	write_file(*state, "e.conf", "[VM]\nId=" ID2 "\nCid=6\n");
+	assert_int_equal(vmt_load(*state, &t), 0);
+	assert_int_equal(vmt_count(t), 2);
+	assert_string_equal(vmt_at(t, 0)->name, "a");
+	assert_string_equal(vmt_at(t, 1)->name, "e");
+	assert_true(has_problem(t, "vms.d/b.conf", 2, "Cid 3 is already used by vms.d/a.conf"));
+	assert_true(has_problem(t, "vms.d/c.conf", 2, "is already used by vms.d/a.conf"));
+	assert_true(has_problem(t, "vms.d/bad name.conf", 0, "VM name 'bad name'"));
+	assert_true(has_problem(t, "vms.d/d.conf", 4, "expected 'Key=Value'"));
+	assert_true(vmt_is_broken(t, "d"));
+	assert_false(vmt_is_broken(t, "e"));
+	assert_int_equal(hv_guid_parse(ID1, &id1), 0);
+	assert_string_equal(vmt_find_id(t, &id1)->name, "a");
+	assert_string_equal(vmt_find_cid(t, 6)->name, "e");
+	assert_null(vmt_find_cid(t, 4));
+	assert_null(vmt_find_name(t, "b"));
+	vmt_table_free(t);
+}
+
+static void add_gives_lowest_free_cid_and_a_fresh_kept_id(void **state)
+{
+	struct vmt_vm a = { .name = "a" }, b = { .name = "b", .cid = 5 }, c = { .name = "c" },
+		      d = { .name = "d" }, e = { .name = "e" };
+	struct vmt_conflict k;
+	struct vmt_table *t = NULL;
+
+	assert_int_equal(vmt_add(*state, &a, &k), 0);
+	assert_int_equal(a.cid, 3);
+	assert_false(hv_guid_equal(&a.id, &HV_GUID_ZERO));
+	assert_int_equal(vmt_add(*state, &b, &k), 0);
+	assert_int_equal(vmt_add(*state, &c, &k), 0);
+	assert_int_equal(c.cid, 4);
+	assert_int_equal(vmt_add(*state, &d, &k), 0);
+	assert_int_equal(d.cid, 6); /* 5 is b's */
+	assert_int_equal(vmt_remove(*state, "a"), 0);
+	assert_int_equal(vmt_add(*state, &e, &k), 0);
+	assert_int_equal(e.cid, 3); /* freed by a */
+	assert_false(hv_guid_equal(&a.id, &e.id));
+	assert_int_equal(vmt_load(*state, &t), 0);
+	assert_int_equal(vmt_count(t), 4);
+	assert_true(hv_guid_equal(&vmt_find_name(t, "c")->id, &c.id)); /* kept on disk */
+	vmt_table_free(t);
+}
+
+static void add_reports_conflicts_and_rejects_invalid_vms(void **state)
+{
+	struct vmt_vm a = { .name = "a", .cid = 7 }, v;
+	struct vmt_conflict k;
+
+	assert_int_equal(hv_guid_parse(ID1, &a.id), 0);
+	assert_int_equal(vmt_add(*state, &a, &k), 0);
+	v = (struct vmt_vm){ .name = "a" };
+	assert_int_equal(vmt_add(*state, &v, &k), -EEXIST);
+	assert_int_equal(k.kind, VMT_CONFLICT_NAME);
+	v = (struct vmt_vm){ .name = "b", .id = a.id };
+	assert_int_equal(vmt_add(*state, &v, &k), -EEXIST);
+	assert_int_equal(k.kind, VMT_CONFLICT_ID);
+	assert_string_equal(k.name, "a");
+	v = (struct vmt_vm){ .name = "b", .cid = 7 };
+	assert_int_equal(vmt_add(*state, &v, &k), -EEXIST);
+	assert_int_equal(k.kind, VMT_CONFLICT_CID);
+	assert_int_equal(k.cid, 7);
+	write_file(*state, "broken.conf", "junk\n");
+	v = (struct vmt_vm){ .name = "broken" };
+	assert_int_equal(vmt_add(*state, &v, &k), -EEXIST);
+	assert_true(k.broken);
+	v = (struct vmt_vm){ .name = "b", .cid = 2 };
+	assert_int_equal(vmt_add(*state, &v, &k), -EINVAL);
+	v = (struct vmt_vm){ .name = "b/c" };
+	assert_int_equal(vmt_add(*state, &v, &k), -EINVAL);
+	v = (struct vmt_vm){ .name = "b", .id = HV_GUID_LOOPBACK };
+	assert_int_equal(vmt_add(*state, &v, &k), -EINVAL);
+	assert_int_equal(vmt_remove(*state, "broken"), 0);
+	assert_int_equal(vmt_remove(*state, "broken"), -ENOENT);
+	assert_int_equal(vmt_remove(*state, "../x"), -EINVAL);
+}
+
+static void format_then_parse_gives_the_same_vm(void **state)
+{
+	struct vmt_vm in = { .name = "web", .cid = 4294967294u, .description = "# x ; y" }, out;
+	struct conf_problems p = { 0 };
+	char *text;
+
+	(void)state;
+	assert_int_equal(hv_guid_parse(ID2, &in.id), 0);
+	text = vmt_format_entry(&in);
+	assert_non_null(text);
+	assert_int_equal(vmt_parse_entry(text, strlen(text), "web", "f", &out, &p), 0);
+	assert_true(hv_guid_equal(&in.id, &out.id));
+	assert_int_equal(out.cid, in.cid);
+	assert_string_equal(out.description, in.description);
+	vmt_vm_clear(&out);
+	free(text);
+}
+
+#define DIR_TEST(f) cmocka_unit_test_setup_teardown(f, setup_dir, teardown_dir)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(names_follow_the_socket_file_rule),
+		cmocka_unit_test(parse_accepts_valid_and_reports_broken_definitions),
+		cmocka_unit_test(format_then_parse_gives_the_same_vm),
+		DIR_TEST(load_skips_broken_and_conflicting_definitions),
+		DIR_TEST(add_gives_lowest_free_cid_and_a_fresh_kept_id),
+		DIR_TEST(add_reports_conflicts_and_rejects_invalid_vms),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

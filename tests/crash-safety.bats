@@ -1,0 +1,202 @@
+#!/usr/bin/env bats
+# Crash safety and concurrency of the registry and VM table writers: writers
+# SIGKILLed at random points leave every entry either old or new (byte for
+# byte), never torn or missing, and their temporary files are never taken
+# for entries; concurrent writers never lose an entry; readers never see a
+# half-written one.
+
+load lib/common
+
+T22=00000016-facb-11e6-bd58-64006a7986d3
+T2761=00000ac9-facb-11e6-bd58-64006a7986d3
+ROUNDS=${CRASH_ROUNDS:-200}
+
+setup() {
+	common_setup
+}
+
+teardown() {
+	common_teardown
+}
+
+# Runs "vmsvc ARGS..." in the background and SIGKILLs it after a random
+# 0-14 ms (a write takes about 10 ms here, fsyncs included). Increments
+# $killed when the kill landed before the command finished.
+run_and_kill() {
+	local pid st
+	"$VMSVC" "$@" >/dev/null 2>&1 &
+	pid=$!
+	sleep "0.0$(printf '%02d' $((RANDOM % 15)))"
+	kill -KILL "$pid" 2>/dev/null || true
+	st=0
+	wait "$pid" 2>/dev/null || st=$?
+	if [ "$st" = 137 ]; then
+		killed=$((killed + 1))
+	fi
+}
+
+# The .conf files of services.d, one per line.
+conf_files() {
+	(cd "$CFG/services.d" && ls -1 -- *.conf 2>/dev/null) || true
+}
+
+@test "enable/disable killed at random points: the entry is always the old or the new file" {
+	"$VMSVC" service add keeper --port 2761 >/dev/null
+	"$VMSVC" service add victim --port 22 >/dev/null
+	f=$CFG/services.d/$T22.conf
+	cp "$f" "$TEST_ROOT/on"
+	"$VMSVC" service disable victim
+	cp "$f" "$TEST_ROOT/off"
+	! cmp -s "$TEST_ROOT/on" "$TEST_ROOT/off"
+	killed=0
+	for ((i = 0; i < ROUNDS; i++)); do
+		if ((i % 2)); then op=disable; else op=enable; fi
+		run_and_kill service $op victim
+		if ! cmp -s "$f" "$TEST_ROOT/on" && ! cmp -s "$f" "$TEST_ROOT/off"; then
+			echo "# round $i: torn or missing entry:" >&2
+			cat "$f" >&2 || true
+			return 1
+		fi
+		[ "$(conf_files)" = "$(printf '%s.conf\n%s.conf' $T22 $T2761)" ]
+	done
+	echo "# $killed of $ROUNDS writers were killed before they finished" >&3
+	[ "$killed" -gt 0 ]
+	run_vmsvc service list --json
+	expect 0
+	stderr_empty
+	json_check "sorted(s['name'] for s in j) == ['keeper', 'victim']"
+	# the next writer runs normally and sweeps what killed writers left
+	run_vmsvc service enable victim
+	expect 0
+	cmp "$f" "$TEST_ROOT/on"
+	[ -z "$(find "$CFG/services.d" -name '.*.tmp-*')" ]
+}
+
+@test "add/remove killed at random points: the entry is whole or absent, never broken" {
+	"$VMSVC" service add keeper --port 2761 >/dev/null
+	"$VMSVC" service add victim --port 22 --description "a reference entry" >/dev/null
+	f=$CFG/services.d/$T22.conf
+	cp "$f" "$TEST_ROOT/ref"
+	killed=0
+	for ((i = 0; i < ROUNDS; i++)); do
+		if [ -e "$f" ]; then
+			run_and_kill service remove victim
+		else
+			run_and_kill service add victim --port 22 --description "a reference entry"
+		fi
+		if [ -e "$f" ] && ! cmp -s "$f" "$TEST_ROOT/ref"; then
+			echo "# round $i: torn entry:" >&2
+			cat "$f" >&2
+			return 1
+		fi
+		[ -e "$CFG/services.d/$T2761.conf" ]
+		if ((i % 20 == 0)); then
+			run_vmsvc service list --json
+			expect 0
+			stderr_empty
+			json_check "'keeper' in [s['name'] for s in j] and len(j) <= 2"
+		fi
+	done
+	echo "# $killed of $ROUNDS writers were killed before they finished" >&3
+	[ "$killed" -gt 0 ]
+}
+
+@test "8 concurrent 'service add' of different names all land with distinct ports" {
+	pids=()
+	for i in 1 2 3 4 5 6 7 8; do
+		"$VMSVC" service add "svc$i" >"$TEST_ROOT/out$i" 2>&1 &
+		pids+=($!)
+	done
+	for p in "${pids[@]}"; do
+		wait "$p"
+	done
+	run_vmsvc service list --json
+	expect 0
+	stderr_empty
+	json_check "len(j) == 8 and sorted(s['name'] for s in j) == ['svc%d' % i for i in range(1, 9)]"
+	json_check "len(set(s['port'] for s in j)) == 8 and len(set(s['guid'] for s in j)) == 8"
+	for i in 1 2 3 4 5 6 7 8; do
+		[[ $(cat "$TEST_ROOT/out$i") =~ ^[0-9a-f]{8}-facb-11e6-bd58-64006a7986d3$ ]]
+	done
+}
+
+@test "concurrent adds of the same port: exactly one wins, the others fail cleanly" {
+	pids=()
+	for i in 1 2 3 4 5 6; do
+		"$VMSVC" service add "same$i" --port 22 >/dev/null 2>"$TEST_ROOT/err$i" &
+		pids+=($!)
+	done
+	ok=0
+	for p in "${pids[@]}"; do
+		if wait "$p"; then ok=$((ok + 1)); fi
+	done
+	[ "$ok" = 1 ]
+	[ "$(grep -l "port 22 is already used" "$TEST_ROOT"/err* | wc -l)" = 5 ]
+	run_vmsvc service list --json
+	stderr_empty
+	json_check "len(j) == 1 and j[0]['port'] == 22"
+}
+
+@test "readers never see a half-written entry while writers toggle concurrently" {
+	for i in 1 2 3; do
+		"$VMSVC" service add "t$i" --port $((100 + i)) >/dev/null
+	done
+	pids=()
+	for i in 1 2 3; do
+		(for ((k = 0; k < 25; k++)); do
+			"$VMSVC" service disable "t$i" && "$VMSVC" service enable "t$i" || exit 1
+		done) &
+		pids+=($!)
+	done
+	bad=0
+	for ((k = 0; k < 60; k++)); do
+		if ! "$VMSVC" service list --json >"$TEST_ROOT/list" 2>"$TEST_ROOT/err" ||
+			[ -s "$TEST_ROOT/err" ] ||
+			! python3 -c 'import json,sys; sys.exit(len(json.load(open(sys.argv[1]))) != 3)' \
+				"$TEST_ROOT/list"; then
+			bad=$((bad + 1))
+			cat "$TEST_ROOT/err" >&2
+		fi
+	done
+	for p in "${pids[@]}"; do
+		wait "$p"
+	done
+	[ "$bad" = 0 ]
+}
+
+@test "8 concurrent 'vm add' get distinct CIDs 3..10 and distinct ids" {
+	pids=()
+	for i in 1 2 3 4 5 6 7 8; do
+		"$VMSVC" vm add "vm$i" >/dev/null &
+		pids+=($!)
+	done
+	for p in "${pids[@]}"; do
+		wait "$p"
+	done
+	run_vmsvc vm list --json
+	expect 0
+	stderr_empty
+	json_check "sorted(v['cid'] for v in j) == list(range(3, 11)) and len(set(v['id'] for v in j)) == 8"
+}
+
+@test "vm add/remove killed at random points: the definition is whole or absent" {
+	"$VMSVC" vm add victim --cid 9 --id 5b0d3f2e-8f4c-4c1e-9a51-0e6f2b7c9d11 >/dev/null
+	f=$CFG/vms.d/victim.conf
+	cp "$f" "$TEST_ROOT/ref"
+	killed=0
+	for ((i = 0; i < ROUNDS / 2; i++)); do
+		if [ -e "$f" ]; then
+			run_and_kill vm remove victim
+		else
+			run_and_kill vm add victim --cid 9 --id 5b0d3f2e-8f4c-4c1e-9a51-0e6f2b7c9d11
+		fi
+		if [ -e "$f" ] && ! cmp -s "$f" "$TEST_ROOT/ref"; then
+			cat "$f" >&2
+			return 1
+		fi
+	done
+	echo "# $killed of $((ROUNDS / 2)) writers were killed before they finished" >&3
+	run_vmsvc vm list --json
+	expect 0
+	stderr_empty
+}
