@@ -39,6 +39,10 @@ struct daemon {
 	bool watching_services, watching_vms;
 	uv_timer_t tick;
 
+	int ctl_fd; /* RUNDIR/control.sock listener, -1 when none */
+	uv_poll_t ctl_poll;
+	struct list_head ctl_clients;
+
 	gid_t sock_gid; /* group "vmsvc" if it exists, else 0 (root only) */
 	mode_t sock_mode;
 	bool stopping;

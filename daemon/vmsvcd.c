@@ -18,6 +18,8 @@
 #include <sys/un.h>
 #include <time.h>
 
+#include "control.h"
+#include "ctlproto.h"
 #include "daemon.h"
 #include "log.h"
 #include "registry.h"
@@ -217,6 +219,7 @@ static void stop_all(struct daemon *d)
 	struct list_head *p, *tmp;
 
 	d->stopping = true;
+	control_stop(d);
 	list_for_each_safe(p, tmp, &d->vms)
 	vm_stop(vm_from_link(p));
 	uv_close((uv_handle_t *)&d->sig_term, NULL);
@@ -349,7 +352,7 @@ static void start_handles(struct daemon *d)
 
 int main(int argc, char **argv)
 {
-	struct daemon d = { 0 };
+	struct daemon d = { .ctl_fd = -1 };
 	int r;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -366,6 +369,13 @@ int main(int argc, char **argv)
 	start_handles(&d);
 	daemon_refresh_registry(&d);
 	sync_vms(&d);
+	r = control_start(&d);
+	if (r < 0) {
+		log_err("cannot listen on %s/%s: %s", d.runtime_dir, CTL_SOCKET_NAME, strerror(-r));
+		stop_all(&d);
+		uv_run(d.loop, UV_RUN_DEFAULT);
+		return 1;
+	}
 	log_info("serving (config %s, runtime %s)", d.config_dir, d.runtime_dir);
 	notify_ready();
 	uv_run(d.loop, UV_RUN_DEFAULT);

@@ -486,15 +486,12 @@ static void guest_request(struct vsk_dev *d, const struct vsk_hdr *h)
 	vsk_conn_sched(c);
 }
 
+/* (A guest that shut both ways with txq empty is closed already, so an
+ * RST here always cuts something short.) */
 static void guest_rst(struct vsk_conn *c)
 {
-	int err = -ECONNRESET;
-
-	if (c->state == VSK_CONNECTING)
-		err = -ECONNREFUSED;
-	else if (c->guest_shut_send && c->guest_shut_rcv && c->txq.bytes == 0)
-		err = 0;
-	vsk_conn_kill(c, err, VSK_KILL_SILENT);
+	vsk_conn_kill(c, c->state == VSK_CONNECTING ? -ECONNREFUSED : -ECONNRESET,
+		      VSK_KILL_SILENT);
 }
 
 /* A zombie waits for its RST to go out, or for the guest's RST. */

@@ -147,7 +147,7 @@ static ssize_t cb_host_write(void *o, struct vsk_conn *c, const struct iovec *io
 	case 3:
 		return -EAGAIN;
 	default:
-		return m == 0xff ? -EPIPE : (ssize_t)total;
+		return m >= 0xf0 ? -EPIPE : (ssize_t)total;
 	}
 }
 
@@ -176,7 +176,7 @@ static ssize_t cb_host_read(void *o, struct vsk_conn *c, void *buf, size_t len)
 	case 4:
 		return 0;
 	default:
-		return m == 0xff ? -ECONNRESET : -EAGAIN;
+		return m >= 0xf0 ? -ECONNRESET : -EAGAIN;
 	}
 }
 
@@ -391,7 +391,8 @@ static void host_op(struct fz *z)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct vsk_limits lim = { .max_conns = 32, .buf_alloc = 1u << (10 + (size & 7)) };
+	struct vsk_limits lim = { .max_conns = 1 + (size >> 3) % 8,
+				  .buf_alloc = 1u << (10 + (size & 7)) };
 	struct fz z = { .p = data, .n = size, .now = 1000 };
 
 	CHECK(vsk_dev_new(&z.d, GCID, &ops, &z, &lim) == 0);

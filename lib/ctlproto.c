@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: MIT */
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "ctlproto.h"
+#include "util.h"
+
+int ctl_decode(const char *buf, size_t size, json_object **out)
+{
+	json_tokener *tok;
+	json_object *o;
+
+	if (size == 0 || size > CTL_MSG_MAX || memchr(buf, '\0', size))
+		return -EPROTO;
+	tok = json_tokener_new_ex(16);
+	if (!tok)
+		return -ENOMEM;
+	o = json_tokener_parse_ex(tok, buf, (int)size);
+	/* The whole buffer must be exactly one complete object. */
+	if (!o || json_tokener_get_error(tok) != json_tokener_success ||
+	    json_tokener_get_parse_end(tok) != size || !json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		json_tokener_free(tok);
+		return -EPROTO;
+	}
+	json_tokener_free(tok);
+	*out = o;
+	return 0;
+}
+
+int ctl_send(int sock, json_object *msg, int fd)
+{
+	size_t len;
+	const char *s = json_object_to_json_string_length(msg, JSON_C_TO_STRING_PLAIN, &len);
+	struct iovec iov = { .iov_base = (void *)s, .iov_len = len };
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} c;
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (len > CTL_MSG_MAX)
+		return -EMSGSIZE;
+	if (fd >= 0) {
+		memset(&c, 0, sizeof(c));
+		mh.msg_control = c.buf;
+		mh.msg_controllen = sizeof(c.buf);
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	}
+	if (sendmsg(sock, &mh, MSG_NOSIGNAL) != (ssize_t)len)
+		return -errno;
+	return 0;
+}
+
+/* Takes the fds out of a received message: the first goes to *fd (if fd is
+ * not NULL), every other one is closed. */
+static void take_fds(struct msghdr *mh, int *fd)
+{
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			int f;
+			memcpy(&f, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			if (fd && *fd < 0)
+				*fd = f;
+			else
+				close(f);
+		}
+	}
+}
+
+int ctl_recv(int sock, json_object **out, int *fd)
+{
+	_cleanup_free_ char *buf = malloc(CTL_MSG_MAX + 1);
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(4 * sizeof(int))];
+	} c;
+	struct iovec iov = { .iov_base = buf, .iov_len = CTL_MSG_MAX + 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf,
+			     .msg_controllen = sizeof(c.buf) };
+	ssize_t n;
+
+	if (fd)
+		*fd = -1;
+	if (!buf)
+		return -ENOMEM;
+	n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	take_fds(&mh, fd);
+	if (n == 0)
+		return 0;
+	if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || ctl_decode(buf, (size_t)n, out) < 0) {
+		if (fd)
+			*fd = safe_close(*fd);
+		return -EPROTO;
+	}
+	return 1;
+}
+
+int ctl_call(const char *runtime_dir, json_object *req, int timeout_ms, json_object **reply,
+	     int *fd)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	_cleanup_close_ int s = -1;
+	struct pollfd p;
+	int r;
+
+	if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", runtime_dir, CTL_SOCKET_NAME) >=
+	    (int)sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -errno;
+	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -errno;
+	r = ctl_send(s, req, -1);
+	if (r < 0)
+		return r;
+	p = (struct pollfd){ .fd = s, .events = POLLIN };
+	r = poll(&p, 1, timeout_ms);
+	if (r < 0)
+		return -errno;
+	if (r == 0)
+		return -ETIMEDOUT;
+	r = ctl_recv(s, reply, fd);
+	if (r == 0)
+		return -ECONNRESET;
+	return r < 0 ? r : 0;
+}
