@@ -5,6 +5,7 @@
  * answered at a time. The socket is world-connectable; each operation
  * decides from SO_PEERCRED whether the client may do it.
  */
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -17,12 +18,33 @@
 #include "log.h"
 #include "util.h"
 #include "vm.h"
+#include "registry.h"
+#include <grp.h>
+#include <pwd.h>
+
+#define MAX_PEER_GROUPS 256
 
 struct ctl_client {
 	uv_poll_t poll;
 	int fd;
 	struct ucred cred;
+	gid_t groups[MAX_PEER_GROUPS]; /* SO_PEERGROUPS at connect time */
+	unsigned ngroups;
 	struct list_head link;
+	struct list_head pconns; /* pending hv_connects of this client */
+	struct daemon *d;
+	bool listening;
+	hv_guid_t l_vm, l_svc;
+};
+
+/* A pending hv_connect (docs/control-protocol.md). */
+struct pconn {
+	struct ctl_client *client; /* NULL once the client went away */
+	struct list_head link;
+	int a_dup;	 /* duplicate of the caller's end: restores SO_SNDBUF */
+	uint32_t filler; /* bytes to drain from our end before data */
+	int sndbuf;
+	hv_guid_t svc;
 };
 
 static json_object *reply_error(int err, const char *message)
@@ -35,13 +57,418 @@ static json_object *reply_error(int err, const char *message)
 	return o;
 }
 
-static json_object *op_status(struct daemon *d, struct ctl_client *c, json_object *req)
+
+/* ---- request fields ---- */
+
+static int get_guid(json_object *req, const char *key, hv_guid_t *out)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(req, key, &v) || !json_object_is_type(v, json_type_string) ||
+	    hv_guid_parse(json_object_get_string(v), out) < 0)
+		return -EINVAL;
+	return 0;
+}
+
+/* An optional integer field in [lo, hi]; def when absent. */
+static int get_int(json_object *req, const char *key, int64_t lo, int64_t hi, int64_t def,
+		   int64_t *out)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(req, key, &v)) {
+		*out = def;
+		return 0;
+	}
+	if (!json_object_is_type(v, json_type_int))
+		return -EINVAL;
+	*out = json_object_get_int64(v);
+	return *out < lo || *out > hi ? -EINVAL : 0;
+}
+
+static void add_guid(json_object *o, const char *key, const hv_guid_t *g)
+{
+	char s[HV_GUID_STRSIZE];
+
+	hv_guid_format(g, s, sizeof(s));
+	json_object_object_add(o, key, json_object_new_string(s));
+}
+
+static json_object *reply_ok(void)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "ok", json_object_new_boolean(true));
+	return o;
+}
+
+/* ---- identity ---- */
+
+static bool peer_in_group(const struct ctl_client *c, gid_t gid)
+{
+	if (c->cred.gid == gid)
+		return true;
+	for (unsigned i = 0; i < c->ngroups; i++)
+		if (c->groups[i] == gid)
+			return true;
+	return false;
+}
+
+/* Root, the entry's User=, or a member of its Group= may listen. */
+static bool may_listen(const struct ctl_client *c, const struct reg_service *svc)
+{
+	if (c->cred.uid == 0)
+		return true;
+	if (svc->user) {
+		struct passwd *pw = getpwnam(svc->user);
+		if (pw && pw->pw_uid == c->cred.uid)
+			return true;
+	}
+	if (svc->group) {
+		struct group *gr = getgrnam(svc->group);
+		if (gr && peer_in_group(c, gr->gr_gid))
+			return true;
+	}
+	return false;
+}
+
+/* Root or the vmsvc group may connect into guests. */
+static bool may_connect_guest(const struct ctl_client *c)
+{
+	return c->cred.uid == 0 || (c->d->sock_gid != 0 && peer_in_group(c, c->d->sock_gid));
+}
+
+/* ---- listeners ---- */
+
+static bool is_wildcard(const hv_guid_t *g)
+{
+	return hv_guid_equal(g, &HV_GUID_WILDCARD);
+}
+
+struct ctl_client *control_find_listener(struct daemon *d, const hv_guid_t *svc,
+					 const hv_guid_t *vm_id, bool *wrong_vm)
+{
+	struct ctl_client *best = NULL;
+	int best_rank = 0;
+	struct list_head *p, *t;
+
+	if (wrong_vm)
+		*wrong_vm = false;
+	list_for_each_safe(p, t, &d->ctl_clients)
+	{
+		struct ctl_client *c = list_entry(p, struct ctl_client, link);
+		int rank = 0;
+
+		if (!c->listening || !hv_guid_equal(&c->l_svc, svc))
+			continue;
+		if (is_wildcard(&c->l_vm))
+			rank = 1;
+		else if (vm_id && hv_guid_equal(&c->l_vm, &HV_GUID_CHILDREN))
+			rank = 2;
+		else if (vm_id && hv_guid_equal(&c->l_vm, vm_id))
+			rank = 3;
+		else if (!vm_id && hv_guid_equal(&c->l_vm, &HV_GUID_LOOPBACK))
+			rank = 2;
+		else if (vm_id && !hv_guid_equal(&c->l_vm, &HV_GUID_LOOPBACK) &&
+			 !hv_guid_equal(&c->l_vm, &HV_GUID_CHILDREN) && wrong_vm)
+			*wrong_vm = true;
+		if (rank > best_rank) {
+			best = c;
+			best_rank = rank;
+		}
+	}
+	return best;
+}
+
+int control_deliver(struct ctl_client *l, const hv_guid_t *peer_vm, const hv_guid_t *svc, int fd)
+{
+	json_object *m = json_object_new_object();
+	int r;
+
+	json_object_object_add(m, "op", json_object_new_string("incoming"));
+	add_guid(m, "vm", peer_vm);
+	add_guid(m, "service", svc);
+	r = ctl_send_fds(l->fd, m, &fd, 1);
+	json_object_put(m);
+	return r < 0 ? -ECONNREFUSED : 0;
+}
+
+static json_object *op_listen(struct daemon *d, struct ctl_client *c, json_object *req,
+			      const int *fds, unsigned nfds)
+{
+	hv_guid_t vm, sid;
+	int64_t backlog;
+	const struct reg_service *svc;
+
+	(void)fds;
+	if (nfds || get_guid(req, "vm", &vm) < 0 || get_guid(req, "service", &sid) < 0 ||
+	    get_int(req, "backlog", 0, 4096, 128, &backlog) < 0)
+		return reply_error(EINVAL, "listen needs \"vm\" and \"service\" GUIDs");
+	if (c->listening)
+		return reply_error(EISCONN, "this connection already listens");
+	if (hv_guid_equal(&vm, &HV_GUID_PARENT) || hv_guid_equal(&vm, &HV_GUID_BROADCAST) ||
+	    hv_guid_equal(&vm, &HV_GUID_SILOHOST))
+		return reply_error(EADDRNOTAVAIL, "a host listener binds to WILDCARD, CHILDREN, "
+						  "LOOPBACK or a VM's VmId");
+	daemon_refresh_registry(d);
+	svc = d->reg ? reg_find_guid(d->reg, &sid) : NULL;
+	if (!svc || !svc->enabled) {
+		daemon_service_counters(d, &sid)->refused[svc ? REFUSED_DISABLED
+							      : REFUSED_NOT_REGISTERED]++;
+		return reply_error(EACCES, svc ? "the service is disabled in the registry"
+					       : "the service is not registered");
+	}
+	if (!may_listen(c, svc)) {
+		daemon_service_counters(d, &sid)->refused[REFUSED_NOT_PERMITTED]++;
+		return reply_error(EACCES, "not permitted: only root, the service's User= or a "
+					   "member of its Group= may listen");
+	}
+	struct list_head *p, *t;
+	list_for_each_safe(p, t, &d->ctl_clients)
+	{
+		struct ctl_client *o = list_entry(p, struct ctl_client, link);
+		if (o->listening && hv_guid_equal(&o->l_svc, &sid) && hv_guid_equal(&o->l_vm, &vm))
+			return reply_error(EADDRINUSE, "a listener is already bound to this "
+						       "VmId and service");
+	}
+	c->listening = true;
+	c->l_vm = vm;
+	c->l_svc = sid;
+	return reply_ok();
+}
+
+/* ---- connect ---- */
+
+static struct pconn *pconn_free(struct pconn *pc)
+{
+	if (!pc)
+		return NULL;
+	if (pc->client)
+		list_del(&pc->link);
+	safe_close(pc->a_dup);
+	free(pc);
+	return NULL;
+}
+
+/* Drains the filler from our end and restores the caller's SO_SNDBUF: the
+ * caller's socket becomes writable. */
+static int pconn_release(struct pconn *pc, int stream_fd)
+{
+	char buf[4096];
+	uint32_t left = pc->filler;
+	int half = pc->sndbuf / 2; /* the kernel doubles what we set */
+
+	if (half > 0)
+		setsockopt(pc->a_dup, SOL_SOCKET, SO_SNDBUF, &half, sizeof(half));
+	while (left > 0) {
+		ssize_t n = recv(stream_fd, buf, left < sizeof(buf) ? left : sizeof(buf),
+				 MSG_DONTWAIT);
+		if (n <= 0)
+			return -EPROTO; /* the client sent less filler than it said */
+		left -= (uint32_t)n;
+	}
+	return 0;
+}
+
+static void pconn_reply(struct pconn *pc, int err, const hv_guid_t *peer_vm)
+{
+	json_object *o;
+
+	if (!pc->client)
+		return;
+	if (err) {
+		o = reply_error(-err, err == -ECONNREFUSED ? "nobody listens for this service"
+				      : err == -ETIMEDOUT  ? "no answer within the connect timeout"
+							   : strerror(-err));
+	} else {
+		o = reply_ok();
+		add_guid(o, "vm", peer_vm);
+		add_guid(o, "service", &pc->svc);
+	}
+	ctl_send(pc->client->fd, o, -1);
+	json_object_put(o);
+}
+
+void control_connect_done(struct pconn *pc, int err, const hv_guid_t *peer_vm, int stream_fd)
+{
+	pconn_reply(pc, err, peer_vm);
+	if (err == 0 && pconn_release(pc, stream_fd) < 0)
+		shutdown(stream_fd, SHUT_RDWR);
+	pconn_free(pc);
+}
+
+static json_object *connect_loopback(struct daemon *d, struct pconn *pc, int b)
+{
+	const struct reg_service *svc = d->reg ? reg_find_guid(d->reg, &pc->svc) : NULL;
+	struct counters *sc = daemon_service_counters(d, &pc->svc);
+	struct ctl_client *l;
+
+	if (!svc || !svc->enabled) {
+		sc->refused[svc ? REFUSED_DISABLED : REFUSED_NOT_REGISTERED]++;
+		return reply_error(EACCES, svc ? "the service is disabled in the registry"
+					       : "the service is not registered");
+	}
+	l = control_find_listener(d, &pc->svc, NULL, NULL);
+	if (!l || pconn_release(pc, b) < 0 || control_deliver(l, &HV_GUID_LOOPBACK, &pc->svc, b) < 0) {
+		sc->refused[REFUSED_NO_LISTENER]++;
+		return reply_error(ECONNREFUSED, "nobody listens for this service on the host");
+	}
+	sc->accepted++;
+	json_object *o = reply_ok();
+	add_guid(o, "vm", &HV_GUID_LOOPBACK);
+	add_guid(o, "service", &pc->svc);
+	return o;
+}
+
+static struct vm *find_vm_by_id(struct daemon *d, const hv_guid_t *id)
+{
+	struct list_head *p, *t;
+
+	list_for_each_safe(p, t, &d->vms)
+	{
+		struct vm *vm = vm_from_link(p);
+		if (hv_guid_equal(vm_id(vm), id))
+			return vm;
+	}
+	return NULL;
+}
+
+/* The vsock port of a service: its template GUID, or its registry entry. */
+static int service_port(struct daemon *d, const hv_guid_t *sid, uint32_t *port)
+{
+	const struct reg_service *svc = d->reg ? reg_find_guid(d->reg, sid) : NULL;
+
+	if (svc) {
+		*port = svc->port;
+		return 0;
+	}
+	return hv_guid_to_port(sid, port) == 0 ? 0 : -EADDRNOTAVAIL;
+}
+
+static json_object *connect_guest(struct daemon *d, struct ctl_client *c, struct pconn **pcp,
+				  const hv_guid_t *vm_guid, int64_t timeout_ms, int *b)
+{
+	struct vm *vm = find_vm_by_id(d, vm_guid);
+	uint32_t port;
+	int r;
+
+	if (!vm)
+		return reply_error(EHOSTUNREACH, "no VM has this VmId");
+	if (!may_connect_guest(c))
+		return reply_error(EACCES, "not permitted: connecting into guests needs root or "
+					   "the 'vmsvc' group");
+	if (vm_state(vm) != VM_RUNNING)
+		return reply_error(ENETUNREACH, "the VM is not running");
+	if (service_port(d, &(*pcp)->svc, &port) < 0)
+		return reply_error(EADDRNOTAVAIL, "the service GUID is not a VSOCK template and "
+						  "is not registered with a port");
+	r = vm_host_connect(vm, port, *b, *pcp, daemon_now_ms(d) + (uint64_t)timeout_ms);
+	*b = -1; /* taken */
+	if (r < 0) {
+		return reply_error(-r, "cannot connect");
+	}
+	list_add_tail(&(*pcp)->link, &c->pconns);
+	*pcp = NULL; /* answered later by control_connect_done() */
+	return NULL;
+}
+
+static json_object *op_connect(struct daemon *d, struct ctl_client *c, json_object *req,
+			       const int *fds, unsigned nfds)
+{
+	hv_guid_t vm;
+	int64_t timeout, filler, sndbuf;
+	json_object *o;
+	int b;
+
+	if (nfds != 2 || get_guid(req, "vm", &vm) < 0 ||
+	    get_int(req, "timeout_ms", 1, HVSOCKET_CONNECT_TIMEOUT_MAX, 2000, &timeout) < 0 ||
+	    get_int(req, "filler", 0, 65536, 0, &filler) < 0 ||
+	    get_int(req, "sndbuf", 0, INT32_MAX, 0, &sndbuf) < 0)
+		return reply_error(EINVAL, "connect needs \"vm\", \"service\" and two fds");
+	struct pconn *pc = calloc(1, sizeof(*pc));
+	if (!pc)
+		return reply_error(ENOMEM, "out of memory");
+	pc->a_dup = fcntl(fds[1], F_DUPFD_CLOEXEC, 3);
+	pc->filler = (uint32_t)filler;
+	pc->sndbuf = (int)sndbuf;
+	b = fcntl(fds[0], F_DUPFD_CLOEXEC, 3);
+	if (get_guid(req, "service", &pc->svc) < 0 || pc->a_dup < 0 || b < 0) {
+		safe_close(b);
+		pconn_free(pc);
+		return reply_error(EINVAL, "connect needs \"vm\", \"service\" and two fds");
+	}
+	fcntl(b, F_SETFL, fcntl(b, F_GETFL) | O_NONBLOCK);
+	daemon_refresh_registry(d);
+	if (hv_guid_equal(&vm, &HV_GUID_LOOPBACK))
+		o = connect_loopback(d, pc, b);
+	else
+		o = connect_guest(d, c, &pc, &vm, timeout, &b);
+	safe_close(b);
+	pconn_free(pc);
+	return o;
+}
+
+/* ---- stats ---- */
+
+static json_object *service_stats(struct daemon *d, const hv_guid_t *id, const char *name,
+				  uint32_t port, bool has_port)
+{
+	json_object *o = json_object_new_object();
+	struct counters live = { 0 }, *c = daemon_service_counters(d, id);
+	struct list_head *p, *t;
+
+	list_for_each_safe(p, t, &d->vms)
+	vm_live_bytes(vm_from_link(p), id, &live);
+	json_object_object_add(o, "name", name ? json_object_new_string(name) : NULL);
+	add_guid(o, "guid", id);
+	json_object_object_add(o, "port", has_port ? json_object_new_int64(port) : NULL);
+	counters_to_json(c, &live, o);
+	return o;
+}
+
+static json_object *op_stats(struct daemon *d, struct ctl_client *c, json_object *req,
+			     const int *fds, unsigned nfds)
+{
+	json_object *o = reply_ok(), *svcs = json_object_new_array(),
+		    *vms = json_object_new_array();
+	struct list_head *p, *t;
+
+	(void)c, (void)req, (void)fds, (void)nfds;
+	daemon_refresh_registry(d);
+	for (size_t i = 0; d->reg && i < reg_count(d->reg); i++) {
+		const struct reg_service *s = reg_at(d->reg, i);
+		json_object_array_add(svcs, service_stats(d, &s->id, s->name, s->port, true));
+	}
+	for (size_t i = 0; i < counter_table_count(d->svc_counts); i++) {
+		hv_guid_t id;
+		counter_table_at(d->svc_counts, i, &id);
+		if (!d->reg || !reg_find_guid(d->reg, &id))
+			json_object_array_add(svcs, service_stats(d, &id, NULL, 0, false));
+	}
+	list_for_each_safe(p, t, &d->vms)
+	{
+		struct vm *vm = vm_from_link(p);
+		json_object *v = json_object_new_object();
+		struct counters live = { 0 };
+
+		vm_live_bytes(vm, NULL, &live);
+		json_object_object_add(v, "name", json_object_new_string(vm_name(vm)));
+		add_guid(v, "id", vm_id(vm));
+		counters_to_json(vm_counters(vm), &live, v);
+		json_object_array_add(vms, v);
+	}
+	json_object_object_add(o, "services", svcs);
+	json_object_object_add(o, "vms", vms);
+	return o;
+}
+
+static json_object *op_status(struct daemon *d, struct ctl_client *c, json_object *req,
+			      const int *fds, unsigned nfds)
 {
 	json_object *o = json_object_new_object(), *vms = json_object_new_array();
 	struct list_head *p, *t;
 
-	(void)c;
-	(void)req;
+	(void)c, (void)req, (void)fds, (void)nfds;
 	list_for_each_safe(p, t, &d->vms)
 	{
 		struct vm *vm = vm_from_link(p);
@@ -65,12 +492,17 @@ static json_object *op_status(struct daemon *d, struct ctl_client *c, json_objec
 
 static const struct {
 	const char *name;
-	json_object *(*run)(struct daemon *d, struct ctl_client *c, json_object *req);
+	json_object *(*run)(struct daemon *d, struct ctl_client *c, json_object *req,
+			    const int *fds, unsigned nfds);
 } ops[] = {
 	{ "status", op_status },
+	{ "stats", op_stats },
+	{ "connect", op_connect },
+	{ "listen", op_listen },
 };
 
-static json_object *dispatch(struct daemon *d, struct ctl_client *c, json_object *req)
+static json_object *dispatch(struct daemon *d, struct ctl_client *c, json_object *req,
+			     const int *fds, unsigned nfds)
 {
 	json_object *op;
 	const char *name;
@@ -80,7 +512,7 @@ static json_object *dispatch(struct daemon *d, struct ctl_client *c, json_object
 	name = json_object_get_string(op);
 	for (size_t i = 0; i < ARRAY_SIZE(ops); i++)
 		if (strcmp(name, ops[i].name) == 0)
-			return ops[i].run(d, c, req);
+			return ops[i].run(d, c, req, fds, nfds);
 	return reply_error(EOPNOTSUPP, "unknown operation");
 }
 
@@ -94,6 +526,15 @@ static void client_closed(uv_handle_t *h)
 
 static void client_close(struct ctl_client *c)
 {
+	struct list_head *p, *t;
+
+	list_for_each_safe(p, t, &c->pconns)
+	{
+		struct pconn *pc = list_entry(p, struct pconn, link);
+		list_del(&pc->link);
+		pc->client = NULL; /* the connection goes on; nobody to answer */
+	}
+	c->listening = false;
 	list_del(&c->link);
 	uv_close((uv_handle_t *)&c->poll, client_closed);
 }
@@ -101,27 +542,35 @@ static void client_close(struct ctl_client *c)
 static void on_client(uv_poll_t *p, int status, int events)
 {
 	struct ctl_client *c = p->data;
-	struct daemon *d = p->loop->data;
 	json_object *req = NULL, *reply;
-	int fd = -1, r;
+	int fds[CTL_MAX_FDS];
+	unsigned nfds = 0;
+	int r;
 
 	(void)events;
 	if (status < 0) {
 		client_close(c);
 		return;
 	}
-	r = ctl_recv(c->fd, &req, &fd);
+	r = ctl_recv_fds(c->fd, &req, fds, 2, &nfds);
 	if (r == -EAGAIN)
 		return;
-	fd = safe_close(fd); /* no operation takes an fd yet */
 	if (r == 0 || (r < 0 && r != -EPROTO)) {
 		client_close(c);
 		return;
 	}
+	if (c->listening && r > 0) {
+		/* A listener's connection carries no more requests. */
+		json_object_put(req);
+		req = NULL;
+		r = -EPROTO;
+	}
 	reply = r < 0 ? reply_error(EPROTO, "malformed request: expected one JSON object")
-		      : dispatch(d, c, req);
+		      : dispatch(c->d, c, req, fds, nfds);
+	for (unsigned i = 0; i < nfds; i++)
+		safe_close(fds[i]);
 	json_object_put(req);
-	if (ctl_send(c->fd, reply, -1) < 0)
+	if (reply && ctl_send(c->fd, reply, -1) < 0)
 		client_close(c);
 	json_object_put(reply);
 }
@@ -145,7 +594,12 @@ static void on_listen(uv_poll_t *p, int status, int events)
 			safe_close(fd);
 			continue;
 		}
+		len = sizeof(c->groups);
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, c->groups, &len) == 0)
+			c->ngroups = len / sizeof(gid_t);
 		c->fd = fd;
+		c->d = d;
+		list_init(&c->pconns);
 		c->poll.data = c;
 		list_add_tail(&c->link, &d->ctl_clients);
 		uv_poll_start(&c->poll, UV_READABLE | UV_DISCONNECT, on_client);

@@ -17,6 +17,7 @@
 
 #include <vmsvc/vmsvc.h>
 
+#include "counters.h"
 #include "list.h"
 
 struct reg_table;
@@ -42,6 +43,7 @@ struct daemon {
 	int ctl_fd; /* RUNDIR/control.sock listener, -1 when none */
 	uv_poll_t ctl_poll;
 	struct list_head ctl_clients;
+	struct counter_table *svc_counts; /* per service GUID */
 
 	gid_t sock_gid; /* group "vmsvc" if it exists, else 0 (root only) */
 	mode_t sock_mode;
@@ -56,6 +58,9 @@ void daemon_refresh_registry(struct daemon *d);
  * with the daemon's socket mode and group. Returns the fd (caller closes)
  * or a negative errno. */
 int daemon_listen_unix(struct daemon *d, const char *path);
+
+/* The counters of service id (never NULL: a static sink on ENOMEM). */
+struct counters *daemon_service_counters(struct daemon *d, const hv_guid_t *id);
 
 /* Milliseconds since an arbitrary start (monotonic). */
 uint64_t daemon_now_ms(struct daemon *d);

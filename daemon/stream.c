@@ -23,6 +23,9 @@
 #include <sys/uio.h>
 #include <sys/un.h>
 
+#include <fcntl.h>
+
+#include "control.h"
 #include "log.h"
 #include "registry.h"
 #include "util.h"
@@ -41,11 +44,77 @@ static struct hstream *hs_new(struct vm *vm, int fd, enum hs_state state)
 	return hs;
 }
 
+/* Counts hs as an established connection of its VM and service. */
+static void hs_count_open(struct hstream *hs)
+{
+	struct vm *vm = hs->w.vm;
+
+	hs->active = true;
+	vm->count.accepted++;
+	vm->count.active++;
+	if (hs->has_svc) {
+		struct counters *c = daemon_service_counters(vm->d, &hs->svc);
+		c->accepted++;
+		c->active++;
+	}
+}
+
+/* Moves the final byte counts of c into the VM's and service's counters. */
+static void hs_count_close(struct hstream *hs, struct vsk_conn *c)
+{
+	struct vm *vm = hs->w.vm;
+	struct vsk_conn_stats st;
+	struct counters *sc = hs->has_svc ? daemon_service_counters(vm->d, &hs->svc) : NULL;
+
+	if (!hs->active)
+		return;
+	hs->active = false;
+	vsk_conn_get_stats(c, &st);
+	vm->count.active--;
+	vm->count.bytes_to_host += st.to_host_bytes;
+	vm->count.bytes_to_guest += st.to_guest_bytes;
+	if (sc) {
+		sc->active--;
+		sc->bytes_to_host += st.to_host_bytes;
+		sc->bytes_to_guest += st.to_guest_bytes;
+	}
+}
+
+void vm_live_bytes(const struct vm *vm, const hv_guid_t *svc, struct counters *live)
+{
+	struct list_head *p, *t;
+
+	list_for_each_safe(p, t, (struct list_head *)&vm->streams)
+	{
+		struct hstream *hs = list_entry(p, struct hstream, link);
+		struct vsk_conn_stats st;
+
+		if (!hs->conn || !hs->active ||
+		    (svc && (!hs->has_svc || !hv_guid_equal(svc, &hs->svc))))
+			continue;
+		vsk_conn_get_stats(hs->conn, &st);
+		live->bytes_to_host += st.to_host_bytes;
+		live->bytes_to_guest += st.to_guest_bytes;
+	}
+}
+
+/* Completes the pending hv_connect of hs, if any. */
+static void hs_connect_done(struct hstream *hs, int err)
+{
+	struct pconn *pc = hs->pc;
+
+	if (!pc)
+		return;
+	hs->pc = NULL;
+	control_connect_done(pc, err, &hs->w.vm->id, hs->w.fd);
+}
+
 /* Ends the host side of a stream; the engine's connection must be gone. */
 static void hs_close(struct hstream *hs)
 {
 	if (hs->state == HS_CLOSED)
 		return;
+	hs_connect_done(hs, -ECONNREFUSED);
 	hs->state = HS_CLOSED;
 	hs->conn = NULL;
 	list_del(&hs->link);
@@ -82,30 +151,95 @@ void stream_hybrid_accept(struct vm *vm)
 	}
 }
 
-static void hs_connect_guest(struct hstream *hs, uint32_t port)
+/* Looks up the registered service of port, for counters. */
+static void hs_set_service(struct hstream *hs, uint32_t port)
+{
+	struct daemon *d = hs->w.vm->d;
+	const struct reg_service *svc;
+
+	daemon_refresh_registry(d);
+	svc = d->reg ? reg_find_port(d->reg, port) : NULL;
+	if (svc) {
+		hs->svc = svc->id;
+		hs->has_svc = true;
+	}
+}
+
+/* Sends REQUEST for hs (HS_CONNECTING) to guest port. 0 or -errno. */
+static int hs_start_connect(struct hstream *hs, uint32_t port, uint64_t deadline_ms)
 {
 	struct vm *vm = hs->w.vm;
 	int r;
 
-	if (!vm_running(vm)) {
-		log_info("VM %s: CONNECT %u refused: the guest's vsock driver is not running",
-			 vm->name, port);
-		vm->count.host_connect_failures++;
-		hs_close(hs);
-		return;
-	}
+	if (!vm_running(vm))
+		return -ENETUNREACH;
 	watch_set(&hs->w, 0);
 	hs->state = HS_CONNECTING;
+	hs->deadline_ms = deadline_ms;
+	hs_set_service(hs, port);
 	r = vsk_dev_host_connect(vm->vsk, port, VSK_PORT_ANY, hs, &hs->conn);
 	if (r < 0) {
-		log_warn("VM %s: CONNECT %u: %s", vm->name, port, strerror(-r));
 		hs->conn = NULL;
-		vm->count.host_connect_failures++;
-		hs_close(hs);
-		return;
+		return r;
 	}
-	vm->count.host_connects++;
 	vm_process_rx(vm);
+	return 0;
+}
+
+int vm_host_connect(struct vm *vm, uint32_t port, int fd, struct pconn *pc, uint64_t deadline_ms)
+{
+	struct hstream *hs;
+	int r;
+
+	if (!vm_running(vm)) {
+		safe_close(fd);
+		return -ENETUNREACH;
+	}
+	hs = hs_new(vm, fd, HS_CONNECTING);
+	if (!hs)
+		return -ENOMEM;
+	r = hs_start_connect(hs, port, deadline_ms);
+	if (r < 0) {
+		vm->host_connect_failures++;
+		hs_close(hs);
+		return r;
+	}
+	hs->pc = pc;
+	return 0;
+}
+
+/* How long a hybrid CONNECT waits for the guest (Firecracker's 2 s). */
+#define HYBRID_CONNECT_TIMEOUT_MS 2000
+
+static void hs_connect_guest(struct hstream *hs, uint32_t port)
+{
+	struct vm *vm = hs->w.vm;
+	int r = hs_start_connect(hs, port, daemon_now_ms(vm->d) + HYBRID_CONNECT_TIMEOUT_MS);
+
+	if (r < 0) {
+		log_info("VM %s: CONNECT %u refused: %s", vm->name, port,
+			 r == -ENETUNREACH ? "the guest's vsock driver is not running"
+					   : strerror(-r));
+		vm->host_connect_failures++;
+		hs_close(hs);
+	}
+}
+
+void vm_tick_streams(struct vm *vm, uint64_t now_ms)
+{
+	struct list_head *p, *t;
+
+	list_for_each_safe(p, t, &vm->streams)
+	{
+		struct hstream *hs = list_entry(p, struct hstream, link);
+
+		if (hs->state != HS_CONNECTING || !hs->conn || now_ms < hs->deadline_ms)
+			continue;
+		log_info("VM %s: connection to guest port %u timed out", vm->name,
+			 vsk_conn_peer_port(hs->conn));
+		hs_connect_done(hs, -ETIMEDOUT);
+		vsk_conn_host_closed(hs->conn); /* RST to the guest; closed() follows */
+	}
 }
 
 /* Reads the CONNECT line byte by byte: nothing after the newline is taken. */
@@ -183,36 +317,69 @@ static int connect_listener(struct vm *vm, uint32_t port)
 	return TAKE_FD(fd);
 }
 
+/* Counts a refused guest connection. */
+static int refuse(struct vm *vm, const struct reg_service *svc, enum refusal why)
+{
+	vm->count.refused[why]++;
+	if (svc)
+		daemon_service_counters(vm->d, &svc->id)->refused[why]++;
+	return -ECONNREFUSED;
+}
+
+/* Hands the guest connection to an hv_* listener over a fresh socket pair.
+ * Returns our end (the caller owns it) or a negative errno. */
+static int deliver_to_listener(struct vm *vm, struct ctl_client *l, const hv_guid_t *svc)
+{
+	int sp[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sp) < 0)
+		return -errno;
+	int r = control_deliver(l, &vm->id, svc, sp[1]);
+	safe_close(sp[1]);
+	if (r < 0) {
+		safe_close(sp[0]);
+		return r;
+	}
+	return sp[0];
+}
+
 static int cb_guest_connect(void *opaque, struct vsk_conn *c, uint32_t port, uint32_t src_port)
 {
 	struct vm *vm = opaque;
 	const struct reg_service *svc;
+	struct ctl_client *l;
 	struct hstream *hs;
+	bool wrong_vm = false;
 	int fd;
 
 	daemon_refresh_registry(vm->d);
 	svc = vm->d->reg ? reg_find_port(vm->d->reg, port) : NULL;
 	if (!svc || !svc->enabled) {
-		vm->count.refused[svc ? REFUSED_DISABLED : REFUSED_NOT_REGISTERED]++;
 		log_info("VM %s: guest port %u -> host port %u refused: %s", vm->name, src_port,
 			 port, svc ? "service disabled" : "no service registered for this port");
-		return -ECONNREFUSED;
+		return refuse(vm, svc, svc ? REFUSED_DISABLED : REFUSED_NOT_REGISTERED);
 	}
-	fd = connect_listener(vm, port);
+	/* An hv_* listener names the VM or the service explicitly: it wins
+	 * over the Firecracker-style NAME.vsock_P listener. */
+	l = control_find_listener(vm->d, &svc->id, &vm->id, &wrong_vm);
+	fd = l ? deliver_to_listener(vm, l, &svc->id) : -ENOENT;
+	if (fd < 0)
+		fd = connect_listener(vm, port);
 	if (fd < 0) {
-		vm->count.refused[REFUSED_NO_LISTENER]++;
-		log_info("VM %s: guest connection to service '%s' (port %u) refused: nobody "
-			 "listens at %s_%u (%s)",
-			 vm->name, svc->name, port, vm->hybrid_path, port, strerror(-fd));
-		return -ECONNREFUSED;
+		log_info("VM %s: guest connection to service '%s' (port %u) refused: %s", vm->name,
+			 svc->name, port,
+			 wrong_vm ? "its only listeners are bound to other VMs"
+				  : "nobody listens (no hv listener, no RUNDIR/vms/NAME.vsock_PORT)");
+		return refuse(vm, svc, wrong_vm ? REFUSED_WRONG_VM : REFUSED_NO_LISTENER);
 	}
 	hs = hs_new(vm, fd, HS_OPEN);
 	if (!hs)
 		return -ENOMEM;
-	snprintf(hs->service, sizeof(hs->service), "%s", svc->name);
+	hs->svc = svc->id;
+	hs->has_svc = true;
 	hs->conn = c;
 	vsk_conn_set_data(c, hs);
-	vm->count.accepted++;
+	hs_count_open(hs);
 	log_debug("VM %s: guest port %u connected to service '%s'", vm->name, src_port,
 		  svc->name);
 	return 0;
@@ -266,15 +433,19 @@ static void cb_connected(void *opaque, struct vsk_conn *c)
 {
 	struct hstream *hs = hs_of(c);
 	char ok[32];
-	size_t len = hyb_format_ok(vsk_conn_local_port(c), ok, sizeof(ok));
+	size_t len;
 
 	(void)opaque;
-	/* A fresh socket's buffer always has room for this line. */
-	if (send(hs->w.fd, ok, len, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)len) {
-		vsk_conn_host_closed(c);
+	hs->state = HS_OPEN;
+	hs_count_open(hs);
+	if (hs->pc) {
+		hs_connect_done(hs, 0);
 		return;
 	}
-	hs->state = HS_OPEN;
+	/* Hybrid client: a fresh socket's buffer always has room for this. */
+	len = hyb_format_ok(vsk_conn_local_port(c), ok, sizeof(ok));
+	if (send(hs->w.fd, ok, len, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)len)
+		vsk_conn_host_closed(c);
 }
 
 static void cb_closed(void *opaque, struct vsk_conn *c, int err)
@@ -285,10 +456,12 @@ static void cb_closed(void *opaque, struct vsk_conn *c, int err)
 	if (!hs)
 		return;
 	if (hs->state == HS_CONNECTING) {
-		vm->count.host_connect_failures++;
+		vm->host_connect_failures++;
 		log_info("VM %s: host connection to guest port %u failed: %s", vm->name,
 			 vsk_conn_peer_port(c), strerror(-err));
+		hs_connect_done(hs, err == -ETIMEDOUT ? -ETIMEDOUT : -ECONNREFUSED);
 	}
+	hs_count_close(hs, c);
 	vsk_conn_set_data(c, NULL);
 	hs_close(hs);
 }

@@ -21,8 +21,8 @@
 
 #include "vsock.h"
 
-#define GCID 7
-#define KB 1024u
+#define GCID	 7
+#define KB	 1024u
 #define MAXHOSTS 16
 
 enum layout { L_3776, L_SPLIT, L_64K, L_ODD, L_HDRONLY };
@@ -90,8 +90,7 @@ static int cb_guest_connect(void *opaque, struct vsk_conn *c, uint32_t port, uin
 	return 0;
 }
 
-static ssize_t cb_host_write(void *opaque, struct vsk_conn *c, const struct iovec *iov,
-			     int iovcnt)
+static ssize_t cb_host_write(void *opaque, struct vsk_conn *c, const struct iovec *iov, int iovcnt)
 {
 	struct fhost *f = vsk_conn_get_data(c);
 	size_t n = 0;
@@ -189,6 +188,18 @@ static void cb_closed(void *opaque, struct vsk_conn *c, int err)
 	f->want_r = f->want_w = false;
 }
 
+static unsigned log_lines;
+
+static void cb_log(void *opaque, int level, const char *fmt, va_list ap)
+{
+	char line[256];
+
+	(void)opaque;
+	assert_true(level >= 0 && level <= 3);
+	assert_true(vsnprintf(line, sizeof(line), fmt, ap) > 0);
+	log_lines++;
+}
+
 static void cb_rx_ready(void *opaque)
 {
 	((struct env *)opaque)->rx_ready++;
@@ -203,6 +214,7 @@ static const struct vsk_ops ops = {
 	.connected = cb_connected,
 	.closed = cb_closed,
 	.rx_ready = cb_rx_ready,
+	.log = cb_log,
 };
 
 static struct env *env_new(const struct vsk_limits *lim)
@@ -346,9 +358,10 @@ static bool pump(struct env *e)
 		struct fhost *f = e->hosts[i];
 
 		if (f->fd >= 0) {
-			struct pollfd p = { f->fd, (short)((f->want_r ? POLLIN : 0) |
-							   (f->want_w ? POLLOUT : 0)),
-					    0 };
+			struct pollfd p = {
+				f->fd,
+				(short)((f->want_r ? POLLIN : 0) | (f->want_w ? POLLOUT : 0)), 0
+			};
 
 			if (f->closed || !p.events || poll(&p, 1, 0) <= 0)
 				continue;
@@ -399,8 +412,7 @@ static const struct pkt *last(const struct env *e)
 }
 
 /* RW payload from host port hp to guest port gp, concatenated. */
-static size_t rw_data(const struct env *e, uint32_t hp, uint32_t gp, unsigned char *out,
-		      size_t max)
+static size_t rw_data(const struct env *e, uint32_t hp, uint32_t gp, unsigned char *out, size_t max)
 {
 	size_t n = 0;
 
@@ -429,8 +441,7 @@ static struct fhost *open_conn(struct env *e, uint32_t gp, uint32_t hp, uint32_t
 
 static void hdr_encodes_little_endian_and_decodes_back(void **state)
 {
-	struct vsk_hdr h = { 0x0102030405060708ULL, 2, 0x11223344, 5, 6, 1, 5, 3, 0x40000, 9 },
-		       g;
+	struct vsk_hdr h = { 0x0102030405060708ULL, 2, 0x11223344, 5, 6, 1, 5, 3, 0x40000, 9 }, g;
 	unsigned char b[VSK_HDR_SIZE];
 
 	(void)state;
@@ -487,8 +498,12 @@ static void request_refused_gets_rst_with_swapped_addresses(void **state)
 static void wrong_cids_are_dropped_without_reply(void **state)
 {
 	struct env *e = ENV(state, NULL);
-	struct vsk_hdr h = { .src_cid = GCID + 1, .dst_cid = 2, .src_port = 1, .dst_port = 2,
-			     .type = 1, .op = VSK_OP_REQUEST };
+	struct vsk_hdr h = { .src_cid = GCID + 1,
+			     .dst_cid = 2,
+			     .src_port = 1,
+			     .dst_port = 2,
+			     .type = 1,
+			     .op = VSK_OP_REQUEST };
 	struct vsk_stats st;
 
 	assert_int_equal(gsend_hdr(e, &h), 0); /* another guest's CID */
@@ -542,8 +557,12 @@ static void malformed_lengths_are_rejected(void **state)
 static void seqpacket_and_unknown_types_get_rst(void **state)
 {
 	struct env *e = ENV(state, NULL);
-	struct vsk_hdr h = { .src_cid = GCID, .dst_cid = 2, .src_port = 9, .dst_port = 80,
-			     .type = VSK_TYPE_SEQPACKET, .op = VSK_OP_REQUEST };
+	struct vsk_hdr h = { .src_cid = GCID,
+			     .dst_cid = 2,
+			     .src_port = 9,
+			     .dst_port = 80,
+			     .type = VSK_TYPE_SEQPACKET,
+			     .op = VSK_OP_REQUEST };
 
 	assert_int_equal(gsend_hdr(e, &h), 0);
 	h.type = 77;
@@ -560,8 +579,14 @@ static void guest_data_reaches_host_exactly_from_scattered_payload(void **state)
 {
 	struct env *e = ENV(state, NULL);
 	struct fhost *f = open_conn(e, 1000, 80, 256 * KB);
-	struct vsk_hdr h = { .src_cid = GCID, .dst_cid = 2, .src_port = 1000, .dst_port = 80,
-			     .type = 1, .op = VSK_OP_RW, .len = 3000, .buf_alloc = 256 * KB };
+	struct vsk_hdr h = { .src_cid = GCID,
+			     .dst_cid = 2,
+			     .src_port = 1000,
+			     .dst_port = 80,
+			     .type = 1,
+			     .op = VSK_OP_RW,
+			     .len = 3000,
+			     .buf_alloc = 256 * KB };
 	unsigned char b[VSK_HDR_SIZE + 3000];
 	struct iovec v[3] = { { b, 30 }, { b + 30, 1000 }, { b + 1030, 2014 } };
 
@@ -727,8 +752,8 @@ static void guest_shutdown_send_is_half_close(void **state)
 
 	f->write_room = 100;
 	assert_int_equal(gsend(e, VSK_OP_RW, 1000, 80, 0, 256 * KB, 0, pattern, 300), 0);
-	assert_int_equal(gsend(e, VSK_OP_SHUTDOWN, 1000, 80, VSK_SHUTDOWN_SEND, 256 * KB, 0, NULL, 0),
-			 0);
+	assert_int_equal(
+		gsend(e, VSK_OP_SHUTDOWN, 1000, 80, VSK_SHUTDOWN_SEND, 256 * KB, 0, NULL, 0), 0);
 	assert_false(f->shut_wr); /* buffered data first */
 	f->write_room = SIZE_MAX;
 	pump(e);
@@ -763,8 +788,8 @@ static void host_eof_is_half_close(void **state)
 	assert_int_equal(gsend(e, VSK_OP_RW, 1000, 80, 0, 256 * KB, 0, pattern, 4000), 0);
 	assert_int_equal(f->out_len, 4000);
 	assert_false(f->closed);
-	assert_int_equal(gsend(e, VSK_OP_SHUTDOWN, 1000, 80, VSK_SHUTDOWN_SEND, 256 * KB, 0, NULL, 0),
-			 0);
+	assert_int_equal(
+		gsend(e, VSK_OP_SHUTDOWN, 1000, 80, VSK_SHUTDOWN_SEND, 256 * KB, 0, NULL, 0), 0);
 	assert_true(f->shut_wr);
 	assert_true(f->closed);
 	assert_int_equal(f->closed_err, 0);
@@ -1066,6 +1091,46 @@ static void readable_turns_read_interest_off_until_eagain(void **state)
 	assert_true(f->want_r);
 }
 
+static void many_connections_route_correctly_after_removals(void **state)
+{
+	struct vsk_limits lim = { .max_conns = 600 };
+	struct env *e = ENV(state, &lim);
+	enum { N = 600 };
+	static struct fhost *hosts[N];
+	static uint32_t gp[N];
+	struct vsk_stats st;
+
+	/* N connections (the table grows several times), ports spread */
+	for (uint32_t i = 0; i < N; i++) {
+		gp[i] = 1024 + i * 7919;
+		hosts[i] = open_conn(e, gp[i], 80 + (i % 3), 256 * KB);
+		e->nhosts = 0; /* the env keeps MAXHOSTS; we keep them here */
+	}
+	/* close every other one (backward-shift deletions) */
+	for (uint32_t i = 0; i < N; i += 2)
+		assert_int_equal(G(e, RST, gp[i], 80 + (i % 3)), 0);
+	for (uint32_t i = 0; i < N; i++) {
+		assert_int_equal(hosts[i]->closed, i % 2 == 0);
+		if (i % 2)
+			assert_int_equal(gsend(e, VSK_OP_RW, gp[i], 80 + (i % 3), 0, 256 * KB, 0,
+					       pattern + i, 1 + i % 50),
+					 0);
+	}
+	for (uint32_t i = 1; i < N; i += 2) {
+		assert_int_equal(hosts[i]->out_len, 1 + i % 50);
+		assert_memory_equal(hosts[i]->out, pattern + i, 1 + i % 50);
+	}
+	vsk_dev_get_stats(e->d, &st);
+	assert_int_equal(st.conns, N / 2);
+	assert_int_equal(st.unknown_conn, 0);
+	e->d = vsk_dev_free(e->d);
+	for (uint32_t i = 0; i < N; i++) {
+		assert_true(hosts[i]->closed);
+		free(hosts[i]->out);
+		free(hosts[i]);
+	}
+}
+
 static void rst_ring_is_bounded(void **state)
 {
 	struct env *e = ENV(state, NULL);
@@ -1086,7 +1151,7 @@ static void tiny_rx_buffers_are_not_used_for_data(void **state)
 	struct iovec v = { small, sizeof(small) };
 
 	assert_int_equal(G(e, REQUEST, 1000, 80), 0);
-	assert_int_equal(vsk_dev_fill_rx(e->d, &v, 1), 0); /* under a header */
+	assert_int_equal(vsk_dev_fill_rx(e->d, &v, 1), 0);  /* under a header */
 	assert_int_equal(fill(e, L_HDRONLY), VSK_HDR_SIZE); /* control fits */
 	f = e->hosts[0];
 	f->in = pattern;
@@ -1200,6 +1265,7 @@ int main(void)
 		T(host_close_sends_shutdown_and_waits_for_rst),
 		T(duplicate_request_resets_stale_connection),
 		T(readable_turns_read_interest_off_until_eagain),
+		T(many_connections_route_correctly_after_removals),
 		T(rst_ring_is_bounded),
 		T(tiny_rx_buffers_are_not_used_for_data),
 		T(rx_ready_fires_once_per_call),

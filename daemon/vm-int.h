@@ -43,14 +43,11 @@ struct hstream {
 	struct vsk_conn *conn; /* NULL once the engine closed it */
 	enum hs_state state;
 	struct hyb_line line;
-	char service[64]; /* friendly name for counters and logs */
-};
-
-struct vm_counters {
-	uint64_t accepted;
-	uint64_t refused[REFUSED_MAX];
-	uint64_t host_connects;
-	uint64_t host_connect_failures;
+	bool has_svc; /* svc: the registered service, for counters */
+	bool active;  /* counted as active */
+	hv_guid_t svc;
+	struct pconn *pc;     /* pending hv_connect, NULL for hybrid clients */
+	uint64_t deadline_ms; /* HS_CONNECTING: when to give up */
 };
 
 struct vm {
@@ -76,13 +73,16 @@ struct vm {
 	unsigned handles;
 	bool stopping;
 	bool in_rx; /* guards rx processing against re-entry */
-	struct vm_counters count;
+	struct counters count;
+	uint64_t host_connect_failures;
 };
 
 /* stream.c */
 extern const struct vsk_ops stream_vsk_ops;
 /* Accepts hybrid clients on the VM's NAME.vsock listener. */
 void stream_hybrid_accept(struct vm *vm);
+/* Times out host connections whose guest did not answer in time. */
+void vm_tick_streams(struct vm *vm, uint64_t now_ms);
 /* Closes every stream still waiting for its CONNECT line. */
 void stream_close_pending(struct vm *vm);
 

@@ -468,7 +468,10 @@ int vm_start(struct daemon *d, const char *name, const hv_guid_t *id, uint32_t c
 		vm_free(vm);
 		return -ENOMEM;
 	}
-	r = vsk_dev_new(&vm->vsk, cid, &stream_vsk_ops, vm, NULL);
+	/* Connect deadlines are ours (per request, up to
+	 * HVSOCKET_CONNECT_TIMEOUT_MAX): the engine's is only a backstop. */
+	const struct vsk_limits lim = { .connect_timeout_ms = HVSOCKET_CONNECT_TIMEOUT_MAX + 5000 };
+	r = vsk_dev_new(&vm->vsk, cid, &stream_vsk_ops, vm, &lim);
 	if (r < 0) {
 		free(vm->more);
 		vm_free(vm);
@@ -516,4 +519,10 @@ void vm_stop(struct vm *vm)
 void vm_tick(struct vm *vm, uint64_t now_ms)
 {
 	vsk_dev_tick(vm->vsk, now_ms);
+	vm_tick_streams(vm, now_ms);
+}
+
+const struct counters *vm_counters(const struct vm *vm)
+{
+	return &vm->count;
 }

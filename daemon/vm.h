@@ -12,22 +12,13 @@
 
 #include <vmsvc/vmsvc.h>
 
+#include "counters.h"
 #include "list.h"
 
 struct daemon;
 struct vm;
 
 enum vm_state { VM_STOPPED, VM_CONNECTED, VM_RUNNING };
-
-/* Guest connections refused, by reason (counters). */
-enum vm_refusal {
-	REFUSED_NOT_REGISTERED,
-	REFUSED_DISABLED,
-	REFUSED_NO_LISTENER,
-	REFUSED_WRONG_VM,
-	REFUSED_NOT_PERMITTED,
-	REFUSED_MAX
-};
 
 /* Creates the VM's sockets under RUNDIR/vms and starts serving it.
  * Returns 0 and *out, or a negative errno. */
@@ -51,5 +42,19 @@ enum vm_state vm_state(const struct vm *vm);
 const char *vm_state_name(enum vm_state s);
 /* Connections now open (closing ones included). */
 unsigned vm_connections(const struct vm *vm);
+/* The VM's counters, and the live byte counts of its open connections
+ * (added per service into *svc_live when svc is not NULL and matches). */
+const struct counters *vm_counters(const struct vm *vm);
+void vm_live_bytes(const struct vm *vm, const hv_guid_t *svc, struct counters *live);
+
+struct pconn;
+/*
+ * Opens a host connection to guest port `port` whose host stream is fd
+ * (taken: closed on failure too). pc (may be NULL) is the pending hv_connect
+ * it completes (control_connect_done() is called exactly once, possibly
+ * before this returns); deadline_ms is when to give up. Returns 0 or a
+ * negative errno (then pc was not completed).
+ */
+int vm_host_connect(struct vm *vm, uint32_t port, int fd, struct pconn *pc, uint64_t deadline_ms);
 
 #endif

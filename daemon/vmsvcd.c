@@ -51,6 +51,14 @@ uint64_t daemon_now_ms(struct daemon *d)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+struct counters *daemon_service_counters(struct daemon *d, const hv_guid_t *id)
+{
+	static struct counters sink;
+	struct counters *c = counters_service(&d->svc_counts, id);
+
+	return c ? c : &sink;
+}
+
 static char *path_join(const char *a, const char *b)
 {
 	char *p;
@@ -381,6 +389,7 @@ int main(int argc, char **argv)
 	uv_run(d.loop, UV_RUN_DEFAULT);
 	uv_loop_close(d.loop);
 	reg_table_free(d.reg);
+	counter_table_free(d.svc_counts);
 	free(d.config_dir);
 	free(d.runtime_dir);
 	free(d.vms_dir);

@@ -88,8 +88,9 @@ void vsk_hdr_encode(const struct vsk_hdr *h, void *buf)
 
 const char *vsk_op_name(unsigned op)
 {
-	static const char *const names[] = { "INVALID", "REQUEST", "RESPONSE", "RST",
-					     "SHUTDOWN", "RW", "CREDIT_UPDATE", "CREDIT_REQUEST" };
+	static const char *const names[] = { "INVALID",	      "REQUEST",       "RESPONSE",
+					     "RST",	      "SHUTDOWN",      "RW",
+					     "CREDIT_UPDATE", "CREDIT_REQUEST" };
 
 	return op < sizeof(names) / sizeof(names[0]) ? names[op] : "op?";
 }
@@ -204,8 +205,7 @@ static struct vsk_chunk *chunk_new(size_t want)
 	return k;
 }
 
-int vsk_bufq_append(struct vsk_bufq *q, const struct iovec *iov, int iovcnt, size_t off,
-		    size_t len)
+int vsk_bufq_append(struct vsk_bufq *q, const struct iovec *iov, int iovcnt, size_t off, size_t len)
 {
 	while (len > 0) {
 		struct vsk_chunk *k = q->tail;

@@ -15,10 +15,10 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#define VSK_HDR_SIZE 44
-#define VSK_CID_HOST 2
+#define VSK_HDR_SIZE	44
+#define VSK_CID_HOST	2
 #define VSK_MAX_PAYLOAD (64u * 1024) /* largest payload of one packet */
-#define VSK_MAX_IOV 128		     /* iovecs accepted per guest packet */
+#define VSK_MAX_IOV	128	     /* iovecs accepted per guest packet */
 
 enum vsk_type {
 	VSK_TYPE_STREAM = 1,
@@ -37,7 +37,7 @@ enum vsk_op {
 };
 
 /* SHUTDOWN flags: the sender will receive (RCV) / send (SEND) no more. */
-#define VSK_SHUTDOWN_RCV 1u
+#define VSK_SHUTDOWN_RCV  1u
 #define VSK_SHUTDOWN_SEND 2u
 
 /* A packet header in host byte order. */

@@ -36,14 +36,14 @@
 #include "log.h"
 #include "vsock-int.h"
 
-#define DEF_MAX_CONNS 1024
-#define DEF_BUF_ALLOC (256u * 1024)
+#define DEF_MAX_CONNS	       1024
+#define DEF_BUF_ALLOC	       (256u * 1024)
 #define DEF_CONNECT_TIMEOUT_MS 2000
-#define DEF_CLOSE_TIMEOUT_MS 8000
-#define DEF_STAGE_BUDGET (4u << 20)
-#define PORT_LO (1u << 30) /* host-side ports of host connects: [2^30, 2^31) */
-#define PORT_HI (1u << 31)
-#define TABLE_MIN 16
+#define DEF_CLOSE_TIMEOUT_MS   8000
+#define DEF_STAGE_BUDGET       (4u << 20)
+#define PORT_LO		       (1u << 30) /* host-side ports of host connects: [2^30, 2^31) */
+#define PORT_HI		       (1u << 31)
+#define TABLE_MIN	       16
 
 _Static_assert(sizeof(struct vsk_conn) <= 256, "idle connections must stay small");
 
@@ -60,12 +60,12 @@ void vsk_log(struct vsk_dev *d, int level, const char *fmt, ...)
 
 /* Every public entry point brackets its work so that rx_ready fires once,
  * last, when the engine is consistent again. */
-static void enter(struct vsk_dev *d)
+void vsk_enter(struct vsk_dev *d)
 {
 	d->depth++;
 }
 
-static void leave(struct vsk_dev *d)
+void vsk_leave(struct vsk_dev *d)
 {
 	if (--d->depth > 0 || !d->notify)
 		return;
@@ -74,14 +74,9 @@ static void leave(struct vsk_dev *d)
 		d->ops->rx_ready(d->opaque);
 }
 
-static bool is_transient(ssize_t r)
-{
-	return r == -EAGAIN || r == -EINTR;
-}
-
 /* --- connection table: open addressing, linear probing, load <= 1/2 --- */
 
-static uint64_t conn_key(uint32_t lport, uint32_t pport)
+uint64_t vsk_conn_key(uint32_t lport, uint32_t pport)
 {
 	return (uint64_t)lport << 32 | pport;
 }
@@ -98,19 +93,19 @@ static uint32_t tbl_home(const struct vsk_dev *d, uint64_t key)
 	return (uint32_t)x & d->mask;
 }
 
-static struct vsk_conn *tbl_find(const struct vsk_dev *d, uint64_t key)
+struct vsk_conn *vsk_tbl_find(const struct vsk_dev *d, uint64_t key)
 {
 	for (uint32_t i = tbl_home(d, key);; i = (i + 1) & d->mask) {
 		struct vsk_conn *c = d->slots[i];
 
-		if (!c || conn_key(c->lport, c->pport) == key)
+		if (!c || vsk_conn_key(c->lport, c->pport) == key)
 			return c;
 	}
 }
 
 static void tbl_place(struct vsk_dev *d, struct vsk_conn *c)
 {
-	uint32_t i = tbl_home(d, conn_key(c->lport, c->pport));
+	uint32_t i = tbl_home(d, vsk_conn_key(c->lport, c->pport));
 
 	while (d->slots[i])
 		i = (i + 1) & d->mask;
@@ -141,7 +136,7 @@ static int tbl_insert(struct vsk_dev *d, struct vsk_conn *c)
 /* Backward-shift deletion: no tombstones, probe chains stay short. */
 static void tbl_remove(struct vsk_dev *d, struct vsk_conn *c)
 {
-	uint32_t i = tbl_home(d, conn_key(c->lport, c->pport));
+	uint32_t i = tbl_home(d, vsk_conn_key(c->lport, c->pport));
 
 	while (d->slots[i] != c) {
 		if (!d->slots[i])
@@ -151,7 +146,7 @@ static void tbl_remove(struct vsk_dev *d, struct vsk_conn *c)
 	d->slots[i] = NULL;
 	for (uint32_t j = (i + 1) & d->mask; d->slots[j]; j = (j + 1) & d->mask) {
 		struct vsk_conn *e = d->slots[j];
-		uint32_t h = tbl_home(d, conn_key(e->lport, e->pport));
+		uint32_t h = tbl_home(d, vsk_conn_key(e->lport, e->pport));
 
 		if (((j - h) & d->mask) >= ((j - i) & d->mask)) {
 			d->slots[i] = e;
@@ -164,7 +159,7 @@ static void tbl_remove(struct vsk_dev *d, struct vsk_conn *c)
 
 /* --- connection life --- */
 
-static int conn_new(struct vsk_dev *d, uint32_t lport, uint32_t pport, struct vsk_conn **out)
+int vsk_conn_new(struct vsk_dev *d, uint32_t lport, uint32_t pport, struct vsk_conn **out)
 {
 	struct vsk_conn *c = calloc(1, sizeof(*c));
 
@@ -325,6 +320,23 @@ void vsk_conn_sched(struct vsk_conn *c)
 	}
 }
 
+void vsk_conn_account_written(struct vsk_conn *c, size_t n)
+{
+	c->fwd_cnt += (uint32_t)n;
+	c->to_host_bytes += n;
+	c->dev->st.to_host_bytes += n;
+}
+
+void vsk_conn_credit_check(struct vsk_conn *c, bool drained)
+{
+	uint32_t unadvertised = c->fwd_cnt - c->last_fwd_cnt;
+
+	if (unadvertised == 0 || c->guest_shut_send)
+		return;
+	if (drained || unadvertised >= c->dev->lim.buf_alloc / 2)
+		c->ctl |= CTL_CREDIT_UPDATE;
+}
+
 /* --- device --- */
 
 static void limits_init(struct vsk_limits *l, const struct vsk_limits *in)
@@ -342,8 +354,8 @@ static void limits_init(struct vsk_limits *l, const struct vsk_limits *in)
 		l->stage_budget = DEF_STAGE_BUDGET;
 }
 
-int vsk_dev_new(struct vsk_dev **out, uint64_t guest_cid, const struct vsk_ops *ops,
-		void *opaque, const struct vsk_limits *lim)
+int vsk_dev_new(struct vsk_dev **out, uint64_t guest_cid, const struct vsk_ops *ops, void *opaque,
+		const struct vsk_limits *lim)
 {
 	struct vsk_dev *d;
 
@@ -377,9 +389,8 @@ void vsk_dev_reset(struct vsk_dev *d)
 {
 	struct list_head *pos, *tmp;
 
-	enter(d);
-	list_for_each_safe(pos, tmp, &d->conns)
-	{
+	vsk_enter(d);
+	list_for_each_safe (pos, tmp, &d->conns) {
 		struct vsk_conn *c = list_entry(pos, struct vsk_conn, all_link);
 
 		if (c->state != VSK_ZOMBIE) {
@@ -390,7 +401,7 @@ void vsk_dev_reset(struct vsk_dev *d)
 	}
 	d->ring_head = d->ring_len = 0;
 	d->notify = false;
-	leave(d);
+	vsk_leave(d);
 }
 
 struct vsk_dev *vsk_dev_free(struct vsk_dev *d)
@@ -409,288 +420,6 @@ void vsk_dev_get_stats(const struct vsk_dev *d, struct vsk_stats *st)
 	st->conns = d->nconns;
 }
 
-/* --- packets from the guest --- */
-
-/* RST for a packet that has no connection (never for an RST). */
-static void queue_rst(struct vsk_dev *d, const struct vsk_hdr *h)
-{
-	struct vsk_rst *r;
-
-	if (h->op == VSK_OP_RST)
-		return;
-	if (d->ring_len == VSK_RST_RING) {
-		d->st.rst_dropped++;
-		return;
-	}
-	r = &d->ring[(d->ring_head + d->ring_len) % VSK_RST_RING];
-	r->lport = h->dst_port;
-	r->pport = h->src_port;
-	r->type = h->type;
-	d->ring_len++;
-	d->notify = true;
-}
-
-static void update_credit(struct vsk_conn *c, const struct vsk_hdr *h)
-{
-	if (c->peer_buf_alloc != h->buf_alloc || c->peer_fwd_cnt != h->fwd_cnt)
-		c->credit_asked = false;
-	c->peer_buf_alloc = h->buf_alloc;
-	c->peer_fwd_cnt = h->fwd_cnt;
-}
-
-static void account_written(struct vsk_conn *c, size_t n)
-{
-	c->fwd_cnt += (uint32_t)n;
-	c->to_host_bytes += n;
-	c->dev->st.to_host_bytes += n;
-}
-
-static void credit_check(struct vsk_conn *c, bool drained)
-{
-	uint32_t unadvertised = c->fwd_cnt - c->last_fwd_cnt;
-
-	if (unadvertised == 0 || c->guest_shut_send)
-		return;
-	if (drained || unadvertised >= c->dev->lim.buf_alloc / 2)
-		c->ctl |= CTL_CREDIT_UPDATE;
-}
-
-static void guest_request(struct vsk_dev *d, const struct vsk_hdr *h)
-{
-	struct vsk_conn *c;
-	int r;
-
-	if (d->nconns >= d->lim.max_conns) {
-		d->st.conn_limit++;
-		vsk_log(d, LOG_LVL_DEBUG, "vsock cid %llu: connection limit, port %u refused",
-			(unsigned long long)d->cid, h->dst_port);
-		queue_rst(d, h);
-		return;
-	}
-	if (conn_new(d, h->dst_port, h->src_port, &c) < 0) {
-		queue_rst(d, h);
-		return;
-	}
-	update_credit(c, h);
-	r = d->ops->guest_connect ? d->ops->guest_connect(d->opaque, c, h->dst_port, h->src_port)
-				  : -ECONNREFUSED;
-	if (r < 0) {
-		d->st.refused++;
-		vsk_conn_free(c);
-		queue_rst(d, h);
-		return;
-	}
-	c->state = VSK_ESTABLISHED;
-	c->ctl |= CTL_RESPONSE;
-	d->st.conns_opened++;
-	vsk_conn_sched(c);
-}
-
-/* (A guest that shut both ways with txq empty is closed already, so an
- * RST here always cuts something short.) */
-static void guest_rst(struct vsk_conn *c)
-{
-	vsk_conn_kill(c, c->state == VSK_CONNECTING ? -ECONNREFUSED : -ECONNRESET,
-		      VSK_KILL_SILENT);
-}
-
-/* A zombie waits for its RST to go out, or for the guest's RST. */
-static void zombie_packet(struct vsk_conn *c, const struct vsk_hdr *h)
-{
-	if (h->op == VSK_OP_RST) {
-		vsk_conn_free(c);
-		return;
-	}
-	/* after our SHUTDOWN both: the guest closing too, or reusing the
-	 * ports, wants our RST now */
-	if (c->closing && (h->op == VSK_OP_REQUEST ||
-			   (h->op == VSK_OP_SHUTDOWN && (h->flags & VSK_SHUTDOWN_SEND)))) {
-		c->closing = false;
-		c->timer = TIMER_OFF;
-		c->ctl = CTL_RST;
-		vsk_conn_sched(c);
-	}
-}
-
-static void connecting_packet(struct vsk_conn *c, const struct vsk_hdr *h)
-{
-	struct vsk_dev *d = c->dev;
-
-	if (h->op != VSK_OP_RESPONSE) {
-		d->st.bad_op++;
-		vsk_conn_kill(c, -EPROTO, VSK_KILL_RST);
-		return;
-	}
-	c->state = VSK_ESTABLISHED;
-	c->timer = TIMER_OFF;
-	d->st.conns_opened++;
-	if (d->ops->connected)
-		d->ops->connected(d->opaque, c); /* may call vsk_conn_host_closed(c) */
-	vsk_conn_sched(c);
-}
-
-static void guest_rw(struct vsk_conn *c, const struct vsk_hdr *h, const struct iovec *iov,
-		     int iovcnt)
-{
-	struct vsk_dev *d = c->dev;
-	size_t done = 0;
-
-	if (h->len == 0 || c->guest_shut_send) {
-		d->st.bad_op += h->len > 0;
-		return;
-	}
-	if ((uint64_t)c->txq.bytes + h->len > d->lim.buf_alloc) {
-		d->st.credit_violations++;
-		vsk_log(d, LOG_LVL_DEBUG, "vsock cid %llu: port %u overran its credit, reset",
-			(unsigned long long)d->cid, c->pport);
-		vsk_conn_kill(c, -ENOBUFS, VSK_KILL_RST);
-		return;
-	}
-	c->rx_cnt += h->len;
-	if (c->txq.bytes == 0) {
-		ssize_t r = d->ops->host_write(d->opaque, c, iov, iovcnt);
-
-		if (r < 0 && !is_transient(r)) {
-			vsk_conn_kill(c, (int)r, VSK_KILL_RST);
-			return;
-		}
-		done = r > 0 ? ((size_t)r < h->len ? (size_t)r : h->len) : 0;
-		account_written(c, done);
-	}
-	if (done < h->len && vsk_bufq_append(&c->txq, iov, iovcnt, done, h->len - done) < 0) {
-		vsk_conn_kill(c, -ENOMEM, VSK_KILL_RST);
-		return;
-	}
-	credit_check(c, false);
-	vsk_conn_sched(c);
-}
-
-static void guest_shutdown(struct vsk_conn *c, uint32_t flags)
-{
-	if (flags & VSK_SHUTDOWN_RCV) {
-		c->guest_shut_rcv = true;
-		vsk_conn_stage_free(c);
-	}
-	if (flags & VSK_SHUTDOWN_SEND)
-		c->guest_shut_send = true;
-	if (vsk_conn_check_finished(c))
-		return;
-	/* closed by the guest, but txq not flushed yet: linger, bounded */
-	if (c->guest_shut_rcv && c->guest_shut_send && c->timer == TIMER_OFF)
-		c->timer = TIMER_ARMED;
-	vsk_conn_sched(c);
-}
-
-static void established_packet(struct vsk_conn *c, const struct vsk_hdr *h,
-			       const struct iovec *iov, int iovcnt)
-{
-	struct vsk_dev *d = c->dev;
-
-	switch (h->op) {
-	case VSK_OP_RW:
-		guest_rw(c, h, iov, iovcnt);
-		return;
-	case VSK_OP_SHUTDOWN:
-		guest_shutdown(c, h->flags);
-		return;
-	case VSK_OP_CREDIT_REQUEST:
-		c->ctl |= CTL_CREDIT_UPDATE;
-		break;
-	case VSK_OP_CREDIT_UPDATE:
-		break; /* the credit was taken from the header */
-	case VSK_OP_REQUEST:
-		d->st.bad_op++;
-		vsk_conn_kill(c, -ECONNRESET, VSK_KILL_RST);
-		return;
-	default:
-		d->st.bad_op++;
-		vsk_log(d, LOG_LVL_DEBUG, "vsock cid %llu: unexpected %s on port %u ignored",
-			(unsigned long long)d->cid, vsk_op_name(h->op), c->pport);
-		break;
-	}
-	vsk_conn_sched(c);
-}
-
-static void guest_packet(struct vsk_dev *d, const struct vsk_hdr *h, const struct iovec *iov,
-			 int iovcnt)
-{
-	struct vsk_conn *c = tbl_find(d, conn_key(h->dst_port, h->src_port));
-
-	if (h->type != VSK_TYPE_STREAM) {
-		d->st.bad_type++;
-		if (c && h->op != VSK_OP_RST)
-			vsk_conn_kill(c, -EPROTO, VSK_KILL_RST);
-		else if (!c)
-			queue_rst(d, h);
-		return;
-	}
-	if (!c) {
-		if (h->op == VSK_OP_REQUEST) {
-			guest_request(d, h);
-		} else {
-			d->st.unknown_conn++;
-			queue_rst(d, h);
-		}
-		return;
-	}
-	if (c->state == VSK_ZOMBIE) {
-		zombie_packet(c, h);
-		return;
-	}
-	if (h->op == VSK_OP_RST) {
-		guest_rst(c);
-		return;
-	}
-	update_credit(c, h);
-	if (c->state == VSK_CONNECTING)
-		connecting_packet(c, h);
-	else
-		established_packet(c, h, iov, iovcnt);
-}
-
-int vsk_dev_guest_tx(struct vsk_dev *d, const void *hdr, const struct iovec *payload, int iovcnt)
-{
-	struct vsk_hdr h;
-
-	d->st.from_guest_pkts++;
-	if (vsk_hdr_decode(hdr, VSK_HDR_SIZE, &h) < 0 || iovcnt < 0 || iovcnt > VSK_MAX_IOV ||
-	    (iovcnt > 0 && !payload) || h.len > VSK_MAX_PAYLOAD ||
-	    vsk_iov_len(payload, iovcnt) != h.len) {
-		d->st.malformed++;
-		return -EPROTO;
-	}
-	if (h.src_cid != d->cid || h.dst_cid != VSK_CID_HOST) {
-		d->st.bad_addr++;
-		vsk_log(d, LOG_LVL_DEBUG, "vsock cid %llu: packet %llu -> %llu dropped",
-			(unsigned long long)d->cid, (unsigned long long)h.src_cid,
-			(unsigned long long)h.dst_cid);
-		return 0;
-	}
-	enter(d);
-	guest_packet(d, &h, payload, iovcnt);
-	leave(d);
-	return 0;
-}
-
-int vsk_dev_guest_tx_iov(struct vsk_dev *d, const struct iovec *iov, int iovcnt)
-{
-	unsigned char hdr[VSK_HDR_SIZE];
-	struct iovec payload[VSK_MAX_IOV];
-	size_t total = iovcnt >= 0 ? vsk_iov_len(iov, iovcnt) : 0;
-	int n = -1;
-
-	if (total != SIZE_MAX && total >= VSK_HDR_SIZE &&
-	    vsk_iov_to_buf(iov, iovcnt, 0, hdr, VSK_HDR_SIZE) == VSK_HDR_SIZE)
-		n = vsk_iov_slice(iov, iovcnt, VSK_HDR_SIZE, total - VSK_HDR_SIZE, payload,
-				  VSK_MAX_IOV);
-	if (n < 0) {
-		d->st.from_guest_pkts++;
-		d->st.malformed++;
-		return -EPROTO;
-	}
-	return vsk_dev_guest_tx(d, hdr, payload, n);
-}
-
 /* --- host side --- */
 
 static int pick_port(struct vsk_dev *d, uint32_t guest_port, uint32_t *out)
@@ -700,7 +429,7 @@ static int pick_port(struct vsk_dev *d, uint32_t guest_port, uint32_t *out)
 		uint32_t p = d->next_port;
 
 		d->next_port = p + 1 >= PORT_HI ? PORT_LO : p + 1;
-		if (!tbl_find(d, conn_key(p, guest_port))) {
+		if (!vsk_tbl_find(d, vsk_conn_key(p, guest_port))) {
 			*out = p;
 			return 0;
 		}
@@ -720,10 +449,10 @@ int vsk_dev_host_connect(struct vsk_dev *d, uint32_t guest_port, uint32_t local_
 		r = pick_port(d, guest_port, &local_port);
 		if (r < 0)
 			return r;
-	} else if (tbl_find(d, conn_key(local_port, guest_port))) {
+	} else if (vsk_tbl_find(d, vsk_conn_key(local_port, guest_port))) {
 		return -EADDRINUSE;
 	}
-	r = conn_new(d, local_port, guest_port, &c);
+	r = vsk_conn_new(d, local_port, guest_port, &c);
 	if (r < 0)
 		return r;
 	c->data = data;
@@ -731,9 +460,9 @@ int vsk_dev_host_connect(struct vsk_dev *d, uint32_t guest_port, uint32_t local_
 	c->ctl = CTL_REQUEST;
 	c->timer = TIMER_ARMED;
 	*out = c;
-	enter(d);
+	vsk_enter(d);
 	vsk_conn_sched(c);
-	leave(d);
+	vsk_leave(d);
 	return 0;
 }
 
@@ -743,10 +472,10 @@ void vsk_conn_host_readable(struct vsk_conn *c)
 
 	if (c->state != VSK_ESTABLISHED)
 		return;
-	enter(d);
+	vsk_enter(d);
 	c->readable = true;
 	vsk_conn_sched(c);
-	leave(d);
+	vsk_leave(d);
 }
 
 static void flush_txq(struct vsk_conn *c)
@@ -760,7 +489,7 @@ static void flush_txq(struct vsk_conn *c)
 		size_t max = vsk_iov_len(v, n);
 		ssize_t r = d->ops->host_write(d->opaque, c, v, n);
 
-		if (r == 0 || is_transient(r))
+		if (r == 0 || vsk_is_transient(r))
 			break;
 		if (r < 0) {
 			vsk_conn_kill(c, (int)r, VSK_KILL_RST);
@@ -769,9 +498,9 @@ static void flush_txq(struct vsk_conn *c)
 		if ((size_t)r > max)
 			r = (ssize_t)max;
 		vsk_bufq_consume(&c->txq, (size_t)r);
-		account_written(c, (size_t)r);
+		vsk_conn_account_written(c, (size_t)r);
 	}
-	credit_check(c, had && c->txq.bytes == 0);
+	vsk_conn_credit_check(c, had && c->txq.bytes == 0);
 	if (vsk_conn_check_finished(c))
 		return;
 	vsk_conn_sched(c);
@@ -783,9 +512,9 @@ void vsk_conn_host_writable(struct vsk_conn *c)
 
 	if (c->state != VSK_ESTABLISHED)
 		return;
-	enter(d);
+	vsk_enter(d);
 	flush_txq(c);
-	leave(d);
+	vsk_leave(d);
 }
 
 void vsk_conn_host_closed(struct vsk_conn *c)
@@ -794,9 +523,9 @@ void vsk_conn_host_closed(struct vsk_conn *c)
 
 	if (c->state == VSK_ZOMBIE)
 		return;
-	enter(d);
+	vsk_enter(d);
 	vsk_conn_kill(c, -ECONNRESET, VSK_KILL_RST);
-	leave(d);
+	vsk_leave(d);
 }
 
 void vsk_conn_close(struct vsk_conn *c)
@@ -805,13 +534,13 @@ void vsk_conn_close(struct vsk_conn *c)
 
 	if (c->state == VSK_ZOMBIE)
 		return;
-	enter(d);
+	vsk_enter(d);
 	/* Linux close(): if the peer already shut both ways, RST at once */
 	if (c->state == VSK_CONNECTING || (c->guest_shut_send && c->guest_shut_rcv))
 		vsk_conn_kill(c, 0, VSK_KILL_RST);
 	else
 		vsk_conn_kill(c, 0, VSK_KILL_SHUTDOWN);
-	leave(d);
+	vsk_leave(d);
 }
 
 static void expire(struct vsk_conn *c)
@@ -830,21 +559,21 @@ void vsk_dev_tick(struct vsk_dev *d, uint64_t now_ms)
 {
 	struct list_head *pos, *tmp;
 
-	enter(d);
+	vsk_enter(d);
 	d->now = now_ms;
-	list_for_each_safe(pos, tmp, &d->conns)
-	{
+	list_for_each_safe (pos, tmp, &d->conns) {
 		struct vsk_conn *c = list_entry(pos, struct vsk_conn, all_link);
 
 		if (c->timer == TIMER_ARMED) {
-			c->deadline = now_ms + (c->state == VSK_CONNECTING ? d->lim.connect_timeout_ms
-									  : d->lim.close_timeout_ms);
+			c->deadline =
+				now_ms + (c->state == VSK_CONNECTING ? d->lim.connect_timeout_ms
+								     : d->lim.close_timeout_ms);
 			c->timer = TIMER_RUNNING;
 		} else if (c->timer == TIMER_RUNNING && now_ms >= c->deadline) {
 			expire(c);
 		}
 	}
-	leave(d);
+	vsk_leave(d);
 }
 
 void *vsk_conn_get_data(const struct vsk_conn *c)

@@ -121,8 +121,8 @@ struct vsk_ops {
  * callback; lim NULL means the defaults. Returns 0 and *out, -EINVAL (bad
  * CID, missing host_read/host_write/host_want/closed) or -ENOMEM.
  */
-int vsk_dev_new(struct vsk_dev **out, uint64_t guest_cid, const struct vsk_ops *ops,
-		void *opaque, const struct vsk_limits *lim);
+int vsk_dev_new(struct vsk_dev **out, uint64_t guest_cid, const struct vsk_ops *ops, void *opaque,
+		const struct vsk_limits *lim);
 
 /**
  * Closes every connection (closed(c, -ECONNRESET), no packet sent) and
@@ -145,8 +145,7 @@ void vsk_dev_reset(struct vsk_dev *d);
  * malformed (len not the payload size, or over 64 KiB): dropped, counted,
  * the glue may log it.
  */
-int vsk_dev_guest_tx(struct vsk_dev *d, const void *hdr, const struct iovec *payload,
-		     int iovcnt);
+int vsk_dev_guest_tx(struct vsk_dev *d, const void *hdr, const struct iovec *payload, int iovcnt);
 
 /**
  * The same for a whole tx chain as the virtqueue gives it (header first,

@@ -30,38 +30,46 @@ int ctl_decode(const char *buf, size_t size, json_object **out)
 	return 0;
 }
 
-int ctl_send(int sock, json_object *msg, int fd)
+int ctl_send_fds(int sock, json_object *msg, const int *fds, unsigned nfds)
 {
 	size_t len;
 	const char *s = json_object_to_json_string_length(msg, JSON_C_TO_STRING_PLAIN, &len);
 	struct iovec iov = { .iov_base = (void *)s, .iov_len = len };
 	union {
 		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
+		char buf[CMSG_SPACE(CTL_MAX_FDS * sizeof(int))];
 	} c;
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 
 	if (len > CTL_MSG_MAX)
 		return -EMSGSIZE;
-	if (fd >= 0) {
+	if (nfds > CTL_MAX_FDS)
+		return -EINVAL;
+	if (nfds > 0) {
 		memset(&c, 0, sizeof(c));
 		mh.msg_control = c.buf;
-		mh.msg_controllen = sizeof(c.buf);
+		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
 		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
 		cm->cmsg_level = SOL_SOCKET;
 		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+		cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+		memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
 	}
-	if (sendmsg(sock, &mh, MSG_NOSIGNAL) != (ssize_t)len)
-		return -errno;
+	if (sendmsg(sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)len)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
 	return 0;
 }
 
-/* Takes the fds out of a received message: the first goes to *fd (if fd is
- * not NULL), every other one is closed. */
-static void take_fds(struct msghdr *mh, int *fd)
+int ctl_send(int sock, json_object *msg, int fd)
 {
+	return ctl_send_fds(sock, msg, &fd, fd >= 0 ? 1 : 0);
+}
+
+/* Takes the fds out of a received message: up to max into fds[], every
+ * other one is closed. */
+static void take_fds(struct msghdr *mh, int *fds, unsigned max, unsigned *nfds)
+{
+	*nfds = 0;
 	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
 		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
 			continue;
@@ -69,42 +77,62 @@ static void take_fds(struct msghdr *mh, int *fd)
 		for (size_t i = 0; i < n; i++) {
 			int f;
 			memcpy(&f, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-			if (fd && *fd < 0)
-				*fd = f;
+			if (*nfds < max)
+				fds[(*nfds)++] = f;
 			else
 				close(f);
 		}
 	}
 }
 
-int ctl_recv(int sock, json_object **out, int *fd)
+static void close_fds(int *fds, unsigned *nfds)
+{
+	for (unsigned i = 0; i < *nfds; i++)
+		fds[i] = safe_close(fds[i]);
+	*nfds = 0;
+}
+
+int ctl_recv_fds(int sock, json_object **out, int *fds, unsigned max, unsigned *nfds)
 {
 	_cleanup_free_ char *buf = malloc(CTL_MSG_MAX + 1);
 	union {
 		struct cmsghdr h;
-		char buf[CMSG_SPACE(4 * sizeof(int))];
+		char buf[CMSG_SPACE(CTL_MAX_FDS * sizeof(int))];
 	} c;
 	struct iovec iov = { .iov_base = buf, .iov_len = CTL_MSG_MAX + 1 };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf,
 			     .msg_controllen = sizeof(c.buf) };
 	ssize_t n;
 
-	if (fd)
-		*fd = -1;
+	*nfds = 0;
 	if (!buf)
 		return -ENOMEM;
+	if (max > CTL_MAX_FDS)
+		max = CTL_MAX_FDS;
 	n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
 	if (n < 0)
 		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-	take_fds(&mh, fd);
-	if (n == 0)
+	take_fds(&mh, fds, max, nfds);
+	if (n == 0) {
+		close_fds(fds, nfds);
 		return 0;
+	}
 	if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || ctl_decode(buf, (size_t)n, out) < 0) {
-		if (fd)
-			*fd = safe_close(*fd);
+		close_fds(fds, nfds);
 		return -EPROTO;
 	}
 	return 1;
+}
+
+int ctl_recv(int sock, json_object **out, int *fd)
+{
+	int fds[1] = { -1 };
+	unsigned n = 0;
+	int r = ctl_recv_fds(sock, out, fds, fd ? 1 : 0, &n);
+
+	if (fd)
+		*fd = n ? fds[0] : -1;
+	return r;
 }
 
 int ctl_call(const char *runtime_dir, json_object *req, int timeout_ms, json_object **reply,

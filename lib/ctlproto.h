@@ -27,8 +27,23 @@
  */
 int ctl_decode(const char *buf, size_t size, json_object **out);
 
+/* Most fds one message carries. */
+#define CTL_MAX_FDS 4
+
 /* Sends msg, with fd if fd >= 0 (the caller keeps its fd). 0 or -errno. */
 int ctl_send(int sock, json_object *msg, int fd);
+
+/* Sends msg with nfds (<= CTL_MAX_FDS) fds; the caller keeps its fds.
+ * 0 or -errno (-EAGAIN on a full non-blocking socket). */
+int ctl_send_fds(int sock, json_object *msg, const int *fds, unsigned nfds);
+
+/*
+ * Receives one message with up to max fds (<= CTL_MAX_FDS) into fds[]
+ * (*nfds set; the caller closes them; extra fds are closed). Returns 1, 0
+ * at end of stream, or a negative errno (-EPROTO: undecodable or truncated,
+ * -EAGAIN). On every failure no fd is left open.
+ */
+int ctl_recv_fds(int sock, json_object **out, int *fds, unsigned max, unsigned *nfds);
 
 /*
  * Receives one message into *out (caller puts it); a passed fd goes to

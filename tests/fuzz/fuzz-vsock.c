@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,10 +19,10 @@
 
 #define GCID 5
 #define MAXC 40
-#define CHECK(x)                                                                                   \
-	do {                                                                                       \
-		if (!(x))                                                                          \
-			abort();                                                                   \
+#define CHECK(x)                 \
+	do {                     \
+		if (!(x))        \
+			abort(); \
 	} while (0)
 
 struct fzc {
@@ -213,10 +214,11 @@ static void cb_closed(void *o, struct vsk_conn *c, int err)
 
 static void cb_log(void *o, int level, const char *fmt, va_list ap)
 {
+	char line[256];
+
 	(void)o;
-	(void)level;
-	(void)fmt;
-	(void)ap;
+	CHECK(level >= 0 && level <= 3);
+	vsnprintf(line, sizeof(line), fmt, ap);
 }
 
 static const struct vsk_ops ops = {
@@ -391,7 +393,7 @@ static void host_op(struct fz *z)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct vsk_limits lim = { .max_conns = 1 + (size >> 3) % 8,
+	struct vsk_limits lim = { .max_conns = size & 0x10 ? 32 : 1 + (size >> 5) % 4,
 				  .buf_alloc = 1u << (10 + (size & 7)) };
 	struct fz z = { .p = data, .n = size, .now = 1000 };
 

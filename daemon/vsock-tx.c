@@ -1,0 +1,274 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vsock-tx.c - packets from the guest's tx queue: validation, the RST
+ * rules, connection requests and the per-state handling of each op. Guest
+ * data goes to the host stream from here. Invariants: vsock-int.h.
+ */
+#include <errno.h>
+#include <stdint.h>
+
+#include "log.h"
+#include "vsock-int.h"
+
+/* RST for a packet that has no connection (never for an RST). */
+static void queue_rst(struct vsk_dev *d, const struct vsk_hdr *h)
+{
+	struct vsk_rst *r;
+
+	if (h->op == VSK_OP_RST)
+		return;
+	if (d->ring_len == VSK_RST_RING) {
+		d->st.rst_dropped++;
+		return;
+	}
+	r = &d->ring[(d->ring_head + d->ring_len) % VSK_RST_RING];
+	r->lport = h->dst_port;
+	r->pport = h->src_port;
+	r->type = h->type;
+	d->ring_len++;
+	d->notify = true;
+}
+
+static void update_credit(struct vsk_conn *c, const struct vsk_hdr *h)
+{
+	if (c->peer_buf_alloc != h->buf_alloc || c->peer_fwd_cnt != h->fwd_cnt)
+		c->credit_asked = false;
+	c->peer_buf_alloc = h->buf_alloc;
+	c->peer_fwd_cnt = h->fwd_cnt;
+}
+
+static void guest_request(struct vsk_dev *d, const struct vsk_hdr *h)
+{
+	struct vsk_conn *c;
+	int r;
+
+	if (d->nconns >= d->lim.max_conns) {
+		d->st.conn_limit++;
+		vsk_log(d, LOG_LVL_DEBUG, "vsock cid %llu: connection limit, port %u refused",
+			(unsigned long long)d->cid, h->dst_port);
+		queue_rst(d, h);
+		return;
+	}
+	if (vsk_conn_new(d, h->dst_port, h->src_port, &c) < 0) {
+		queue_rst(d, h);
+		return;
+	}
+	update_credit(c, h);
+	r = d->ops->guest_connect ? d->ops->guest_connect(d->opaque, c, h->dst_port, h->src_port)
+				  : -ECONNREFUSED;
+	if (r < 0) {
+		d->st.refused++;
+		vsk_conn_free(c);
+		queue_rst(d, h);
+		return;
+	}
+	c->state = VSK_ESTABLISHED;
+	c->ctl |= CTL_RESPONSE;
+	d->st.conns_opened++;
+	vsk_conn_sched(c);
+}
+
+/* (A guest that shut both ways with txq empty is closed already, so an
+ * RST here always cuts something short.) */
+static void guest_rst(struct vsk_conn *c)
+{
+	vsk_conn_kill(c, c->state == VSK_CONNECTING ? -ECONNREFUSED : -ECONNRESET, VSK_KILL_SILENT);
+}
+
+/* A zombie waits for its RST to go out, or for the guest's RST. */
+static void zombie_packet(struct vsk_conn *c, const struct vsk_hdr *h)
+{
+	if (h->op == VSK_OP_RST) {
+		vsk_conn_free(c);
+		return;
+	}
+	/* after our SHUTDOWN both: the guest closing too, or reusing the
+	 * ports, wants our RST now */
+	if (c->closing && (h->op == VSK_OP_REQUEST ||
+			   (h->op == VSK_OP_SHUTDOWN && (h->flags & VSK_SHUTDOWN_SEND)))) {
+		c->closing = false;
+		c->timer = TIMER_OFF;
+		c->ctl = CTL_RST;
+		vsk_conn_sched(c);
+	}
+}
+
+static void connecting_packet(struct vsk_conn *c, const struct vsk_hdr *h)
+{
+	struct vsk_dev *d = c->dev;
+
+	if (h->op != VSK_OP_RESPONSE) {
+		d->st.bad_op++;
+		vsk_conn_kill(c, -EPROTO, VSK_KILL_RST);
+		return;
+	}
+	c->state = VSK_ESTABLISHED;
+	c->timer = TIMER_OFF;
+	d->st.conns_opened++;
+	if (d->ops->connected)
+		d->ops->connected(d->opaque, c); /* may call vsk_conn_host_closed(c) */
+	vsk_conn_sched(c);
+}
+
+static void guest_rw(struct vsk_conn *c, const struct vsk_hdr *h, const struct iovec *iov,
+		     int iovcnt)
+{
+	struct vsk_dev *d = c->dev;
+	size_t done = 0;
+
+	if (h->len == 0 || c->guest_shut_send) {
+		d->st.bad_op += h->len > 0;
+		return;
+	}
+	if ((uint64_t)c->txq.bytes + h->len > d->lim.buf_alloc) {
+		d->st.credit_violations++;
+		vsk_log(d, LOG_LVL_DEBUG, "vsock cid %llu: port %u overran its credit, reset",
+			(unsigned long long)d->cid, c->pport);
+		vsk_conn_kill(c, -ENOBUFS, VSK_KILL_RST);
+		return;
+	}
+	c->rx_cnt += h->len;
+	if (c->txq.bytes == 0) {
+		ssize_t r = d->ops->host_write(d->opaque, c, iov, iovcnt);
+
+		if (r < 0 && !vsk_is_transient(r)) {
+			vsk_conn_kill(c, (int)r, VSK_KILL_RST);
+			return;
+		}
+		done = r > 0 ? ((size_t)r < h->len ? (size_t)r : h->len) : 0;
+		vsk_conn_account_written(c, done);
+	}
+	if (done < h->len && vsk_bufq_append(&c->txq, iov, iovcnt, done, h->len - done) < 0) {
+		vsk_conn_kill(c, -ENOMEM, VSK_KILL_RST);
+		return;
+	}
+	vsk_conn_credit_check(c, false);
+	vsk_conn_sched(c);
+}
+
+static void guest_shutdown(struct vsk_conn *c, uint32_t flags)
+{
+	if (flags & VSK_SHUTDOWN_RCV) {
+		c->guest_shut_rcv = true;
+		vsk_conn_stage_free(c);
+	}
+	if (flags & VSK_SHUTDOWN_SEND)
+		c->guest_shut_send = true;
+	if (vsk_conn_check_finished(c))
+		return;
+	/* closed by the guest, but txq not flushed yet: linger, bounded */
+	if (c->guest_shut_rcv && c->guest_shut_send && c->timer == TIMER_OFF)
+		c->timer = TIMER_ARMED;
+	vsk_conn_sched(c);
+}
+
+static void established_packet(struct vsk_conn *c, const struct vsk_hdr *h, const struct iovec *iov,
+			       int iovcnt)
+{
+	struct vsk_dev *d = c->dev;
+
+	switch (h->op) {
+	case VSK_OP_RW:
+		guest_rw(c, h, iov, iovcnt);
+		return;
+	case VSK_OP_SHUTDOWN:
+		guest_shutdown(c, h->flags);
+		return;
+	case VSK_OP_CREDIT_REQUEST:
+		c->ctl |= CTL_CREDIT_UPDATE;
+		break;
+	case VSK_OP_CREDIT_UPDATE:
+		break; /* the credit was taken from the header */
+	case VSK_OP_REQUEST:
+		d->st.bad_op++;
+		vsk_conn_kill(c, -ECONNRESET, VSK_KILL_RST);
+		return;
+	default:
+		d->st.bad_op++;
+		vsk_log(d, LOG_LVL_DEBUG, "vsock cid %llu: unexpected %s on port %u ignored",
+			(unsigned long long)d->cid, vsk_op_name(h->op), c->pport);
+		break;
+	}
+	vsk_conn_sched(c);
+}
+
+static void guest_packet(struct vsk_dev *d, const struct vsk_hdr *h, const struct iovec *iov,
+			 int iovcnt)
+{
+	struct vsk_conn *c = vsk_tbl_find(d, vsk_conn_key(h->dst_port, h->src_port));
+
+	if (h->type != VSK_TYPE_STREAM) {
+		d->st.bad_type++;
+		if (c && h->op != VSK_OP_RST)
+			vsk_conn_kill(c, -EPROTO, VSK_KILL_RST);
+		else if (!c)
+			queue_rst(d, h);
+		return;
+	}
+	if (!c) {
+		if (h->op == VSK_OP_REQUEST) {
+			guest_request(d, h);
+		} else {
+			d->st.unknown_conn++;
+			queue_rst(d, h);
+		}
+		return;
+	}
+	if (c->state == VSK_ZOMBIE) {
+		zombie_packet(c, h);
+		return;
+	}
+	if (h->op == VSK_OP_RST) {
+		guest_rst(c);
+		return;
+	}
+	update_credit(c, h);
+	if (c->state == VSK_CONNECTING)
+		connecting_packet(c, h);
+	else
+		established_packet(c, h, iov, iovcnt);
+}
+
+int vsk_dev_guest_tx(struct vsk_dev *d, const void *hdr, const struct iovec *payload, int iovcnt)
+{
+	struct vsk_hdr h;
+
+	d->st.from_guest_pkts++;
+	if (vsk_hdr_decode(hdr, VSK_HDR_SIZE, &h) < 0 || iovcnt < 0 || iovcnt > VSK_MAX_IOV ||
+	    (iovcnt > 0 && !payload) || h.len > VSK_MAX_PAYLOAD ||
+	    vsk_iov_len(payload, iovcnt) != h.len) {
+		d->st.malformed++;
+		return -EPROTO;
+	}
+	if (h.src_cid != d->cid || h.dst_cid != VSK_CID_HOST) {
+		d->st.bad_addr++;
+		vsk_log(d, LOG_LVL_DEBUG, "vsock cid %llu: packet %llu -> %llu dropped",
+			(unsigned long long)d->cid, (unsigned long long)h.src_cid,
+			(unsigned long long)h.dst_cid);
+		return 0;
+	}
+	vsk_enter(d);
+	guest_packet(d, &h, payload, iovcnt);
+	vsk_leave(d);
+	return 0;
+}
+
+int vsk_dev_guest_tx_iov(struct vsk_dev *d, const struct iovec *iov, int iovcnt)
+{
+	unsigned char hdr[VSK_HDR_SIZE];
+	struct iovec payload[VSK_MAX_IOV];
+	size_t total = iovcnt >= 0 ? vsk_iov_len(iov, iovcnt) : 0;
+	int n = -1;
+
+	if (total != SIZE_MAX && total >= VSK_HDR_SIZE &&
+	    vsk_iov_to_buf(iov, iovcnt, 0, hdr, VSK_HDR_SIZE) == VSK_HDR_SIZE)
+		n = vsk_iov_slice(iov, iovcnt, VSK_HDR_SIZE, total - VSK_HDR_SIZE, payload,
+				  VSK_MAX_IOV);
+	if (n < 0) {
+		d->st.from_guest_pkts++;
+		d->st.malformed++;
+		return -EPROTO;
+	}
+	return vsk_dev_guest_tx(d, hdr, payload, n);
+}
+
