@@ -57,6 +57,10 @@ void cli_print_json(struct json_object *o);
  * that c ('?' or ':') is about and returns EXIT_USAGE. */
 int cli_option_error(const char *cmd, int c, char **argv);
 
+/* Prints why vmsvcd could not be reached (err: negative errno of ctl_call). */
+void cli_daemon_error(int err);
+
+int cmd_stats(int argc, char **argv);
 int cmd_guid(int argc, char **argv);
 int cmd_service(int argc, char **argv);
 int cmd_vm(int argc, char **argv);

@@ -16,20 +16,19 @@
 
 static void guid_usage(FILE *out)
 {
-	fprintf(out,
-		"Usage: vmsvc guid new [--port N]\n"
-		"       vmsvc guid from-port N\n"
-		"       vmsvc guid port GUID\n"
-		"       vmsvc guid show GUID|NAME [--json]\n\n"
-		"  new        a fresh service GUID in VSOCK-template form; with --port, the\n"
-		"             template GUID of that port, else of a random port not used by\n"
-		"             any registered service\n"
-		"  from-port  the VSOCK-template GUID of vsock port N (decimal or 0x hex)\n"
-		"  port       the vsock port of a VSOCK-template GUID (fails for others)\n"
-		"  show       canonical form, Windows and RFC 4122 byte orders, port and\n"
-		"             well-known name; NAME is a well-known name such as 'parent'\n\n"
-		"GUIDs are accepted with or without braces, in any case.\n"
-		"Exit status: 0 success, 1 failure, 2 wrong usage.\n");
+	fprintf(out, "Usage: vmsvc guid new [--port N]\n"
+		     "       vmsvc guid from-port N\n"
+		     "       vmsvc guid port GUID\n"
+		     "       vmsvc guid show GUID|NAME [--json]\n\n"
+		     "  new        a fresh service GUID in VSOCK-template form; with --port, the\n"
+		     "             template GUID of that port, else of a random port not used by\n"
+		     "             any registered service\n"
+		     "  from-port  the VSOCK-template GUID of vsock port N (decimal or 0x hex)\n"
+		     "  port       the vsock port of a VSOCK-template GUID (fails for others)\n"
+		     "  show       canonical form, Windows and RFC 4122 byte orders, port and\n"
+		     "             well-known name; NAME is a well-known name such as 'parent'\n\n"
+		     "GUIDs are accepted with or without braces, in any case.\n"
+		     "Exit status: 0 success, 1 failure, 2 wrong usage.\n");
 }
 
 int cli_parse_u32(const char *s, uint32_t *out)
@@ -93,8 +92,8 @@ static int random_free_port(uint32_t *port)
 static int guid_new(int argc, char **argv)
 {
 	static const struct option opts[] = { { "port", required_argument, NULL, 'p' },
-					       { "help", no_argument, NULL, 'h' },
-					       {} };
+					      { "help", no_argument, NULL, 'h' },
+					      {} };
 	uint32_t port = 0;
 	bool have_port = false;
 	hv_guid_t g;

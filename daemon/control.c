@@ -16,9 +16,9 @@
 #include "ctlproto.h"
 #include "daemon.h"
 #include "log.h"
+#include "registry.h"
 #include "util.h"
 #include "vm.h"
-#include "registry.h"
 #include <grp.h>
 #include <pwd.h>
 
@@ -56,7 +56,6 @@ static json_object *reply_error(int err, const char *message)
 	json_object_object_add(o, "message", json_object_new_string(message));
 	return o;
 }
-
 
 /* ---- request fields ---- */
 
@@ -154,8 +153,7 @@ struct ctl_client *control_find_listener(struct daemon *d, const hv_guid_t *svc,
 
 	if (wrong_vm)
 		*wrong_vm = false;
-	list_for_each_safe(p, t, &d->ctl_clients)
-	{
+	list_for_each_safe (p, t, &d->ctl_clients) {
 		struct ctl_client *c = list_entry(p, struct ctl_client, link);
 		int rank = 0;
 
@@ -213,8 +211,8 @@ static json_object *op_listen(struct daemon *d, struct ctl_client *c, json_objec
 	daemon_refresh_registry(d);
 	svc = d->reg ? reg_find_guid(d->reg, &sid) : NULL;
 	if (!svc || !svc->enabled) {
-		daemon_service_counters(d, &sid)->refused[svc ? REFUSED_DISABLED
-							      : REFUSED_NOT_REGISTERED]++;
+		daemon_service_counters(d, &sid)
+			->refused[svc ? REFUSED_DISABLED : REFUSED_NOT_REGISTERED]++;
 		return reply_error(EACCES, svc ? "the service is disabled in the registry"
 					       : "the service is not registered");
 	}
@@ -224,8 +222,7 @@ static json_object *op_listen(struct daemon *d, struct ctl_client *c, json_objec
 					   "member of its Group= may listen");
 	}
 	struct list_head *p, *t;
-	list_for_each_safe(p, t, &d->ctl_clients)
-	{
+	list_for_each_safe (p, t, &d->ctl_clients) {
 		struct ctl_client *o = list_entry(p, struct ctl_client, link);
 		if (o->listening && hv_guid_equal(&o->l_svc, &sid) && hv_guid_equal(&o->l_vm, &vm))
 			return reply_error(EADDRINUSE, "a listener is already bound to this "
@@ -261,8 +258,8 @@ static int pconn_release(struct pconn *pc, int stream_fd)
 	if (half > 0)
 		setsockopt(pc->a_dup, SOL_SOCKET, SO_SNDBUF, &half, sizeof(half));
 	while (left > 0) {
-		ssize_t n = recv(stream_fd, buf, left < sizeof(buf) ? left : sizeof(buf),
-				 MSG_DONTWAIT);
+		ssize_t n =
+			recv(stream_fd, buf, left < sizeof(buf) ? left : sizeof(buf), MSG_DONTWAIT);
 		if (n <= 0)
 			return -EPROTO; /* the client sent less filler than it said */
 		left -= (uint32_t)n;
@@ -309,7 +306,8 @@ static json_object *connect_loopback(struct daemon *d, struct pconn *pc, int b)
 					       : "the service is not registered");
 	}
 	l = control_find_listener(d, &pc->svc, NULL, NULL);
-	if (!l || pconn_release(pc, b) < 0 || control_deliver(l, &HV_GUID_LOOPBACK, &pc->svc, b) < 0) {
+	if (!l || pconn_release(pc, b) < 0 ||
+	    control_deliver(l, &HV_GUID_LOOPBACK, &pc->svc, b) < 0) {
 		sc->refused[REFUSED_NO_LISTENER]++;
 		return reply_error(ECONNREFUSED, "nobody listens for this service on the host");
 	}
@@ -324,8 +322,7 @@ static struct vm *find_vm_by_id(struct daemon *d, const hv_guid_t *id)
 {
 	struct list_head *p, *t;
 
-	list_for_each_safe(p, t, &d->vms)
-	{
+	list_for_each_safe (p, t, &d->vms) {
 		struct vm *vm = vm_from_link(p);
 		if (hv_guid_equal(vm_id(vm), id))
 			return vm;
@@ -417,8 +414,8 @@ static json_object *service_stats(struct daemon *d, const hv_guid_t *id, const c
 	struct counters live = { 0 }, *c = daemon_service_counters(d, id);
 	struct list_head *p, *t;
 
-	list_for_each_safe(p, t, &d->vms)
-	vm_live_bytes(vm_from_link(p), id, &live);
+	list_for_each_safe (p, t, &d->vms)
+		vm_live_bytes(vm_from_link(p), id, &live);
 	json_object_object_add(o, "name", name ? json_object_new_string(name) : NULL);
 	add_guid(o, "guid", id);
 	json_object_object_add(o, "port", has_port ? json_object_new_int64(port) : NULL);
@@ -445,8 +442,7 @@ static json_object *op_stats(struct daemon *d, struct ctl_client *c, json_object
 		if (!d->reg || !reg_find_guid(d->reg, &id))
 			json_object_array_add(svcs, service_stats(d, &id, NULL, 0, false));
 	}
-	list_for_each_safe(p, t, &d->vms)
-	{
+	list_for_each_safe (p, t, &d->vms) {
 		struct vm *vm = vm_from_link(p);
 		json_object *v = json_object_new_object();
 		struct counters live = { 0 };
@@ -469,8 +465,7 @@ static json_object *op_status(struct daemon *d, struct ctl_client *c, json_objec
 	struct list_head *p, *t;
 
 	(void)c, (void)req, (void)fds, (void)nfds;
-	list_for_each_safe(p, t, &d->vms)
-	{
+	list_for_each_safe (p, t, &d->vms) {
 		struct vm *vm = vm_from_link(p);
 		json_object *v = json_object_new_object();
 		char id[HV_GUID_STRSIZE];
@@ -481,8 +476,7 @@ static json_object *op_status(struct daemon *d, struct ctl_client *c, json_objec
 		json_object_object_add(v, "cid", json_object_new_int64(vm_cid(vm)));
 		json_object_object_add(v, "state",
 				       json_object_new_string(vm_state_name(vm_state(vm))));
-		json_object_object_add(v, "connections",
-				       json_object_new_int64(vm_connections(vm)));
+		json_object_object_add(v, "connections", json_object_new_int64(vm_connections(vm)));
 		json_object_array_add(vms, v);
 	}
 	json_object_object_add(o, "ok", json_object_new_boolean(true));
@@ -507,7 +501,8 @@ static json_object *dispatch(struct daemon *d, struct ctl_client *c, json_object
 	json_object *op;
 	const char *name;
 
-	if (!json_object_object_get_ex(req, "op", &op) || !json_object_is_type(op, json_type_string))
+	if (!json_object_object_get_ex(req, "op", &op) ||
+	    !json_object_is_type(op, json_type_string))
 		return reply_error(EINVAL, "request without a string \"op\"");
 	name = json_object_get_string(op);
 	for (size_t i = 0; i < ARRAY_SIZE(ops); i++)
@@ -528,8 +523,7 @@ static void client_close(struct ctl_client *c)
 {
 	struct list_head *p, *t;
 
-	list_for_each_safe(p, t, &c->pconns)
-	{
+	list_for_each_safe (p, t, &c->pconns) {
 		struct pconn *pc = list_entry(p, struct pconn, link);
 		list_del(&pc->link);
 		pc->client = NULL; /* the connection goes on; nobody to answer */
@@ -646,7 +640,7 @@ void control_stop(struct daemon *d)
 		return;
 	snprintf(path, sizeof(path), "%s/%s", d->runtime_dir, CTL_SOCKET_NAME);
 	unlink(path);
-	list_for_each_safe(p, t, &d->ctl_clients)
-	client_close(list_entry(p, struct ctl_client, link));
+	list_for_each_safe (p, t, &d->ctl_clients)
+		client_close(list_entry(p, struct ctl_client, link));
 	uv_close((uv_handle_t *)&d->ctl_poll, listener_closed);
 }

@@ -70,8 +70,9 @@ void counters_to_json(const struct counters *c, const struct counters *extra, js
 		extra = &zero;
 	json_object_object_add(o, "accepted", json_object_new_int64((int64_t)c->accepted));
 	json_object_object_add(o, "active", json_object_new_int64((int64_t)c->active));
-	json_object_object_add(o, "bytes_to_host",
-			       json_object_new_int64((int64_t)(c->bytes_to_host + extra->bytes_to_host)));
+	json_object_object_add(
+		o, "bytes_to_host",
+		json_object_new_int64((int64_t)(c->bytes_to_host + extra->bytes_to_host)));
 	json_object_object_add(
 		o, "bytes_to_guest",
 		json_object_new_int64((int64_t)(c->bytes_to_guest + extra->bytes_to_guest)));

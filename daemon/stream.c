@@ -84,8 +84,7 @@ void vm_live_bytes(const struct vm *vm, const hv_guid_t *svc, struct counters *l
 {
 	struct list_head *p, *t;
 
-	list_for_each_safe(p, t, (struct list_head *)&vm->streams)
-	{
+	list_for_each_safe (p, t, (struct list_head *)&vm->streams) {
 		struct hstream *hs = list_entry(p, struct hstream, link);
 		struct vsk_conn_stats st;
 
@@ -125,8 +124,7 @@ void stream_close_pending(struct vm *vm)
 {
 	struct list_head *p, *t;
 
-	list_for_each_safe(p, t, &vm->streams)
-	{
+	list_for_each_safe (p, t, &vm->streams) {
 		struct hstream *hs = list_entry(p, struct hstream, link);
 		if (!hs->conn)
 			hs_close(hs);
@@ -229,8 +227,7 @@ void vm_tick_streams(struct vm *vm, uint64_t now_ms)
 {
 	struct list_head *p, *t;
 
-	list_for_each_safe(p, t, &vm->streams)
-	{
+	list_for_each_safe (p, t, &vm->streams) {
 		struct hstream *hs = list_entry(p, struct hstream, link);
 
 		if (hs->state != HS_CONNECTING || !hs->conn || now_ms < hs->deadline_ms)
@@ -366,10 +363,12 @@ static int cb_guest_connect(void *opaque, struct vsk_conn *c, uint32_t port, uin
 	if (fd < 0)
 		fd = connect_listener(vm, port);
 	if (fd < 0) {
-		log_info("VM %s: guest connection to service '%s' (port %u) refused: %s", vm->name,
-			 svc->name, port,
-			 wrong_vm ? "its only listeners are bound to other VMs"
-				  : "nobody listens (no hv listener, no RUNDIR/vms/NAME.vsock_PORT)");
+		log_info(
+			"VM %s: guest connection to service '%s' (port %u) refused: %s", vm->name,
+			svc->name, port,
+			wrong_vm
+				? "its only listeners are bound to other VMs"
+				: "nobody listens (no hv listener, no RUNDIR/vms/NAME.vsock_PORT)");
 		return refuse(vm, svc, wrong_vm ? REFUSED_WRONG_VM : REFUSED_NO_LISTENER);
 	}
 	hs = hs_new(vm, fd, HS_OPEN);
@@ -380,8 +379,7 @@ static int cb_guest_connect(void *opaque, struct vsk_conn *c, uint32_t port, uin
 	hs->conn = c;
 	vsk_conn_set_data(c, hs);
 	hs_count_open(hs);
-	log_debug("VM %s: guest port %u connected to service '%s'", vm->name, src_port,
-		  svc->name);
+	log_debug("VM %s: guest port %u connected to service '%s'", vm->name, src_port, svc->name);
 	return 0;
 }
 
@@ -392,8 +390,7 @@ static struct hstream *hs_of(struct vsk_conn *c)
 	return vsk_conn_get_data(c);
 }
 
-static ssize_t cb_host_write(void *opaque, struct vsk_conn *c, const struct iovec *iov,
-			     int iovcnt)
+static ssize_t cb_host_write(void *opaque, struct vsk_conn *c, const struct iovec *iov, int iovcnt)
 {
 	struct msghdr mh = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
 	ssize_t n = sendmsg(hs_of(c)->w.fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);

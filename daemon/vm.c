@@ -21,8 +21,8 @@
 #include "vm-int.h"
 
 #define QUEUE_BUDGET 256
-#define RXQ 0
-#define TXQ 1
+#define RXQ	     0
+#define TXQ	     1
 
 static void vm_maybe_free(struct vm *vm);
 
@@ -286,9 +286,9 @@ static void vu_reset(void *opaque)
 static void vu_log(void *opaque, int level, const char *fmt, ...)
 {
 	struct vm *vm = opaque;
-	enum log_level l = level <= LOG_ERR       ? LOG_LVL_ERR
+	enum log_level l = level <= LOG_ERR	  ? LOG_LVL_ERR
 			   : level <= LOG_WARNING ? LOG_LVL_WARN
-			   : level <= LOG_INFO    ? LOG_LVL_INFO
+			   : level <= LOG_INFO	  ? LOG_LVL_INFO
 						  : LOG_LVL_DEBUG;
 	char buf[512];
 	va_list ap;
@@ -444,8 +444,7 @@ static void on_hybrid_listen(uv_poll_t *p, int status, int events)
 		stream_hybrid_accept(w->vm);
 }
 
-int vm_start(struct daemon *d, const char *name, const hv_guid_t *id, uint32_t cid,
-	     struct vm **out)
+int vm_start(struct daemon *d, const char *name, const hv_guid_t *id, uint32_t cid, struct vm **out)
 {
 	struct vm *vm = calloc(1, sizeof(*vm));
 	int r;

@@ -30,7 +30,8 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: vmsvcd [--foreground] [--verbose] [--config-dir DIR] [--runtime-dir DIR]\n\n"
+		"Usage: vmsvcd [--foreground] [--verbose] [--config-dir DIR] [--runtime-dir "
+		"DIR]\n\n"
 		"The vmsvc host daemon: the vhost-user vsock device of every VM in\n"
 		"CONFIG/vms.d, enforcing the service registry CONFIG/services.d.\n\n"
 		"  -f, --foreground    stay in the foreground (vmsvcd never forks; accepted\n"
@@ -129,8 +130,7 @@ static struct vm *find_vm(struct daemon *d, const char *name)
 {
 	struct list_head *p, *t;
 
-	list_for_each_safe(p, t, &d->vms)
-	{
+	list_for_each_safe (p, t, &d->vms) {
 		struct vm *vm = vm_from_link(p);
 		if (strcmp(vm_name(vm), name) == 0)
 			return vm;
@@ -154,8 +154,7 @@ static void sync_vms(struct daemon *d)
 	for (size_t i = 0; i < pr->count; i++)
 		log_warn("%s:%u: %s (VM ignored)", pr->items[i].file, pr->items[i].line,
 			 pr->items[i].message);
-	list_for_each_safe(p, tmp, &d->vms)
-	{
+	list_for_each_safe (p, tmp, &d->vms) {
 		struct vm *vm = vm_from_link(p);
 		const struct vmt_vm *def = vmt_find_name(t, vm_name(vm));
 		if (!def || def->cid != vm_cid(vm) || !hv_guid_equal(&def->id, vm_id(vm))) {
@@ -218,8 +217,8 @@ static void on_tick(uv_timer_t *t)
 	struct list_head *p, *tmp;
 	uint64_t now = daemon_now_ms(d);
 
-	list_for_each_safe(p, tmp, &d->vms)
-	vm_tick(vm_from_link(p), now);
+	list_for_each_safe (p, tmp, &d->vms)
+		vm_tick(vm_from_link(p), now);
 }
 
 static void stop_all(struct daemon *d)
@@ -228,8 +227,8 @@ static void stop_all(struct daemon *d)
 
 	d->stopping = true;
 	control_stop(d);
-	list_for_each_safe(p, tmp, &d->vms)
-	vm_stop(vm_from_link(p));
+	list_for_each_safe (p, tmp, &d->vms)
+		vm_stop(vm_from_link(p));
 	uv_close((uv_handle_t *)&d->sig_term, NULL);
 	uv_close((uv_handle_t *)&d->sig_int, NULL);
 	uv_close((uv_handle_t *)&d->sig_hup, NULL);
@@ -300,12 +299,12 @@ static int make_runtime_dirs(struct daemon *d)
 
 static int parse_args(struct daemon *d, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "foreground", no_argument, NULL, 'f' }, { "verbose", no_argument, NULL, 'v' },
-		{ "config-dir", required_argument, NULL, 'c' },
-		{ "runtime-dir", required_argument, NULL, 'r' }, { "help", no_argument, NULL, 'h' },
-		{}
-	};
+	static const struct option opts[] = { { "foreground", no_argument, NULL, 'f' },
+					      { "verbose", no_argument, NULL, 'v' },
+					      { "config-dir", required_argument, NULL, 'c' },
+					      { "runtime-dir", required_argument, NULL, 'r' },
+					      { "help", no_argument, NULL, 'h' },
+					      {} };
 	const char *cfg = getenv("VMSVC_CONFIG_DIR"), *run = getenv("VMSVC_RUNTIME_DIR");
 	int c;
 

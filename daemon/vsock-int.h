@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vsock-int.h - the engine's internal state, shared by vsock.c (packets from
- * the guest, connection life) and vsock-rx.c (packets to the guest). Not
- * for the glue: use vsock.h.
+ * vsock-int.h - the engine's internal state, shared by vsock.c (device,
+ * connection life, host-side events, timers), vsock-tx.c (packets from the
+ * guest) and vsock-rx.c (packets to the guest). Not for the glue: use
+ * vsock.h.
  *
  * Invariants:
  * - A connection is in the hash table (key: local port, peer port) from
@@ -20,8 +21,10 @@
 #ifndef VMSVCD_VSOCK_INT_H
 #define VMSVCD_VSOCK_INT_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "list.h"
 #include "vsock.h"
@@ -111,8 +114,32 @@ static inline bool vsk_conn_data_ready(const struct vsk_conn *c)
 	       (c->stage_len > 0 || (c->readable && !c->host_eof));
 }
 
+static inline bool vsk_is_transient(ssize_t r)
+{
+	return r == -EAGAIN || r == -EINTR;
+}
+
 void vsk_log(struct vsk_dev *d, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* Every public entry point brackets its work with these so that rx_ready
+ * fires once, last, when the engine is consistent again. */
+void vsk_enter(struct vsk_dev *d);
+void vsk_leave(struct vsk_dev *d);
+
+/* The table key of a connection, and lookup by it (NULL if none). */
+uint64_t vsk_conn_key(uint32_t lport, uint32_t pport);
+struct vsk_conn *vsk_tbl_find(const struct vsk_dev *d, uint64_t key);
+
+/* A new connection in the table (state CONNECTING, nothing queued). */
+int vsk_conn_new(struct vsk_dev *d, uint32_t lport, uint32_t pport, struct vsk_conn **out);
+
+/* n guest bytes reached the host stream. */
+void vsk_conn_account_written(struct vsk_conn *c, size_t n);
+
+/* Queues CREDIT_UPDATE if the guest may be short of credit; drained: txq
+ * just became empty. */
+void vsk_conn_credit_check(struct vsk_conn *c, bool drained);
 
 /* Requeues c and updates host_want after any change of its state. */
 void vsk_conn_sched(struct vsk_conn *c);

@@ -3,6 +3,25 @@
  * vsock-tx.c - packets from the guest's tx queue: validation, the RST
  * rules, connection requests and the per-state handling of each op. Guest
  * data goes to the host stream from here. Invariants: vsock-int.h.
+ *
+ * Protocol decisions (Linux net/vmw_vsock/virtio_transport_common.c and
+ * Firecracker's vsock muxer are the references):
+ * - Only src_cid == guest CID and dst_cid == 2 pass (like vhost-vsock);
+ *   others are dropped without a reply, so a forged address gets nothing.
+ * - RST answers a non-STREAM packet, a packet for no connection and a
+ *   refused REQUEST, with the addresses swapped; an RST is never answered.
+ *   RSTs without a connection go to a bounded ring (full: dropped, counted).
+ * - A REQUEST for a live (local, peer) pair resets the old connection and
+ *   is answered with RST. Linux ignores it, leaving the guest's connect to
+ *   time out and a stale connection behind; the guest only reuses a port it
+ *   has released, so ours is stale, and failing fast frees it.
+ * - In CONNECTING (our REQUEST) only RESPONSE or RST are valid; anything
+ *   else resets with -EPROTO (Linux: virtio_transport_recv_connecting).
+ * - Guest data goes straight to host_write() from guest memory; what the
+ *   stream does not take is copied to txq, bounded by our buf_alloc (a
+ *   guest that overruns it is reset: Linux's rule for its own sockets).
+ *   Once txq holds bytes, new data queues behind them (order) and goes out
+ *   on host writability.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -271,4 +290,3 @@ int vsk_dev_guest_tx_iov(struct vsk_dev *d, const struct iovec *iov, int iovcnt)
 	}
 	return vsk_dev_guest_tx(d, hdr, payload, n);
 }
-

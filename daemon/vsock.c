@@ -1,31 +1,29 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * vsock.c - the virtio-vsock connection engine: device life, the connection
- * table, packets from the guest, host-side events and timers. Packets to
- * the guest are built in vsock-rx.c. Invariants: vsock-int.h.
+ * table, connection life (kill, close, half-close bookkeeping), host-side
+ * events and timers. Packets from the guest: vsock-tx.c; packets to the
+ * guest: vsock-rx.c. Invariants: vsock-int.h.
  *
- * Protocol decisions (Linux net/vmw_vsock/virtio_transport_common.c and
- * Firecracker's vsock muxer are the references):
- * - Only src_cid == guest CID and dst_cid == 2 pass (like vhost-vsock);
- *   others are dropped without a reply, so a forged address gets nothing.
- * - RST answers a non-STREAM packet, a packet for no connection and a
- *   refused REQUEST, with the addresses swapped; an RST is never answered.
- * - A REQUEST for a live (local, peer) pair resets the old connection and
- *   is answered with RST. Linux ignores it, leaving the guest's connect to
- *   time out and a stale connection behind; the guest only reuses a port it
- *   has released, so ours is stale, and failing fast frees it.
- * - Guest data goes straight to host_write() from guest memory; what the
- *   stream does not take is copied to txq, bounded by our buf_alloc (a
- *   guest that overruns it is reset: the Linux rule for its own sockets).
+ * - Connections are found by (local port, peer port) in an open-addressing
+ *   table with linear probing, load <= 1/2, backward-shift deletion (no
+ *   tombstones) and a per-device random seed, so a guest cannot aim for
+ *   collisions. An idle connection costs one struct vsk_conn (< 256 bytes)
+ *   and two table slots; buffers exist only while they hold bytes.
  * - CREDIT_UPDATE is queued when the guest asks, when half of buf_alloc has
  *   been consumed since the fwd_cnt last sent, or when txq drains with
  *   unadvertised consumption (the guest may be blocked). Every packet we
- *   send carries buf_alloc/fwd_cnt and so also counts as an update.
+ *   send carries buf_alloc/fwd_cnt and so also counts as an update. Data
+ *   written at once never drains txq, so it costs one update per
+ *   buf_alloc/2, not one per packet.
  * - Half-close: guest SHUTDOWN(SEND) -> host_shutdown_write() once txq is
  *   empty; host EOF -> SHUTDOWN(SEND) after the data read before it. Both
  *   directions done (guest SHUTDOWN(SEND) with txq flushed, and host EOF or
- *   guest SHUTDOWN(RCV)) -> RST and closed(0); Linux waits up to 8 s for
- *   that RST after its close(), so it goes out at once.
+ *   guest SHUTDOWN(RCV)) -> RST and closed(0): Linux waits up to 8 s for
+ *   that RST after its close(), so it goes out at once. A guest close()
+ *   with data still buffered for the host lingers up to close_timeout_ms.
+ * - vsk_conn_close() is Linux's close(): SHUTDOWN(RCV|SEND), then wait up
+ *   to close_timeout_ms for the guest's RST, as a zombie.
  */
 #include <errno.h>
 #include <stdarg.h>

@@ -100,7 +100,9 @@ int ctl_recv_fds(int sock, json_object **out, int *fds, unsigned max, unsigned *
 		char buf[CMSG_SPACE(CTL_MAX_FDS * sizeof(int))];
 	} c;
 	struct iovec iov = { .iov_base = buf, .iov_len = CTL_MSG_MAX + 1 };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf,
+	struct msghdr mh = { .msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = c.buf,
 			     .msg_controllen = sizeof(c.buf) };
 	ssize_t n;
 

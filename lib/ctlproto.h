@@ -18,7 +18,7 @@
 #include <json-c/json.h>
 
 #define CTL_SOCKET_NAME "control.sock"
-#define CTL_MSG_MAX 65536
+#define CTL_MSG_MAX	65536
 
 /*
  * Decodes one message: a JSON object of size bytes (no trailing data, no

@@ -73,9 +73,9 @@ VMSVC_EXPORT int hv_guid_format(const hv_guid_t *g, char *buf, size_t size)
 		return posix_ret(-EFAULT);
 	if (size < HV_GUID_STRSIZE)
 		return posix_ret(-ENOSPC);
-	snprintf(buf, size, "%08x-%04x-%04x-%02x%02x-%02x%02x%02x%02x%02x%02x", g->Data1,
-		 g->Data2, g->Data3, g->Data4[0], g->Data4[1], g->Data4[2], g->Data4[3],
-		 g->Data4[4], g->Data4[5], g->Data4[6], g->Data4[7]);
+	snprintf(buf, size, "%08x-%04x-%04x-%02x%02x-%02x%02x%02x%02x%02x%02x", g->Data1, g->Data2,
+		 g->Data3, g->Data4[0], g->Data4[1], g->Data4[2], g->Data4[3], g->Data4[4],
+		 g->Data4[5], g->Data4[6], g->Data4[7]);
 	return 0;
 }
 

@@ -4,11 +4,11 @@
  * struct sockaddr_hv, checked against ../shared/vectors/guids.tsv (read at
  * test time from $VMSVC_VECTORS_DIR).
  */
+#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
 
 #include <string.h>
 
@@ -78,7 +78,8 @@ static int load_vectors(void **state)
 			parse_sample(line);
 			continue;
 		}
-		if (sscanf(line, "%63s %63s %63s %63s %31s", v->name, v->guid, win, rfc, port) != 5 ||
+		if (sscanf(line, "%63s %63s %63s %63s %31s", v->name, v->guid, win, rfc, port) !=
+			    5 ||
 		    unhex(win, v->win, 16) < 0 || unhex(rfc, v->rfc, 16) < 0) {
 			fprintf(stderr, "bad vector line: %s", line);
 			fclose(f);
@@ -267,7 +268,8 @@ static void test_lookup_unknown_name_fails_with_enoent(void **state)
 	errno = 0;
 	assert_int_equal(hv_guid_lookup_name("nosuch", &g), -1);
 	assert_int_equal(errno, ENOENT);
-	assert_null(hv_guid_well_known_name(&(hv_guid_t)HV_GUID_INIT(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)));
+	assert_null(hv_guid_well_known_name(
+		&(hv_guid_t)HV_GUID_INIT(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)));
 	assert_int_equal(hv_guid_lookup_name("Loopback", &g), 0);
 	assert_true(hv_guid_equal(&g, &HV_GUID_LOOPBACK));
 }

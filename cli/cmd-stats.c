@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cmd-stats.c - vmsvc stats: vmsvcd's connection counters per service (by
+ * friendly name) and per VM.
+ */
+#include <inttypes.h>
+#include <string.h>
+
+#include "cli.h"
+#include "ctlproto.h"
+#include "util.h"
+
+static void stats_usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: vmsvc stats [--json]\n\n"
+		"Connection counters of the running vmsvcd, per service and per VM:\n"
+		"connections accepted, refused (by reason: not registered, disabled, no\n"
+		"listener, wrong VM, not permitted), active, and bytes each way.\n"
+		"Loopback (host to host) connections count as accepted; their bytes do not\n"
+		"pass through vmsvcd and are not counted.\n\n"
+		"Exit status: 0 success, 1 failure (e.g. vmsvcd not running), 2 wrong usage.\n");
+}
+
+static int64_t field(json_object *o, const char *key)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : 0;
+}
+
+static const char *str(json_object *o, const char *key)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) && v ? json_object_get_string(v) : "-";
+}
+
+static void print_row(json_object *o, const char *name)
+{
+	json_object *ref = NULL;
+
+	json_object_object_get_ex(o, "refused", &ref);
+	printf("%-20s %8" PRId64 " %6" PRId64 " %14" PRId64 " %14" PRId64 "   %" PRId64 "/%" PRId64
+	       "/%" PRId64 "/%" PRId64 "/%" PRId64 "\n",
+	       name, field(o, "accepted"), field(o, "active"), field(o, "bytes_to_host"),
+	       field(o, "bytes_to_guest"), field(ref, "not_registered"), field(ref, "disabled"),
+	       field(ref, "no_listener"), field(ref, "wrong_vm"), field(ref, "not_permitted"));
+}
+
+static void print_table(json_object *reply)
+{
+	static const char head[] = "%-20s %8s %6s %14s %14s   %s\n";
+	json_object *a;
+
+	printf(head, "SERVICE", "ACCEPTED", "ACTIVE", "BYTES_TO_HOST", "BYTES_TO_GUEST",
+	       "REFUSED unreg/disabled/nolistener/wrongvm/denied");
+	if (json_object_object_get_ex(reply, "services", &a))
+		for (size_t i = 0; i < json_object_array_length(a); i++) {
+			json_object *s = json_object_array_get_idx(a, i);
+			print_row(s, strcmp(str(s, "name"), "-") ? str(s, "name") : str(s, "guid"));
+		}
+	printf("\n");
+	printf(head, "VM", "ACCEPTED", "ACTIVE", "BYTES_TO_HOST", "BYTES_TO_GUEST",
+	       "REFUSED unreg/disabled/nolistener/wrongvm/denied");
+	if (json_object_object_get_ex(reply, "vms", &a))
+		for (size_t i = 0; i < json_object_array_length(a); i++) {
+			json_object *v = json_object_array_get_idx(a, i);
+			print_row(v, str(v, "name"));
+		}
+}
+
+int cmd_stats(int argc, char **argv)
+{
+	bool json = false;
+	json_object *req, *reply = NULL, *ok;
+	int r;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			stats_usage(stdout);
+			return EXIT_OK;
+		} else if (strcmp(argv[i], "--json") == 0) {
+			json = true;
+		} else {
+			return cli_usage_error("stats", "unexpected argument '%s'", argv[i]);
+		}
+	}
+	req = json_object_new_object();
+	json_object_object_add(req, "op", json_object_new_string("stats"));
+	r = ctl_call(cli_runtime_dir(), req, 5000, &reply, NULL);
+	json_object_put(req);
+	if (r < 0) {
+		cli_daemon_error(r);
+		return EXIT_FAIL;
+	}
+	if (!json_object_object_get_ex(reply, "ok", &ok) || !json_object_get_boolean(ok)) {
+		cli_error("vmsvcd refused: %s", str(reply, "message"));
+		json_object_put(reply);
+		return EXIT_FAIL;
+	}
+	json_object_object_del(reply, "ok");
+	if (json)
+		printf("%s\n", json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PRETTY));
+	else
+		print_table(reply);
+	json_object_put(reply);
+	return EXIT_OK;
+}
