@@ -4,11 +4,11 @@
  * struct sockaddr_hv, checked against ../shared/vectors/guids.tsv (read at
  * test time from $VMSVC_VECTORS_DIR).
  */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <cmocka.h>
 
 #include <string.h>
 
