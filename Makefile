@@ -1,7 +1,7 @@
 # vmsvc - the two commands of the README, wrapping meson.
 #   make demo    builds, boots a demo guest and shows the main features
 #   make check   builds plain and sanitized, runs every test suite in both
-.PHONY: all demo check bootstrap build clean
+.PHONY: all demo check bench bootstrap build clean
 
 all: build
 
@@ -16,6 +16,9 @@ check: bootstrap
 
 demo: bootstrap
 	@tools/demo
+
+bench: bootstrap
+	@bench/run
 
 clean:
 	rm -rf build

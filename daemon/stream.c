@@ -131,6 +131,35 @@ void stream_close_pending(struct vm *vm)
 	}
 }
 
+void stream_reset_all(struct vm *vm)
+{
+	/* Restart from the head each time: closing one connection may end
+	 * others (closed() can come from any engine call). Each round ends
+	 * one stream, so the list bounds the loop. */
+	for (;;) {
+		struct hstream *hs = NULL;
+		struct list_head *p, *t;
+
+		list_for_each_safe (p, t, &vm->streams) {
+			struct hstream *h = list_entry(p, struct hstream, link);
+			if (h->conn) {
+				hs = h;
+				break;
+			}
+		}
+		if (!hs)
+			break;
+		struct vsk_conn *c = hs->conn;
+		vsk_conn_host_closed(c); /* RST to the guest; closed() follows */
+		if (hs->conn == c) {
+			/* Not expected: closed() must have come. */
+			hs->conn = NULL;
+			hs_close(hs);
+		}
+	}
+	vm_process_rx(vm);
+}
+
 /* ---- host to guest: the hybrid CONNECT handshake ---- */
 
 void stream_hybrid_accept(struct vm *vm)

@@ -139,6 +139,8 @@ static void cb_connected(void *opaque, struct vsk_conn *c)
 
 	(void)opaque;
 	f->connected = true;
+	if (f->close_on_connect)
+		vsk_conn_host_closed(c);
 }
 
 static void cb_closed(void *opaque, struct vsk_conn *c, int err)
@@ -218,7 +220,7 @@ int env_teardown(void **state)
 /* --- fake guest --- */
 
 int gsend(struct env *e, uint16_t op, uint32_t gport, uint32_t hport, uint32_t flags,
-		 uint32_t buf_alloc, uint32_t fwd_cnt, const void *data, size_t len)
+	  uint32_t buf_alloc, uint32_t fwd_cnt, const void *data, size_t len)
 {
 	struct vsk_hdr h = {
 		.src_cid = GCID,
@@ -398,4 +400,3 @@ struct fhost *open_conn(struct env *e, uint32_t gp, uint32_t hp, uint32_t buf_al
 	assert_int_equal(last(e)->h.op, VSK_OP_RESPONSE);
 	return e->hosts[e->nhosts - 1];
 }
-

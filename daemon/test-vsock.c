@@ -295,6 +295,24 @@ static void host_connect_completes_on_response(void **state)
 	assert_int_equal(vsk_dev_host_connect(e->d, 22, lp, g, &g->c), -EADDRINUSE);
 }
 
+static void host_connect_may_be_closed_from_connected(void **state)
+{
+	struct env *e = ENV(state, NULL);
+	struct fhost *f = fhost_new(e);
+	uint32_t lp;
+
+	f->close_on_connect = true;
+	assert_int_equal(vsk_dev_host_connect(e->d, 22, VSK_PORT_ANY, f, &f->c), 0);
+	lp = vsk_conn_local_port(f->c);
+	assert_int_equal(drain(e, L_3776), 1);
+	assert_int_equal(G(e, RESPONSE, 22, lp), 0);
+	assert_true(f->connected && f->closed);
+	assert_int_equal(f->closed_err, -ECONNRESET);
+	assert_int_equal(drain(e, L_3776), 1);
+	assert_int_equal(last(e)->h.op, VSK_OP_RST);
+	assert_int_equal(last(e)->h.src_port, lp);
+}
+
 static void host_connect_refused_by_guest_rst(void **state)
 {
 	struct env *e = ENV(state, NULL);
@@ -544,6 +562,7 @@ int main(void)
 		T(guest_close_with_stuck_host_times_out),
 		T(guest_rst_closes_with_econnreset),
 		T(host_connect_completes_on_response),
+		T(host_connect_may_be_closed_from_connected),
 		T(host_connect_refused_by_guest_rst),
 		T(host_connect_times_out_with_rst),
 		T(connection_limit_refuses_with_rst),

@@ -85,6 +85,10 @@ void stream_hybrid_accept(struct vm *vm);
 void vm_tick_streams(struct vm *vm, uint64_t now_ms);
 /* Closes every stream still waiting for its CONNECT line. */
 void stream_close_pending(struct vm *vm);
+/* Resets every connection with RST to the guest (so that its sockets fail
+ * at once instead of hanging once the device is gone) and flushes the RSTs
+ * into the guest's rx buffers. */
+void stream_reset_all(struct vm *vm);
 
 /* vm.c helpers used by stream.c */
 /* Starts watching fd (owned by the watch from now on) for events with cb. */

@@ -499,6 +499,7 @@ void vm_stop(struct vm *vm)
 		return;
 	vm->stopping = true;
 	list_del(&vm->link);
+	stream_reset_all(vm);
 	qemu_disconnect(vm, "VM stopped");
 	stream_close_pending(vm);
 	vsk_dev_reset(vm->vsk);

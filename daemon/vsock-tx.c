@@ -81,6 +81,8 @@ static void guest_request(struct vsk_dev *d, const struct vsk_hdr *h)
 		queue_rst(d, h);
 		return;
 	}
+	if (c->state == VSK_ZOMBIE) /* the glue broke the rules and reset it */
+		return;
 	c->state = VSK_ESTABLISHED;
 	c->ctl |= CTL_RESPONSE;
 	d->st.conns_opened++;

@@ -8,8 +8,9 @@
  *
  * Calling rules for the glue:
  * - Everything runs on one thread. A callback must not call back into the
- *   engine, except vsk_conn_get_data/set_data/local_port/peer_port and,
- *   from rx_ready only, vsk_dev_fill_rx/vsk_dev_rx_pending.
+ *   engine, except vsk_conn_get_data/set_data/local_port/peer_port; from
+ *   rx_ready, vsk_dev_fill_rx/vsk_dev_rx_pending; from connected(c),
+ *   vsk_conn_host_closed(c)/vsk_conn_close(c) (e.g. the "OK" line failed).
  * - rx_ready is called at most once per engine call, as its last action,
  *   when packets for the guest were queued during it (never from
  *   vsk_dev_fill_rx). Also fill rx buffers whenever the guest adds some.

@@ -74,7 +74,7 @@ teardown() {
 
 @test "the id is generated once and kept in vms.d/NAME.conf" {
 	run_vmsvc vm add web --json
-	id=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["id"])' "$output")
+	id=$("$PYTHON" -c 'import json,sys; print(json.loads(sys.argv[1])["id"])' "$output")
 	grep -qx "Id=$id" "$CFG/vms.d/web.conf"
 	grep -qx "Cid=3" "$CFG/vms.d/web.conf"
 	"$VMSVC" vm add other >/dev/null

@@ -13,20 +13,55 @@ ROUNDS=${CRASH_ROUNDS:-200}
 
 setup() {
 	common_setup
+	mkfifo "$TEST_ROOT/never"
+	exec 9<>"$TEST_ROOT/never"
 }
 
 teardown() {
+	exec 9<&-
 	common_teardown
 }
 
+# Sets $span_us to the time a write takes here, fsyncs included: the
+# shortest of "vmsvc A..." and "vmsvc B..." (calibrate A... :: B...) run
+# alternately, four times each (fsync times vary a lot; the shortest is the
+# time the fast path needs). Each must change the config so that it writes,
+# and the pair must leave it as it was.
+calibrate() {
+	local t0 t1 n a=() b=()
+	while [ "$1" != "::" ]; do
+		a+=("$1")
+		shift
+	done
+	shift
+	b=("$@")
+	span_us=999999999
+	for n in 1 2 3 4 5 6 7 8; do
+		t0=$(date +%s%N)
+		if ((n % 2)); then
+			"$VMSVC" "${a[@]}" >/dev/null
+		else
+			"$VMSVC" "${b[@]}" >/dev/null
+		fi
+		t1=$(date +%s%N)
+		if (((t1 - t0) / 1000 < span_us)); then
+			span_us=$(((t1 - t0) / 1000))
+		fi
+	done
+	echo "# the fastest write took $span_us us here" >&3
+}
+
 # Runs "vmsvc ARGS..." in the background and SIGKILLs it after a random
-# 0-14 ms (a write takes about 10 ms here, fsyncs included). Increments
-# $killed when the kill landed before the command finished.
+# delay in [0, 1.5 * span_us) microseconds. Increments $killed when the kill
+# landed before the command finished.
 run_and_kill() {
-	local pid st
+	local pid st delay
+	delay=$(((RANDOM * 32768 + RANDOM) % (span_us * 3 / 2 + 1)))
 	"$VMSVC" "$@" >/dev/null 2>&1 &
 	pid=$!
-	sleep "0.0$(printf '%02d' $((RANDOM % 15)))"
+	# a builtin sleep (read times out on a FIFO nobody writes): no fork, so
+	# the delay is what it says
+	read -r -t "$(printf '%d.%06d' $((delay / 1000000)) $((delay % 1000000)))" -u 9 || true
 	kill -KILL "$pid" 2>/dev/null || true
 	st=0
 	wait "$pid" 2>/dev/null || st=$?
@@ -48,12 +83,13 @@ conf_files() {
 	"$VMSVC" service disable victim
 	cp "$f" "$TEST_ROOT/off"
 	! cmp -s "$TEST_ROOT/on" "$TEST_ROOT/off"
+	calibrate service enable victim :: service disable victim
 	killed=0
-	for ((i = 0; i < ROUNDS; i++)); do
-		if ((i % 2)); then op=disable; else op=enable; fi
+	for ((round = 0; round < ROUNDS; round++)); do
+		if ((round % 2)); then op=disable; else op=enable; fi
 		run_and_kill service $op victim
 		if ! cmp -s "$f" "$TEST_ROOT/on" && ! cmp -s "$f" "$TEST_ROOT/off"; then
-			echo "# round $i: torn or missing entry:" >&2
+			echo "# round $round: torn or missing entry:" >&2
 			cat "$f" >&2 || true
 			return 1
 		fi
@@ -77,20 +113,21 @@ conf_files() {
 	"$VMSVC" service add victim --port 22 --description "a reference entry" >/dev/null
 	f=$CFG/services.d/$T22.conf
 	cp "$f" "$TEST_ROOT/ref"
+	calibrate service remove victim :: service add victim --port 22 --description "a reference entry"
 	killed=0
-	for ((i = 0; i < ROUNDS; i++)); do
+	for ((round = 0; round < ROUNDS; round++)); do
 		if [ -e "$f" ]; then
 			run_and_kill service remove victim
 		else
 			run_and_kill service add victim --port 22 --description "a reference entry"
 		fi
 		if [ -e "$f" ] && ! cmp -s "$f" "$TEST_ROOT/ref"; then
-			echo "# round $i: torn entry:" >&2
+			echo "# round $round: torn entry:" >&2
 			cat "$f" >&2
 			return 1
 		fi
 		[ -e "$CFG/services.d/$T2761.conf" ]
-		if ((i % 20 == 0)); then
+		if ((round % 20 == 0)); then
 			run_vmsvc service list --json
 			expect 0
 			stderr_empty
@@ -152,7 +189,7 @@ conf_files() {
 	for ((k = 0; k < 60; k++)); do
 		if ! "$VMSVC" service list --json >"$TEST_ROOT/list" 2>"$TEST_ROOT/err" ||
 			[ -s "$TEST_ROOT/err" ] ||
-			! python3 -c 'import json,sys; sys.exit(len(json.load(open(sys.argv[1]))) != 3)' \
+			! "$PYTHON" -c 'import json,sys; sys.exit(len(json.load(open(sys.argv[1]))) != 3)' \
 				"$TEST_ROOT/list"; then
 			bad=$((bad + 1))
 			cat "$TEST_ROOT/err" >&2
@@ -183,8 +220,9 @@ conf_files() {
 	"$VMSVC" vm add victim --cid 9 --id 5b0d3f2e-8f4c-4c1e-9a51-0e6f2b7c9d11 >/dev/null
 	f=$CFG/vms.d/victim.conf
 	cp "$f" "$TEST_ROOT/ref"
+	calibrate vm remove victim :: vm add victim --cid 9 --id 5b0d3f2e-8f4c-4c1e-9a51-0e6f2b7c9d11
 	killed=0
-	for ((i = 0; i < ROUNDS / 2; i++)); do
+	for ((round = 0; round < ROUNDS / 2; round++)); do
 		if [ -e "$f" ]; then
 			run_and_kill vm remove victim
 		else

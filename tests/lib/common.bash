@@ -16,9 +16,18 @@
 #   snapshot              print a listing (name, size, checksum) of the config
 #                         folder, to compare before and after a failing command
 #
-# Needs bats >= 1.5 (run --separate-stderr) and python3.
+# Needs bats >= 1.5 (run --separate-stderr) and python3. Beware: bats' own
+# functions assign a global i, so a loop around 'run' must not count with i.
 
 bats_require_minimum_version 1.5.0
+
+# Debian's python3 (tools/bootstrap) starts fastest; a shim such as pyenv's
+# can cost a second per call.
+if [ -x /usr/bin/python3 ]; then
+	PYTHON=/usr/bin/python3
+else
+	PYTHON=python3
+fi
 
 common_setup() {
 	if [ -z "${VMSVC:-}" ]; then
@@ -86,7 +95,7 @@ stderr_empty() {
 }
 
 json_check() {
-	if ! python3 -c '
+	if ! "$PYTHON" -c '
 import json, sys
 j = json.loads(sys.argv[1])
 sys.exit(0 if eval(sys.argv[2]) else 1)

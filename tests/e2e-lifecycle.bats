@@ -1,0 +1,162 @@
+#!/usr/bin/env bats
+# End-to-end (issue 3): lifecycles around the real vmsvcd: the guest powered
+# off and booted again on the same vhost-user socket, the guest's vsock
+# driver unloaded and loaded again within one boot, and VMs added and removed
+# with `vmsvc vm` while the daemon runs. Connections must work after each.
+
+load lib/guest
+load lib/daemon
+
+setup_file() {
+	e2e_require
+	daemon_init
+	vmsvc vm add g1 --cid 5 >/dev/null
+	vmsvc service add echo --port 5000 >/dev/null
+	daemon_start
+	guest_start g1 --vhost "$(vm_vhost g1)"
+	echo "# guest g1 ready after $(guest_boot_ms g1) ms" >&3
+}
+
+teardown_file() {
+	e2e_teardown
+}
+
+setup() {
+	e2e_require
+	daemon_init
+}
+
+# works VM: a guest to host round trip (64 KiB through the host echo of
+# VM.vsock_5000) and a host to guest one (CONNECT to a guest echo on 6000).
+works() {
+	local vm=$1 sha
+	sha=$("$VMSVC_STREAMGEN" sha 65536 9)
+	peer_start "echo-$vm" "$(vm_port_path "$vm" 5000)" echo
+	run guest_exec "$vm" 'vsock-tool -t 30 send 2 5000 65536 9'
+	echo "$vm guest->host: $output"
+	[ "$status" -eq 0 ]
+	[ "$output" = "sent 65536 sha256 $sha"$'\n'"recv 65536 sha256 $sha" ]
+	peer_stop "echo-$vm"
+	guest_exec "$vm" 'vsock-tool listen 6000 echo >/tmp/l6000.log 2>&1 &
+		wait-for /tmp/l6000.log listening'
+	run hybrid "$vm" --port 6000 --send 'round trip\n' --timeout 20
+	echo "$vm host->guest: $output"
+	[ "$status" -eq 0 ]
+	[[ ${lines[0]} =~ ^line\ OK\ [0-9]+$ ]]
+	[ "${lines[2]}" = 'data round trip\n' ]
+}
+
+# wait_fds N: wait (5 s) until the daemon has N open fds.
+wait_fds() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		[ "$(daemon_fd_count)" = "$1" ] && return 0
+		sleep 0.05
+	done
+	echo "# vmsvcd has $(daemon_fd_count) fds, expected $1" >&2
+	ls -l "/proc/$(daemon_pid)/fd" >&2
+	return 1
+}
+
+@test "connections work on the first boot" {
+	works g1
+}
+
+@test "guest powered off and booted again on the same socket: connections work again" {
+	local fds pid
+	pid=$(daemon_pid)
+	fds=$(daemon_fd_count)
+	guest_stop g1
+	# The daemon saw QEMU go and still listens for the next one.
+	local i
+	for ((i = 0; i < 100; i++)); do
+		[ "$(grep -c 'VM g1: QEMU disconnected' <(daemon_log))" -ge 1 ] && break
+		sleep 0.05
+	done
+	grep -q 'VM g1: QEMU disconnected' <(daemon_log)
+	[ -S "$(vm_vhost g1)" ]
+	guest_start g1 --vhost "$(vm_vhost g1)"
+	[ "$(guest_cid g1)" = 5 ]
+	works g1
+	guest_stop g1
+	guest_start g1 --vhost "$(vm_vhost g1)"
+	works g1
+	[ "$(daemon_pid)" = "$pid" ]
+	[ "$(grep -c 'VM g1: QEMU connected' <(daemon_log))" = 3 ]
+	wait_fds "$fds"
+}
+
+@test "vsock driver unloaded and loaded again in one boot: connections work again" {
+	local before
+	before=$(grep -c 'VM g1: driver reset' <(daemon_log) || true)
+	run guest_exec g1 'killall vsock-tool 2>/dev/null; sleep 0.2
+		m=/lib/modules/$(uname -r)/kernel/net/vmw_vsock/vmw_vsock_virtio_transport.ko
+		rmmod vmw_vsock_virtio_transport && echo unloaded
+		grep -c "^vmw_vsock_virtio_transport " /proc/modules
+		insmod $m && echo loaded
+		vsock-tool cid'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$output" = $'unloaded\n0\nloaded\n5' ]
+	# The daemon saw the driver reset and the queues start again.
+	local i
+	for ((i = 0; i < 100; i++)); do
+		[ "$(grep -c 'VM g1: driver reset' <(daemon_log))" -gt "$before" ] && break
+		sleep 0.05
+	done
+	[ "$(grep -c 'VM g1: driver reset' <(daemon_log))" -gt "$before" ]
+	works g1
+	# Once more (vsock sockets pin the module: none may be open).
+	guest_exec g1 'killall vsock-tool 2>/dev/null; sleep 0.2
+		m=/lib/modules/$(uname -r)/kernel/net/vmw_vsock/vmw_vsock_virtio_transport.ko
+		rmmod vmw_vsock_virtio_transport && insmod $m'
+	works g1
+}
+
+@test "vmsvc vm add while vmsvcd runs: the new VM's sockets appear and a guest on them works" {
+	local pid i
+	pid=$(daemon_pid)
+	vmsvc vm add g2 --cid 7 >/dev/null
+	for ((i = 0; i < 100; i++)); do
+		[ -S "$(vm_vhost g2)" ] && [ -S "$(vm_hybrid g2)" ] && break
+		sleep 0.05
+	done
+	[ -S "$(vm_vhost g2)" ]
+	[ -S "$(vm_hybrid g2)" ]
+	guest_start g2 --vhost "$(vm_vhost g2)"
+	[ "$(guest_cid g2)" = 7 ]
+	works g2
+	works g1
+	guest_stop g2
+	[ "$(daemon_pid)" = "$pid" ]
+}
+
+@test "vmsvc vm remove while vmsvcd runs: the VM's sockets go away, the others stay" {
+	local pid i
+	pid=$(daemon_pid)
+	[ -S "$(vm_vhost g2)" ]
+	vmsvc vm remove g2
+	for ((i = 0; i < 100; i++)); do
+		[ ! -e "$(vm_vhost g2)" ] && [ ! -e "$(vm_hybrid g2)" ] && break
+		sleep 0.05
+	done
+	[ ! -e "$(vm_vhost g2)" ]
+	[ ! -e "$(vm_hybrid g2)" ]
+	[ -S "$(vm_vhost g1)" ]
+	[ -S "$(vm_hybrid g1)" ]
+	grep -q 'VM g2: definition removed or changed, stopping' <(daemon_log)
+	[ "$(daemon_pid)" = "$pid" ]
+	works g1
+	# Added again under the same name: served again.
+	vmsvc vm add g2 --cid 7 >/dev/null
+	for ((i = 0; i < 100; i++)); do
+		[ -S "$(vm_vhost g2)" ] && break
+		sleep 0.05
+	done
+	[ -S "$(vm_vhost g2)" ]
+	vmsvc vm remove g2
+}
+
+@test "vmsvcd stops cleanly on SIGTERM with a guest attached (exit 0, sockets removed)" {
+	daemon_stop
+}

@@ -1,0 +1,574 @@
+# shellcheck shell=bash
+# Helpers for the end-to-end bats tests that run the real vmsvcd (and the real
+# vmsvc CLI) in a private folder, with host-side peers written in python3.
+# Never opens AF_VSOCK on the host: host programs use only the daemon's Unix
+# sockets (RUNDIR/vms/NAME.vsock, RUNDIR/vms/NAME.vsock_PORT).
+#
+#   daemon_init           make the private folder (mktemp -d, short path) once per
+#                         bats file; export VMSVC_CONFIG_DIR=ROOT/etc and
+#                         VMSVC_RUNTIME_DIR=ROOT/run (so `vmsvc` uses them too)
+#   daemon_start [ARGS]   daemon_init, then start vmsvcd --verbose ARGS in the
+#                         background (log: ROOT/daemon.log); wait until
+#                         control.sock and every VM's NAME.vhost and NAME.vsock
+#                         exist; records the PID
+#   daemon_stop           SIGTERM, wait for the exit; fail unless it exited 0,
+#                         every socket it made is gone and its log has no
+#                         sanitizer report
+#   daemon_kill           teardown: stop the daemon if it runs (SIGTERM, then
+#                         SIGKILL); prints its log on an unclean end; no asserts
+#   daemon_pid, daemon_fd_count, daemon_rss_kb, daemon_log, daemon_alive
+#   daemon_check_log      fail if the log has an AddressSanitizer, LeakSanitizer
+#                         or UBSan report
+#   vmsvc ARGS...         the CLI under test ($VMSVC)
+#   vm_vhost NAME, vm_hybrid NAME, vm_port_path NAME PORT
+#                         RUNDIR/vms/NAME.vhost, NAME.vsock, NAME.vsock_PORT
+#   peer_start ID PATH MODE [ARG]
+#                         host listener at PATH (python3, background, one
+#                         thread per connection, log: peer_log ID). MODE:
+#                           echo        echo until EOF, then SHUT_WR: "echoed N BYTES"
+#                           sink        read to EOF: "recv N BYTES sha256 HEX"
+#                           reply TEXT  read to EOF ("got N BYTES ESCAPED"), then
+#                                       send TEXT (%N = bytes received): "replied N"
+#                         N counts connections from 1; every connection is
+#                         first logged as "accepted N"; a failure as
+#                         "error N ERRNAME BYTES"
+#   peer_stop ID, peer_log ID, peer_count ID PATTERN
+#   peer_wait ID PATTERN [SECONDS]  wait (default 30 s) for a log line matching
+#                         the grep -E PATTERN; fail with the log otherwise
+#   hybrid VM [OPTIONS]   host-to-guest client of RUNDIR/vms/VM.vsock (python3):
+#                           --line TEXT   request line (default 'CONNECT 0\n';
+#                                         \n, \r, \xNN escapes)
+#                           --port P      same as --line 'CONNECT P\n'
+#                           --early TEXT  bytes sent in the same write as the line
+#                           --send TEXT   send TEXT after the OK line
+#                           --stdin       send stdin after the OK line
+#                           --no-shut     do not shutdown(SHUT_WR) after sending
+#                           --sha         print "recv N sha256 HEX", not the data
+#                           --timeout S   give up after S seconds (default 60)
+#                         prints "line ESCAPED" (the reply line) or "noline ms=MS
+#                         ESCAPED" (stream closed before a full line, exit 1),
+#                         then "sent N", "data ESCAPED" or "recv N sha256 HEX",
+#                         "eof ms=MS" (ms since the start); on failure
+#                         "error ERRNAME ..." (exit 1), "timeout" (exit 3)
+#   bg_track PID          kill PID in bg_stop_all (teardown_file)
+#   bg_stop_all           stop peers and tracked PIDs (by PID)
+#   e2e_teardown          guest_stop_all, bg_stop_all, daemon_kill, remove ROOT
+#
+# Environment: VMSVC_VMSVCD (the built daemon; required), VMSVC (the CLI),
+# VMSVC_STREAMGEN. ASAN_OPTIONS defaults to detect_leaks=1:abort_on_error=1.
+
+_e2e_src() {
+	if [ -n "${VMSVC_SOURCE_DIR:-}" ]; then
+		echo "$VMSVC_SOURCE_DIR"
+	else
+		(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+	fi
+}
+
+# Fails (never skips) when something the tests need is missing.
+e2e_require() {
+	local build
+	build=${VMSVC_BUILD_DIR:-$(_e2e_src)/build}
+	: "${VMSVC:=$build/cli/vmsvc}"
+	: "${VMSVC_VMSVCD:=$build/daemon/vmsvcd}"
+	: "${VMSVC_STREAMGEN:=$build/tests/tools/streamgen}"
+	export VMSVC VMSVC_VMSVCD VMSVC_STREAMGEN
+	local f
+	for f in "$VMSVC" "$VMSVC_VMSVCD" "$VMSVC_STREAMGEN"; do
+		[ -x "$f" ] || {
+			echo "e2e: missing executable $f (build first)" >&2
+			return 1
+		}
+	done
+	for f in python3 socat qemu-system-x86_64 flock timeout; do
+		command -v "$f" >/dev/null || {
+			echo "e2e: missing dependency: $f" >&2
+			return 1
+		}
+	done
+}
+
+daemon_init() {
+	local note=
+	[ -z "${BATS_FILE_TMPDIR:-}" ] || note=$BATS_FILE_TMPDIR/vmsvc-e2e-root
+	if [ -z "${E2E_ROOT:-}" ]; then
+		if [ -n "$note" ] && [ -s "$note" ]; then
+			E2E_ROOT=$(cat "$note")
+		else
+			E2E_ROOT=$(mktemp -d /tmp/vmsvc-e2e.XXXXXX) || return 1
+			mkdir -p "$E2E_ROOT/peers"
+			[ -z "$note" ] || echo "$E2E_ROOT" >"$note"
+		fi
+	fi
+	export E2E_ROOT
+	export VMSVC_CONFIG_DIR=$E2E_ROOT/etc VMSVC_RUNTIME_DIR=$E2E_ROOT/run
+}
+
+vmsvc() {
+	"$VMSVC" "$@"
+}
+
+vm_vhost() { echo "$VMSVC_RUNTIME_DIR/vms/$1.vhost"; }
+vm_hybrid() { echo "$VMSVC_RUNTIME_DIR/vms/$1.vsock"; }
+vm_port_path() { echo "$VMSVC_RUNTIME_DIR/vms/$1.vsock_$2"; }
+
+# Names of the VMs defined in vms.d.
+_daemon_vms() {
+	local f
+	for f in "$VMSVC_CONFIG_DIR"/vms.d/*.conf; do
+		[ -e "$f" ] || continue
+		f=${f##*/}
+		echo "${f%.conf}"
+	done
+}
+
+daemon_pid() {
+	cat "$E2E_ROOT/daemon.pid" 2>/dev/null
+}
+
+daemon_alive() {
+	local pid st
+	pid=$(daemon_pid) || return 1
+	[ -n "$pid" ] && [ -r "/proc/$pid/stat" ] || return 1
+	st=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -c1)
+	[ -n "$st" ] && [ "$st" != Z ] && [ ! -e "$E2E_ROOT/daemon.rc" ]
+}
+
+daemon_log() {
+	cat "$E2E_ROOT/daemon.log" 2>/dev/null
+}
+
+# _daemon_sockets: wait (up to 10 s) until the control socket and every
+# defined VM's sockets exist.
+_daemon_sockets() {
+	local i name ok
+	for ((i = 0; i < 200; i++)); do
+		ok=1
+		[ -S "$VMSVC_RUNTIME_DIR/control.sock" ] || ok=0
+		for name in $(_daemon_vms); do
+			[ -S "$(vm_vhost "$name")" ] && [ -S "$(vm_hybrid "$name")" ] || ok=0
+		done
+		[ "$ok" = 1 ] && return 0
+		daemon_alive || break
+		sleep 0.05
+	done
+	return 1
+}
+
+daemon_start() {
+	daemon_init || return 1
+	if daemon_alive; then
+		echo "daemon_start: vmsvcd already runs (PID $(daemon_pid))" >&2
+		return 1
+	fi
+	rm -f "$E2E_ROOT/daemon.pid" "$E2E_ROOT/daemon.rc"
+	# A subshell stays the daemon's parent, so its exit status is known
+	# even to a later test (another process than this one).
+	(
+		ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
+			"$VMSVC_VMSVCD" --verbose "$@" </dev/null >>"$E2E_ROOT/daemon.log" 2>&1 &
+		echo $! >"$E2E_ROOT/daemon.pid.tmp"
+		mv "$E2E_ROOT/daemon.pid.tmp" "$E2E_ROOT/daemon.pid"
+		rc=0
+		wait $! || rc=$?
+		echo "$rc" >"$E2E_ROOT/daemon.rc"
+	) </dev/null >/dev/null 2>&1 3>&- &
+	local i
+	for ((i = 0; i < 100; i++)); do
+		[ -s "$E2E_ROOT/daemon.pid" ] && break
+		sleep 0.02
+	done
+	if ! _daemon_sockets; then
+		echo "daemon_start: vmsvcd not ready (sockets missing or it exited)" >&2
+		echo "--- vmsvcd log:" >&2
+		daemon_log >&2
+		ls -la "$VMSVC_RUNTIME_DIR" "$VMSVC_RUNTIME_DIR/vms" >&2 2>/dev/null
+		daemon_kill
+		return 1
+	fi
+}
+
+daemon_check_log() {
+	local pat='ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: [A-Za-z]*Sanitizer'
+	if grep -E -q "$pat" "$E2E_ROOT/daemon.log" 2>/dev/null; then
+		echo "# vmsvcd sanitizer report in $E2E_ROOT/daemon.log:" >&2
+		grep -E -A40 "$pat" "$E2E_ROOT/daemon.log" | head -n 120 >&2
+		return 1
+	fi
+}
+
+# _daemon_wait_rc TICKS: wait up to TICKS * 50 ms for the exit status file.
+_daemon_wait_rc() {
+	local i
+	for ((i = 0; i < $1; i++)); do
+		[ -s "$E2E_ROOT/daemon.rc" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+daemon_stop() {
+	local pid rc left
+	pid=$(daemon_pid)
+	if [ -z "$pid" ] || ! daemon_alive; then
+		echo "daemon_stop: vmsvcd is not running (exit status $(cat "$E2E_ROOT/daemon.rc" 2>/dev/null))" >&2
+		daemon_log | tail -n 40 >&2
+		return 1
+	fi
+	kill -TERM "$pid"
+	if ! _daemon_wait_rc 200; then
+		echo "daemon_stop: vmsvcd (PID $pid) still runs 10 s after SIGTERM; killed" >&2
+		kill -KILL "$pid" 2>/dev/null
+		_daemon_wait_rc 100
+		daemon_log | tail -n 40 >&2
+		return 1
+	fi
+	rc=$(cat "$E2E_ROOT/daemon.rc")
+	rm -f "$E2E_ROOT/daemon.pid"
+	if [ "$rc" != 0 ]; then
+		echo "daemon_stop: vmsvcd exited with status $rc" >&2
+		daemon_log | tail -n 60 >&2
+		return 1
+	fi
+	# Its own sockets only: host peers' NAME.vsock_PORT are not the daemon's.
+	left=$(find "$VMSVC_RUNTIME_DIR" \( -name control.sock -o -name '*.vhost' \
+		-o -name '*.vsock' \) 2>/dev/null)
+	if [ -n "$left" ]; then
+		echo "daemon_stop: sockets left behind: $left" >&2
+		return 1
+	fi
+	daemon_check_log || return 1
+	grep -q 'info: stopped' "$E2E_ROOT/daemon.log" || {
+		echo "daemon_stop: no 'stopped' line in the log" >&2
+		return 1
+	}
+}
+
+daemon_kill() {
+	local pid
+	[ -n "${E2E_ROOT:-}" ] || return 0
+	pid=$(daemon_pid)
+	[ -n "$pid" ] || return 0
+	if daemon_alive; then
+		kill -TERM "$pid" 2>/dev/null
+		_daemon_wait_rc 200 || {
+			kill -KILL "$pid" 2>/dev/null
+			_daemon_wait_rc 100
+		}
+	fi
+	rm -f "$E2E_ROOT/daemon.pid"
+	local rc
+	rc=$(cat "$E2E_ROOT/daemon.rc" 2>/dev/null)
+	if [ "$rc" != 0 ] || ! daemon_check_log 2>/dev/null; then
+		echo "# vmsvcd ended with status ${rc:-?}; log tail:" >&2
+		daemon_log | tail -n 60 >&2
+		return 1
+	fi
+	return 0
+}
+
+daemon_fd_count() {
+	local pid
+	pid=$(daemon_pid) || return 1
+	find "/proc/$pid/fd" -mindepth 1 -maxdepth 1 | wc -l
+}
+
+daemon_rss_kb() {
+	local pid
+	pid=$(daemon_pid) || return 1
+	awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status"
+}
+
+# Whether the daemon binary is built with AddressSanitizer.
+daemon_is_asan() {
+	grep -q -a '__asan_init' "$VMSVC_VMSVCD" 2>/dev/null
+}
+
+bg_track() {
+	echo "$1" >>"$E2E_ROOT/peers/bg.pids"
+}
+
+# ---- host peers (python3) ----
+
+_e2e_peer_py='
+import errno, hashlib, os, signal, socket, sys, threading, time
+
+T0 = time.monotonic()
+lock = threading.Lock()
+
+def ms():
+    return int((time.monotonic() - T0) * 1000)
+
+def log(*a):
+    with lock:
+        sys.stdout.write(" ".join(str(x) for x in a) + "\n")
+        sys.stdout.flush()
+
+def esc(b):
+    out = []
+    for c in b:
+        if c == 10:
+            out.append("\\n")
+        elif c == 92:
+            out.append("\\\\")
+        elif 32 <= c < 127:
+            out.append(chr(c))
+        else:
+            out.append("\\x%02x" % c)
+    return "".join(out)
+
+def unesc(s):
+    return s.encode("latin-1").decode("unicode_escape").encode("latin-1")
+
+def ename(e):
+    if isinstance(e, OSError) and e.errno:
+        return errno.errorcode.get(e.errno, str(e.errno))
+    return type(e).__name__
+
+class Counter:
+    n = 0
+
+def read_all(s, cnt, h=None, keep=None):
+    while True:
+        d = s.recv(65536)
+        if not d:
+            return
+        cnt.n += len(d)
+        if h is not None:
+            h.update(d)
+        if keep is not None:
+            keep.append(d)
+
+def serve_one(s, n, kind, arg):
+    cnt = Counter()
+    try:
+        if kind == "echo":
+            while True:
+                d = s.recv(65536)
+                if not d:
+                    break
+                cnt.n += len(d)
+                s.sendall(d)
+            s.shutdown(socket.SHUT_WR)
+            log("echoed", n, cnt.n)
+        elif kind == "sink":
+            h = hashlib.sha256()
+            read_all(s, cnt, h)
+            log("recv", n, cnt.n, "sha256", h.hexdigest())
+        elif kind == "reply":
+            keep = []
+            read_all(s, cnt, None, keep)
+            log("got", n, cnt.n, esc(b"".join(keep)[:4096]))
+            s.sendall(unesc(arg).replace(b"%N", str(cnt.n).encode()))
+            log("replied", n)
+        else:
+            log("error", n, "bad-mode", 0)
+    except Exception as e:
+        log("error", n, ename(e), cnt.n)
+    finally:
+        s.close()
+
+def listen(path, kind, arg):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    ls.bind(path)
+    ls.listen(256)
+    log("listening", path)
+    n = 0
+    while True:
+        c, _ = ls.accept()
+        n += 1
+        log("accepted", n)
+        threading.Thread(target=serve_one, args=(c, n, kind, arg), daemon=True).start()
+
+def hybrid(argv):
+    path = argv[0]
+    o = {"line": "CONNECT 0\\n", "early": "", "send": None, "stdin": False,
+         "shut": True, "sha": False, "timeout": 60.0}
+    i = 1
+    while i < len(argv):
+        a = argv[i]
+        if a == "--line":
+            o["line"] = argv[i + 1]; i += 2
+        elif a == "--port":
+            o["line"] = "CONNECT %s\\n" % argv[i + 1]; i += 2
+        elif a == "--early":
+            o["early"] = argv[i + 1]; i += 2
+        elif a == "--send":
+            o["send"] = argv[i + 1]; i += 2
+        elif a == "--stdin":
+            o["stdin"] = True; i += 1
+        elif a == "--no-shut":
+            o["shut"] = False; i += 1
+        elif a == "--sha":
+            o["sha"] = True; i += 1
+        elif a == "--timeout":
+            o["timeout"] = float(argv[i + 1]); i += 2
+        else:
+            sys.stderr.write("hybrid: bad option %s\n" % a)
+            sys.exit(2)
+    def on_alarm(sig, frm):
+        log("timeout", "ms=%d" % ms())
+        os._exit(3)
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, o["timeout"])
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+        s.sendall(unesc(o["line"]) + unesc(o["early"]))
+    except OSError as e:
+        log("error", ename(e), "connect")
+        sys.exit(1)
+    line = b""
+    while not line.endswith(b"\n"):
+        try:
+            c = s.recv(1)
+        except OSError as e:
+            log("noline", "ms=%d" % ms(), esc(line), ename(e))
+            sys.exit(1)
+        if not c:
+            log("noline", "ms=%d" % ms(), esc(line))
+            sys.exit(1)
+        line += c
+    log("line", esc(line[:-1]))
+    sent = Counter()
+    serr = []
+    def sender():
+        try:
+            if o["send"] is not None:
+                d = unesc(o["send"])
+                s.sendall(d)
+                sent.n += len(d)
+            if o["stdin"]:
+                while True:
+                    d = os.read(0, 65536)
+                    if not d:
+                        break
+                    s.sendall(d)
+                    sent.n += len(d)
+            if o["shut"]:
+                s.shutdown(socket.SHUT_WR)
+        except Exception as e:
+            serr.append(ename(e))
+    t = threading.Thread(target=sender, daemon=True)
+    t.start()
+    got = Counter()
+    h = hashlib.sha256()
+    keep = []
+    rerr = None
+    try:
+        read_all(s, got, h, None if o["sha"] else keep)
+    except Exception as e:
+        rerr = ename(e)
+    t.join(o["timeout"])
+    log("sent", sent.n)
+    if o["sha"]:
+        log("recv", got.n, "sha256", h.hexdigest())
+    else:
+        log("data", esc(b"".join(keep)))
+    if rerr or serr:
+        log("error", rerr or "-", "send-error", serr[0] if serr else "-", "ms=%d" % ms())
+        sys.exit(1)
+    log("eof", "ms=%d" % ms())
+
+if sys.argv[1] == "listen":
+    listen(sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else "")
+elif sys.argv[1] == "hybrid":
+    hybrid(sys.argv[2:])
+'
+
+peer_start() {
+	local id=$1 path=$2 i
+	shift 2
+	[[ $id =~ ^[A-Za-z0-9_.-]+$ ]] || return 2
+	peer_stop "$id"
+	rm -f "$E2E_ROOT/peers/$id.log"
+	echo "$path" >"$E2E_ROOT/peers/$id.path"
+	python3 -u -c "$_e2e_peer_py" listen "$path" "$@" \
+		</dev/null >"$E2E_ROOT/peers/$id.log" 2>&1 3>&- &
+	echo $! >"$E2E_ROOT/peers/$id.pid"
+	for ((i = 0; i < 200; i++)); do
+		grep -q '^listening' "$E2E_ROOT/peers/$id.log" 2>/dev/null && return 0
+		kill -0 "$(cat "$E2E_ROOT/peers/$id.pid")" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "peer_start: $id did not start:" >&2
+	cat "$E2E_ROOT/peers/$id.log" >&2
+	return 1
+}
+
+peer_log() {
+	cat "$E2E_ROOT/peers/$1.log" 2>/dev/null
+}
+
+# peer_count ID PATTERN: number of log lines matching the grep -E PATTERN.
+peer_count() {
+	grep -E -c -- "$2" "$E2E_ROOT/peers/$1.log" 2>/dev/null || true
+}
+
+peer_wait() {
+	local id=$1 pattern=$2 secs=${3:-30} i
+	for ((i = 0; i < secs * 20; i++)); do
+		grep -E -q -- "$pattern" "$E2E_ROOT/peers/$id.log" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "peer_wait: no /$pattern/ in the log of $id after $secs s:" >&2
+	peer_log "$id" >&2
+	return 1
+}
+
+peer_stop() {
+	local f=$E2E_ROOT/peers/$1.pid pid i
+	[ -e "$f" ] || return 0
+	pid=$(cat "$f")
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.02
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	rm -f "$f"
+	f=$E2E_ROOT/peers/$1.path
+	if [ -e "$f" ]; then
+		rm -f "$(cat "$f")" "$f"
+	fi
+}
+
+hybrid() {
+	local vm=$1
+	shift
+	python3 -u -c "$_e2e_peer_py" hybrid "$(vm_hybrid "$vm")" "$@"
+}
+
+bg_stop_all() {
+	local f pid
+	[ -n "${E2E_ROOT:-}" ] && [ -d "$E2E_ROOT/peers" ] || return 0
+	for f in "$E2E_ROOT"/peers/*.pid; do
+		[ -e "$f" ] || continue
+		f=${f##*/}
+		peer_stop "${f%.pid}"
+	done
+	if [ -e "$E2E_ROOT/peers/bg.pids" ]; then
+		while read -r pid; do
+			kill -KILL "$pid" 2>/dev/null || true
+		done <"$E2E_ROOT/peers/bg.pids"
+		rm -f "$E2E_ROOT/peers/bg.pids"
+	fi
+}
+
+e2e_teardown() {
+	local rc=0
+	guest_stop_all
+	bg_stop_all
+	daemon_init
+	daemon_kill || rc=1
+	if [ "$rc" = 0 ] || [ -z "${E2E_KEEP:-}" ]; then
+		rm -rf "$E2E_ROOT"
+	fi
+	[ -z "${BATS_FILE_TMPDIR:-}" ] || rm -f "$BATS_FILE_TMPDIR/vmsvc-e2e-root"
+	unset E2E_ROOT
+	return $rc
+}
