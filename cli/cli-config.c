@@ -25,16 +25,15 @@ void cli_print_problems(const struct conf_problems *p, const char *what)
 			files++;
 	}
 	if (files)
-		fprintf(stderr,
-			"vmsvc: warning: %zu %s %s skipped until fixed (files in %s)\n", files,
-			what, files == 1 ? "entry is" : "entries are", cli_config_dir());
+		fprintf(stderr, "vmsvc: warning: %zu %s %s skipped until fixed (files in %s)\n",
+			files, what, files == 1 ? "entry is" : "entries are", cli_config_dir());
 }
 
 void cli_print_json(struct json_object *o)
 {
-	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-								 JSON_C_TO_STRING_SPACED |
-								 JSON_C_TO_STRING_NOSLASHESCAPE));
+	printf("%s\n",
+	       json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+							 JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
 int cli_option_error(const char *cmd, int c, char **argv)

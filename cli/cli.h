@@ -59,7 +59,30 @@ int cli_option_error(const char *cmd, int c, char **argv);
 
 /* Prints why vmsvcd could not be reached (err: negative errno of ctl_call). */
 void cli_daemon_error(int err);
+/* The VM's state as vmsvcd reports it ("stopped", "connected", "running")
+ * and its open connections; "stopped", 0 when vmsvcd is not running. */
+void cli_vm_state(const char *name, const char **state, unsigned *connections);
 
+/* --- cmd-nc.c: shared with cmd-listen.c --- */
+/* A service on the command line: a registered name, a GUID or a vsock port.
+ * Sets *id and a label for messages ("'echo'", a GUID, "port 5000").
+ * Prints why and returns -ENOENT when it is none of these. */
+int cli_resolve_service(const char *arg, hv_guid_t *id, char *label, size_t size);
+/* A VM on the command line: 'loopback', 'parent', a VmId or a VM's name.
+ * Sets *id and a label ("VM 'g1'"); prints why and returns -ENOENT. */
+int cli_resolve_vm(const char *arg, hv_guid_t *id, char *label, size_t size);
+/* A label for a peer's VmId: "VM 'g1'", "the host (loopback)", ... */
+void cli_vm_label(const hv_guid_t *vm, char *label, size_t size);
+/* Prints what an hv_connect (or, listening, hv_bind/hv_listen) errno means
+ * for VM vm and service svc, and what to do about it. */
+void cli_explain_hv_error(int err, const hv_guid_t *vm, const char *vlabel, const hv_guid_t *svc,
+			  const char *slabel, bool listening);
+/* Copies in to sock and sock to out until both ends are done; the end of
+ * in becomes shutdown(SHUT_WR). Returns an exit code. */
+int cli_bridge(int sock, int in, int out);
+
+int cmd_nc(int argc, char **argv);
+int cmd_listen(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_guid(int argc, char **argv);
 int cmd_service(int argc, char **argv);

@@ -2,6 +2,7 @@
 /*
  * cmd-guid.c - vmsvc guid: make and inspect service GUIDs.
  */
+#include <ctype.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <json-c/json.h>
@@ -36,11 +37,16 @@ int cli_parse_u32(const char *s, uint32_t *out)
 	char *end;
 	unsigned long long v;
 
-	if (!s || !*s || s[0] == '-' || s[0] == '+' || s[0] == ' ')
+	bool hex = s && s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
+
+	/* Decimal, or 0x hex; no sign, no blanks, no octal surprise for "010". */
+	if (!s || !(hex ? isxdigit((unsigned char)s[2]) : isdigit((unsigned char)s[0])))
 		return -EINVAL;
 	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || *end || v > UINT32_MAX)
+	v = strtoull(hex ? s + 2 : s, &end, hex ? 16 : 10);
+	if (*end)
+		return -EINVAL;
+	if (errno || v > UINT32_MAX)
 		return -ERANGE;
 	*out = (uint32_t)v;
 	return 0;

@@ -168,10 +168,10 @@ static int serve_one(int lfd)
 int cmd_listen(int argc, char **argv)
 {
 	static const struct option opts[] = { { "vm", required_argument, NULL, 'v' },
-					       { "echo", no_argument, NULL, 'e' },
-					       { "exec", required_argument, NULL, 'x' },
-					       { "help", no_argument, NULL, 'h' },
-					       {} };
+					      { "echo", no_argument, NULL, 'e' },
+					      { "exec", required_argument, NULL, 'x' },
+					      { "help", no_argument, NULL, 'h' },
+					      {} };
 	const char *who = "any", *cmd = NULL;
 	char vlabel[128], slabel[REG_NAME_MAX + 8];
 	bool echo = false;

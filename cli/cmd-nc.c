@@ -262,8 +262,8 @@ static int nc_connect(const hv_guid_t *vm, const char *vlabel, const hv_guid_t *
 		cli_error("cannot create a Hyper-V socket: %s", strerror(errno));
 		return -errno;
 	}
-	if (timeout &&
-	    hv_setsockopt(fd, HV_PROTOCOL_RAW, HVSOCKET_CONNECT_TIMEOUT, &timeout, sizeof(timeout)) < 0) {
+	if (timeout && hv_setsockopt(fd, HV_PROTOCOL_RAW, HVSOCKET_CONNECT_TIMEOUT, &timeout,
+				     sizeof(timeout)) < 0) {
 		hv_close(fd);
 		return -EINVAL;
 	}
@@ -279,15 +279,15 @@ static int nc_connect(const hv_guid_t *vm, const char *vlabel, const hv_guid_t *
 int cmd_nc(int argc, char **argv)
 {
 	static const struct option opts[] = { { "timeout", required_argument, NULL, 'w' },
-					       { "help", no_argument, NULL, 'h' },
-					       {} };
+					      { "help", no_argument, NULL, 'h' },
+					      {} };
 	char vlabel[128], slabel[REG_NAME_MAX + 8];
 	uint32_t timeout = 0;
 	hv_guid_t vm, svc;
 	int c, fd, r;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+:hw:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":hw:", opts, NULL)) != -1) {
 		if (c == 'h') {
 			nc_usage(stdout);
 			return EXIT_OK;

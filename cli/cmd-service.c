@@ -128,15 +128,20 @@ static int check_address(struct add_args *a, const char *guid_arg)
 		return cli_usage_error(CMD, "GUID %s cannot be a service id", guid_arg);
 	if (a->have_guid && hv_guid_to_port(&a->svc.id, &tport) == 0) {
 		if (reg_check_port(tport) < 0)
-			return cli_usage_error(CMD, "GUID %s is the VSOCK template of port %u, "
-						    "which is not usable", guid_arg, tport);
+			return cli_usage_error(CMD,
+					       "GUID %s is the VSOCK template of port %u, "
+					       "which is not usable",
+					       guid_arg, tport);
 		if (a->have_port && a->svc.port != tport)
-			return cli_usage_error(CMD, "--port %u disagrees with --guid %s, the VSOCK "
-						    "template GUID of port %u (give one of them)",
+			return cli_usage_error(CMD,
+					       "--port %u disagrees with --guid %s, the VSOCK "
+					       "template GUID of port %u (give one of them)",
 					       a->svc.port, guid_arg, tport);
 	} else if (a->have_guid && !a->have_port) {
-		return cli_usage_error(CMD, "GUID %s is not a VSOCK-template GUID, so it needs "
-					    "--port N (the vsock port guests connect to)", guid_arg);
+		return cli_usage_error(CMD,
+				       "GUID %s is not a VSOCK-template GUID, so it needs "
+				       "--port N (the vsock port guests connect to)",
+				       guid_arg);
 	}
 	return 0;
 }
@@ -161,8 +166,9 @@ static int parse_port_arg(const char *v, uint32_t *port)
 	if (r == -EINVAL)
 		return cli_usage_error(CMD, "port '%s' is not a decimal number", v);
 	if (r < 0 || reg_check_port(*port) < 0)
-		return cli_usage_error(CMD, "port %s is out of range: use 1..4294967294 (0 and "
-					    "4294967295, VMADDR_PORT_ANY, are not usable)",
+		return cli_usage_error(CMD,
+				       "port %s is out of range: use 1..4294967294 (0 and "
+				       "4294967295, VMADDR_PORT_ANY, are not usable)",
 				       v);
 	return 0;
 }
@@ -170,13 +176,14 @@ static int parse_port_arg(const char *v, uint32_t *port)
 /* Returns -1 to go on, or an exit code. */
 static int parse_add_args(int argc, char **argv, struct add_args *a)
 {
-	static const struct option opts[] = {
-		{ "guid", required_argument, NULL, 'g' }, { "port", required_argument, NULL, 'p' },
-		{ "user", required_argument, NULL, 'u' }, { "group", required_argument, NULL, 'G' },
-		{ "description", required_argument, NULL, 'd' },
-		{ "disabled", no_argument, NULL, 'D' },   { "help", no_argument, NULL, 'h' },
-		{}
-	};
+	static const struct option opts[] = { { "guid", required_argument, NULL, 'g' },
+					      { "port", required_argument, NULL, 'p' },
+					      { "user", required_argument, NULL, 'u' },
+					      { "group", required_argument, NULL, 'G' },
+					      { "description", required_argument, NULL, 'd' },
+					      { "disabled", no_argument, NULL, 'D' },
+					      { "help", no_argument, NULL, 'h' },
+					      {} };
 	const char *guid_arg = NULL;
 	int c, r;
 
@@ -243,8 +250,7 @@ static void conflict_error(const struct add_args *a, const struct reg_conflict *
 		cli_error("GUID %s is already registered as service '%s' (%s)", guid, c->name,
 			  file);
 	else /* a port conflict, or a GUID implied by the port */
-		cli_error("port %u is already used by service '%s' (%s)", svc->port, c->name,
-			  file);
+		cli_error("port %u is already used by service '%s' (%s)", svc->port, c->name, file);
 }
 
 static int svc_add(int argc, char **argv)
@@ -314,8 +320,8 @@ static void format_owner(const struct reg_service *s, char *buf, size_t size)
 static int parse_simple(int argc, char **argv, bool allow_json, bool *json, int nargs)
 {
 	static const struct option opts[] = { { "json", no_argument, NULL, 'j' },
-					       { "help", no_argument, NULL, 'h' },
-					       {} };
+					      { "help", no_argument, NULL, 'h' },
+					      {} };
 	int c;
 
 	optind = 0;
@@ -399,9 +405,9 @@ static int svc_show(int argc, char **argv)
 	       "group:        %s\n"
 	       "description:  %s\n"
 	       "file:         %s/%s\n",
-	       s->name, guid, s->port, s->enabled ? "enabled" : "disabled",
-	       s->user ? s->user : "-", s->group ? s->group : "-",
-	       s->description ? s->description : "-", cli_config_dir(), file);
+	       s->name, guid, s->port, s->enabled ? "enabled" : "disabled", s->user ? s->user : "-",
+	       s->group ? s->group : "-", s->description ? s->description : "-", cli_config_dir(),
+	       file);
 	return EXIT_OK;
 }
 
@@ -483,9 +489,10 @@ int cmd_service(int argc, char **argv)
 	static const struct {
 		const char *name;
 		int (*run)(int, char **);
-	} sub[] = { { "add", svc_add },		{ "list", svc_list },
-		    { "show", svc_show },	{ "enable", svc_enable },
-		    { "disable", svc_disable }, { "remove", svc_remove } };
+	} sub[] = {
+		{ "add", svc_add },	  { "list", svc_list },	      { "show", svc_show },
+		{ "enable", svc_enable }, { "disable", svc_disable }, { "remove", svc_remove }
+	};
 
 	if (argc < 2)
 		return cli_usage_error(CMD, "missing subcommand (add, list, show, enable, "

@@ -48,15 +48,13 @@ static void vm_usage(FILE *out)
 }
 
 /*
- * The run-time state of a VM ("stopped", "running", ...) and its number of
- * open connections. vmsvcd knows them; until the CLI asks its control
- * socket, every VM is reported stopped with no connections.
+ * The run-time state of a VM ("stopped", "connected", "running") and its
+ * number of open connections, from vmsvcd's control socket; "stopped" with
+ * no connections when vmsvcd is not running.
  */
 static int vm_runtime_state(const char *name, const char **state, unsigned *connections)
 {
-	(void)name;
-	*state = "stopped";
-	*connections = 0;
+	cli_vm_state(name, state, connections);
 	return 0;
 }
 
@@ -154,8 +152,9 @@ static int parse_add_option(int c, const char *v, struct vmt_vm *vm, bool *json)
 		if (r == -EINVAL)
 			return cli_usage_error(CMD, "CID '%s' is not a decimal number", v);
 		if (r < 0 || vmt_check_cid(vm->cid) < 0)
-			return cli_usage_error(CMD, "CID %s is out of range: use 3..4294967294 (0, "
-						    "1, 2 and 4294967295 are reserved)",
+			return cli_usage_error(CMD,
+					       "CID %s is out of range: use 3..4294967294 (0, "
+					       "1, 2 and 4294967295 are reserved)",
 					       v);
 		return 0;
 	case 'i':
@@ -197,12 +196,12 @@ static void conflict_error(const struct vmt_conflict *c)
 
 static int vm_add(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "cid", required_argument, NULL, 'c' }, { "id", required_argument, NULL, 'i' },
-		{ "description", required_argument, NULL, 'd' },
-		{ "json", no_argument, NULL, 'j' },      { "help", no_argument, NULL, 'h' },
-		{}
-	};
+	static const struct option opts[] = { { "cid", required_argument, NULL, 'c' },
+					      { "id", required_argument, NULL, 'i' },
+					      { "description", required_argument, NULL, 'd' },
+					      { "json", no_argument, NULL, 'j' },
+					      { "help", no_argument, NULL, 'h' },
+					      {} };
 	struct vmt_vm vm = { 0 };
 	struct vmt_conflict conflict;
 	char why[CONF_WHY_SIZE];
@@ -240,8 +239,8 @@ static int vm_add(int argc, char **argv)
 static int parse_simple(int argc, char **argv, bool allow_json, bool *json, int nargs)
 {
 	static const struct option opts[] = { { "json", no_argument, NULL, 'j' },
-					       { "help", no_argument, NULL, 'h' },
-					       {} };
+					      { "help", no_argument, NULL, 'h' },
+					      {} };
 	int c;
 
 	optind = 0;
@@ -415,8 +414,8 @@ static int print_qemu_args(const char *name, const char *size)
 static int vm_qemu_args(int argc, char **argv)
 {
 	static const struct option opts[] = { { "mem", required_argument, NULL, 'm' },
-					       { "help", no_argument, NULL, 'h' },
-					       {} };
+					      { "help", no_argument, NULL, 'h' },
+					      {} };
 	_cleanup_(vmt_table_freep) struct vmt_table *t = NULL;
 	const char *size = "256M";
 	int c;

@@ -13,6 +13,8 @@
 static const struct cli_command commands[] = {
 	{ "service", cmd_service, "register, list, enable, disable and remove VM services" },
 	{ "vm", cmd_vm, "define VMs served by vmsvcd and print their QEMU options" },
+	{ "nc", cmd_nc, "connect to a VM service and bridge it to stdin/stdout" },
+	{ "listen", cmd_listen, "listen for a VM service (bridge, --echo or --exec)" },
 	{ "stats", cmd_stats, "connection counters per service and per VM (vmsvcd)" },
 	{ "guid", cmd_guid, "make and inspect service GUIDs (VSOCK template)" },
 };

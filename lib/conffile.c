@@ -18,8 +18,7 @@
 #include "conffile.h"
 #include "util.h"
 
-int conf_problem_add(struct conf_problems *p, const char *file, unsigned line, const char *fmt,
-		     ...)
+int conf_problem_add(struct conf_problems *p, const char *file, unsigned line, const char *fmt, ...)
 {
 	struct conf_problem *items;
 	char *msg = NULL, *f;
@@ -190,7 +189,7 @@ int conf_parse_bool(const char *s, bool *out)
 struct parse_state {
 	unsigned line;
 	bool section_seen; /* any header so far */
-	bool in_other;     /* inside an unknown section (already reported) */
+	bool in_other;	   /* inside an unknown section (already reported) */
 };
 
 static char *trim(char *s)
@@ -206,7 +205,7 @@ static char *trim(char *s)
 }
 
 /* Adds a problem at the current line; returns 1 (one problem) or -ENOMEM. */
-#define PROBLEM(p, st, ...)                                                                        \
+#define PROBLEM(p, st, ...) \
 	(conf_problem_add((p)->problems, (p)->file, (st)->line, __VA_ARGS__) < 0 ? -ENOMEM : 1)
 
 static int parse_header(struct conf_parser *p, struct parse_state *st, char *s)

@@ -49,8 +49,8 @@ struct conf_problems {
 };
 
 /* Appends a problem (printf format). Returns 0 or -ENOMEM. */
-int conf_problem_add(struct conf_problems *p, const char *file, unsigned line, const char *fmt,
-		     ...) __attribute__((format(printf, 4, 5)));
+int conf_problem_add(struct conf_problems *p, const char *file, unsigned line, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 /* Frees every problem and leaves an empty list. */
 void conf_problems_clear(struct conf_problems *p);
@@ -65,10 +65,10 @@ struct conf_key {
 
 /* Parser settings and results; set the first five fields, zero the rest. */
 struct conf_parser {
-	const char *file;        /* name used in problems */
-	const char *section;     /* the one section allowed, without brackets */
+	const char *file;    /* name used in problems */
+	const char *section; /* the one section allowed, without brackets */
 	const struct conf_key *keys;
-	size_t nkeys;            /* <= CONF_MAX_KEYS */
+	size_t nkeys; /* <= CONF_MAX_KEYS */
 	struct conf_problems *problems;
 	/* out: 1-based line of each key (same order as keys), 0 if absent */
 	unsigned key_lines[CONF_MAX_KEYS];

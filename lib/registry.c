@@ -186,11 +186,11 @@ static int check_entry(const struct conf_parser *p, const struct reg_service *s)
 	uint32_t tport;
 	int n = 0;
 
-#define ADD(line, ...)                                                                             \
-	do {                                                                                       \
-		if (conf_problem_add(p->problems, p->file, line, __VA_ARGS__) < 0)                 \
-			return -ENOMEM;                                                            \
-		n++;                                                                               \
+#define ADD(line, ...)                                                             \
+	do {                                                                       \
+		if (conf_problem_add(p->problems, p->file, line, __VA_ARGS__) < 0) \
+			return -ENOMEM;                                            \
+		n++;                                                               \
 	} while (0)
 	if (guid_is_reserved(&s->id))
 		ADD(0, "the GUID in the file name cannot be a service id");
@@ -203,8 +203,9 @@ static int check_entry(const struct conf_parser *p, const struct reg_service *s)
 			ADD(0, "the GUID is the VSOCK template of port %u, which is not usable",
 			    tport);
 		else if (!p->key_lines[K_PORT])
-			ADD(0, "Port= is missing (this VSOCK template GUID means port %u: add "
-			       "'Port=%u')",
+			ADD(0,
+			    "Port= is missing (this VSOCK template GUID means port %u: add "
+			    "'Port=%u')",
 			    tport, tport);
 		else if (s->port && s->port != tport)
 			ADD(p->key_lines[K_PORT],
@@ -264,8 +265,8 @@ char *reg_format_entry(const struct reg_service *s)
 		     entry_header, s->name, s->enabled ? "true" : "false", s->port,
 		     s->user ? "User=" : "", s->user ? s->user : "", s->user ? "\n" : "",
 		     s->group ? "Group=" : "", s->group ? s->group : "", s->group ? "\n" : "",
-		     s->description ? "Description=" : "",
-		     s->description ? s->description : "", s->description ? "\n" : "");
+		     s->description ? "Description=" : "", s->description ? s->description : "",
+		     s->description ? "\n" : "");
 	return r < 0 ? NULL : text;
 }
 
@@ -574,7 +575,8 @@ static int find_conflict(const struct reg_table *t, int dirfd, const struct reg_
 	} else if ((e = reg_find_guid(t, &svc->id))) {
 		set_conflict(c, REG_CONFLICT_GUID, e);
 	} else if (file_exists(dirfd, &svc->id)) {
-		*c = (struct reg_conflict){ .kind = REG_CONFLICT_GUID, .broken = true,
+		*c = (struct reg_conflict){ .kind = REG_CONFLICT_GUID,
+					    .broken = true,
 					    .id = svc->id };
 	} else if ((e = reg_find_port(t, svc->port))) {
 		set_conflict(c, REG_CONFLICT_PORT, e);

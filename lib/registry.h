@@ -38,9 +38,9 @@
 /* Sub-folder of the config folder that holds the entries. */
 #define REG_DIR "services.d"
 /* Longest ElementName, Description and User/Group, in bytes. */
-#define REG_NAME_MAX 256
+#define REG_NAME_MAX	    256
 #define REG_DESCRIPTION_MAX 1024
-#define REG_ACCOUNT_MAX 64
+#define REG_ACCOUNT_MAX	    64
 /* Ports usable by a service: 0 and VMADDR_PORT_ANY (0xffffffff) are not. */
 #define REG_PORT_MIN 1u
 #define REG_PORT_MAX 0xfffffffeu
@@ -75,8 +75,8 @@ enum reg_conflict_kind {
 
 struct reg_conflict {
 	enum reg_conflict_kind kind;
-	bool broken;        /* GUID conflict with a file that does not load */
-	hv_guid_t id;       /* the existing entry */
+	bool broken;  /* GUID conflict with a file that does not load */
+	hv_guid_t id; /* the existing entry */
 	uint32_t port;
 	char name[REG_NAME_MAX + 1];
 };

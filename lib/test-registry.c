@@ -20,8 +20,8 @@
 
 #include "registry.h"
 
-#define G2761 "00000ac9-facb-11e6-bd58-64006a7986d3"
-#define G22 "00000016-facb-11e6-bd58-64006a7986d3"
+#define G2761	  "00000ac9-facb-11e6-bd58-64006a7986d3"
+#define G22	  "00000016-facb-11e6-bd58-64006a7986d3"
 #define G_SESSION "999e53d4-3d5c-4c3e-8779-bed06ec056e1"
 
 /* --- helpers --- */
@@ -192,22 +192,19 @@ static void parse_reports_unknown_key_with_line_and_suggestion(void **state)
 	(void)state;
 	assert_problem(G22, "[Service]\nElementName=a\nport=22\n", 3,
 		       "unknown key 'port' (did you mean 'Port'?)");
-	assert_problem(G22, "[Service]\nElementName=a\nPort=22\nPrto=1\n", 4,
-		       "unknown key 'Prto'");
+	assert_problem(G22, "[Service]\nElementName=a\nPort=22\nPrto=1\n", 4, "unknown key 'Prto'");
 }
 
 static void parse_reports_bad_ports(void **state)
 {
 	(void)state;
 	assert_problem(G_SESSION, "[Service]\nElementName=a\nPort=0\n", 3, "out of range");
-	assert_problem(G_SESSION, "[Service]\nElementName=a\nPort=4294967295\n", 3,
-		       "out of range");
+	assert_problem(G_SESSION, "[Service]\nElementName=a\nPort=4294967295\n", 3, "out of range");
 	assert_problem(G_SESSION, "[Service]\nElementName=a\nPort=99999999999\n", 3,
 		       "out of range");
 	assert_problem(G_SESSION, "[Service]\nElementName=a\nPort=12x\n", 3,
 		       "not a decimal number");
-	assert_problem(G_SESSION, "[Service]\nElementName=a\nPort=-1\n", 3,
-		       "not a decimal number");
+	assert_problem(G_SESSION, "[Service]\nElementName=a\nPort=-1\n", 3, "not a decimal number");
 	assert_problem(G_SESSION, "[Service]\nElementName=a\nPort=0x10\n", 3,
 		       "not a decimal number");
 }
@@ -235,9 +232,8 @@ static void parse_accepts_non_template_guid_with_explicit_port(void **state)
 	struct reg_service s;
 
 	(void)state;
-	assert_int_equal(parse(G_SESSION, "[Service]\nElementName=VM Session Service\nPort=5\n",
-			       &s, &p),
-			 0);
+	assert_int_equal(
+		parse(G_SESSION, "[Service]\nElementName=VM Session Service\nPort=5\n", &s, &p), 0);
 	assert_int_equal(s.port, 5);
 	reg_service_clear(&s);
 }
@@ -245,12 +241,12 @@ static void parse_accepts_non_template_guid_with_explicit_port(void **state)
 static void parse_rejects_unusable_guids(void **state)
 {
 	(void)state;
-	assert_problem("00000000-0000-0000-0000-000000000000",
-		       "[Service]\nElementName=a\nPort=5\n", 0, "cannot be a service id");
-	assert_problem("00000000-facb-11e6-bd58-64006a7986d3",
-		       "[Service]\nElementName=a\nPort=5\n", 0, "not usable");
-	assert_problem("ffffffff-facb-11e6-bd58-64006a7986d3",
-		       "[Service]\nElementName=a\nPort=5\n", 0, "not usable");
+	assert_problem("00000000-0000-0000-0000-000000000000", "[Service]\nElementName=a\nPort=5\n",
+		       0, "cannot be a service id");
+	assert_problem("00000000-facb-11e6-bd58-64006a7986d3", "[Service]\nElementName=a\nPort=5\n",
+		       0, "not usable");
+	assert_problem("ffffffff-facb-11e6-bd58-64006a7986d3", "[Service]\nElementName=a\nPort=5\n",
+		       0, "not usable");
 }
 
 static void parse_reports_syntax_errors_with_their_line(void **state)
@@ -625,8 +621,7 @@ static void writers_leave_no_temp_files_and_clean_stale_ones(void **state)
 	write_file(*state, "." G2761 ".conf.tmp-deadbeef", "[Service]\nElementName=torn");
 	assert_int_equal(reg_add(*state, &s, &k), 0);
 	assert_int_equal(reg_set_enabled(*state, &g, false), 0);
-	snprintf(path, sizeof(path), "%s/services.d/." G2761 ".conf.tmp-deadbeef",
-		 (char *)*state);
+	snprintf(path, sizeof(path), "%s/services.d/." G2761 ".conf.tmp-deadbeef", (char *)*state);
 	assert_int_equal(access(path, F_OK), -1);
 	snprintf(path, sizeof(path), "%s/services.d/" G2761 ".conf", (char *)*state);
 	assert_int_equal(access(path, F_OK), 0);

@@ -107,13 +107,13 @@ static void parse_accepts_valid_and_reports_broken_definitions(void **state)
 	assert_int_equal(vm.cid, 3);
 	assert_string_equal(vm.description, "runner");
 	vmt_vm_clear(&vm);
-#define BROKEN(text, ln, needle)                                                                 \
-	do {                                                                                       \
-		assert_int_equal(vmt_parse_entry(text, strlen(text), "web", "f", &vm, &p),         \
-				 -EINVAL);                                                         \
-		assert_int_equal(p.items[0].line, ln);                                           \
-		assert_non_null(strstr(p.items[0].message, needle));                               \
-		conf_problems_clear(&p);                                                           \
+#define BROKEN(text, ln, needle)                                                           \
+	do {                                                                               \
+		assert_int_equal(vmt_parse_entry(text, strlen(text), "web", "f", &vm, &p), \
+				 -EINVAL);                                                 \
+		assert_int_equal(p.items[0].line, ln);                                     \
+		assert_non_null(strstr(p.items[0].message, needle));                       \
+		conf_problems_clear(&p);                                                   \
 	} while (0)
 	BROKEN("[VM]\nId=" ID1 "\nCid=2\n", 3, "out of range");
 	BROKEN("[VM]\nId=" ID1 "\nCid=4294967295\n", 3, "out of range");
@@ -133,8 +133,8 @@ static void load_skips_broken_and_conflicting_definitions(void **state)
 	hv_guid_t id1;
 
 	write_file(*state, "a.conf", "[VM]\nId=" ID1 "\nCid=3\n");
-	write_file(*state, "b.conf", "[VM]\nCid=3\nId=" ID2 "\n");  /* CID of a */
-	write_file(*state, "c.conf", "[VM]\nId=" ID1 "\nCid=4\n");  /* Id of a */
+	write_file(*state, "b.conf", "[VM]\nCid=3\nId=" ID2 "\n"); /* CID of a */
+	write_file(*state, "c.conf", "[VM]\nId=" ID1 "\nCid=4\n"); /* Id of a */
 	write_file(*state, "bad name.conf", "[VM]\nId=" ID2 "\nCid=9\n");
 	write_file(*state, "d.conf", "[VM]\nId=" ID2 "\nCid=5\nOops\n");
 	write_file(*state, "e.conf", "[VM]\nId=" ID2 "\nCid=6\n");

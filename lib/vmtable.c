@@ -33,8 +33,8 @@ int vmt_check_name(const char *name, char *why)
 	}
 	for (size_t i = 0; i < len; i++) {
 		char c = name[i];
-		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			     (c >= '0' && c <= '9');
+		bool alnum =
+			(c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 		if (!alnum && (i == 0 || !strchr("_.-", c))) {
 			snprintf(why, CONF_WHY_SIZE,
 				 "must match [A-Za-z0-9][A-Za-z0-9_.-]* (it names socket files)");
@@ -127,20 +127,26 @@ static int parse_entry(const char *data, size_t size, const char *name, const ch
 		       struct vmt_vm *out, struct conf_problems *problems, unsigned *lines)
 {
 	struct vmt_vm vm = { 0 };
-	struct conf_parser p = {
-		.file = file, .section = "VM", .keys = vm_keys, .nkeys = K_COUNT, .problems = problems
-	};
+	struct conf_parser p = { .file = file,
+				 .section = "VM",
+				 .keys = vm_keys,
+				 .nkeys = K_COUNT,
+				 .problems = problems };
 	char why[CONF_WHY_SIZE];
 	int n;
 
 	n = conf_parse(&p, data, size, &vm);
 	if (n >= 0 && vmt_check_name(name, why) < 0)
 		n = conf_problem_add(problems, file, 0, "file name: VM name '%.64s' %s", name,
-				     why) < 0 ? -ENOMEM : n + 1;
+				     why) < 0
+			    ? -ENOMEM
+			    : n + 1;
 	if (n >= 0 && p.section_line && !p.key_lines[K_ID])
 		n = conf_problem_add(problems, file, 0,
 				     "Id= is missing (every VM needs a fixed GUID; 'vmsvc vm add' "
-				     "writes one)") < 0 ? -ENOMEM : n + 1;
+				     "writes one)") < 0
+			    ? -ENOMEM
+			    : n + 1;
 	if (n >= 0 && p.section_line && !p.key_lines[K_CID])
 		n = conf_problem_add(problems, file, 0, "Cid= is missing") < 0 ? -ENOMEM : n + 1;
 	if (n == 0 && !(vm.name = strdup(name)))
@@ -167,8 +173,8 @@ char *vmt_format_entry(const struct vmt_vm *vm)
 
 	hv_guid_format(&vm->id, guid, sizeof(guid));
 	if (asprintf(&text, "%s[VM]\nId=%s\nCid=%u\n%s%s%s", entry_header, guid, vm->cid,
-		     vm->description ? "Description=" : "",
-		     vm->description ? vm->description : "", vm->description ? "\n" : "") < 0)
+		     vm->description ? "Description=" : "", vm->description ? vm->description : "",
+		     vm->description ? "\n" : "") < 0)
 		return NULL;
 	return text;
 }

@@ -25,8 +25,8 @@
 
 #include "conffile.h"
 
-#define VMT_DIR "vms.d"
-#define VMT_NAME_MAX 64
+#define VMT_DIR		    "vms.d"
+#define VMT_NAME_MAX	    64
 #define VMT_DESCRIPTION_MAX 1024
 /* CIDs 0 (hypervisor), 1 (local) and 2 (host) and VMADDR_CID_ANY are not
  * guest CIDs. */

@@ -37,15 +37,15 @@ calibrate() {
 	b=("$@")
 	span_us=999999999
 	for n in 1 2 3 4 5 6 7 8; do
-		t0=$(date +%s%N)
+		t0=${EPOCHREALTIME/./}
 		if ((n % 2)); then
 			"$VMSVC" "${a[@]}" >/dev/null
 		else
 			"$VMSVC" "${b[@]}" >/dev/null
 		fi
-		t1=$(date +%s%N)
-		if (((t1 - t0) / 1000 < span_us)); then
-			span_us=$(((t1 - t0) / 1000))
+		t1=${EPOCHREALTIME/./}
+		if ((t1 - t0 < span_us)); then
+			span_us=$((t1 - t0))
 		fi
 	done
 	echo "# the fastest write took $span_us us here" >&3
@@ -57,11 +57,12 @@ calibrate() {
 run_and_kill() {
 	local pid st delay
 	delay=$(((RANDOM * 32768 + RANDOM) % (span_us * 3 / 2 + 1)))
+	printf -v delay '%d.%06d' $((delay / 1000000)) $((delay % 1000000))
 	"$VMSVC" "$@" >/dev/null 2>&1 &
 	pid=$!
 	# a builtin sleep (read times out on a FIFO nobody writes): no fork, so
 	# the delay is what it says
-	read -r -t "$(printf '%d.%06d' $((delay / 1000000)) $((delay % 1000000)))" -u 9 || true
+	read -r -t "$delay" -u 9 || true
 	kill -KILL "$pid" 2>/dev/null || true
 	st=0
 	wait "$pid" 2>/dev/null || st=$?

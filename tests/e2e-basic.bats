@@ -21,6 +21,7 @@ setup_file() {
 	daemon_start
 	guest_start g1 --vhost "$(vm_vhost g1)"
 	echo "# guest g1 ready after $(guest_boot_ms g1) ms" >&3
+	daemon_fd_count >"$E2E_ROOT/fds0"
 }
 
 teardown_file() {
@@ -30,6 +31,15 @@ teardown_file() {
 setup() {
 	e2e_require
 	daemon_init
+}
+
+teardown() {
+	daemon_check_alive
+}
+
+# gen_to_guest BYTES SEED PORT: the streamgen stream into g1's guest PORT.
+gen_to_guest() {
+	"$VMSVC_STREAMGEN" gen "$1" "$2" | hybrid g1 --port "$3" --stdin --sha --timeout 60
 }
 
 # ms_below MS LIMIT: fail with a message unless MS < LIMIT.
@@ -199,6 +209,14 @@ ms_below() {
 	[ "$output" = 'recv 16 after-eof got=5\n' ]
 	peer_wait p5000 '^replied 1$'
 	[ "$(peer_count p5000 '^got 1 5 ping\\n$')" = 1 ]
+	# 1 MB in flight when the guest shuts its side: none of it is lost.
+	local reply=$'after-eof got=1000000\n'
+	run guest_exec g1 'vsock-tool -t 60 send 2 5000 1000000 4'
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "sent 1000000 sha256 $("$VMSVC_STREAMGEN" sha 1000000 4)" ]
+	[ "${lines[1]}" = "recv ${#reply} sha256 $(printf '%s' "$reply" | sha256sum | cut -d' ' -f1)" ]
+	peer_wait p5000 '^replied 2$'
+	[ "$(peer_count p5000 '^got 2 1000000 ')" = 1 ]
 	peer_stop p5000
 }
 
@@ -216,6 +234,68 @@ ms_below() {
 	[[ ${lines[3]} =~ ^eof ]]
 	run guest_exec g1 'cat /tmp/h.got'
 	[ "$output" = ping ]
+	# 1 MB in flight when the host shuts its side: none of it is lost.
+	guest_exec g1 "socat -d -d -t 20 VSOCK-LISTEN:6002 EXEC:/tmp/h.sh 2>/tmp/h.log &
+		wait-for /tmp/h.log 'listening on'"
+	run gen_to_guest 1000000 5 6002
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "${lines[1]}" = 'sent 1000000' ]
+	[ "${lines[2]}" = "recv 22 sha256 $(echo 'after-eof got=1000000' | sha256sum | cut -d' ' -f1)" ]
+	run guest_exec g1 'sha256sum </tmp/h.got'
+	[ "${output%% *}" = "$("$VMSVC_STREAMGEN" sha 1000000 5)" ]
+}
+
+@test "CONNECT line, payload and SHUT_WR in one go before OK: the guest gets it all and replies" {
+	guest_exec g1 "socat -d -d -t 20 VSOCK-LISTEN:6002 EXEC:/tmp/h.sh 2>/tmp/h.log &
+		wait-for /tmp/h.log 'listening on'"
+	run hybrid g1 --port 6002 --early 'early-and-shut' --shut-early --timeout 30
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ ${lines[0]} =~ ^line\ OK\ [0-9]+$ ]]
+	[ "${lines[2]}" = 'data after-eof got=14\n' ]
+	run guest_exec g1 'cat /tmp/h.got'
+	[ "$output" = early-and-shut ]
+}
+
+@test "a writer that closes right after its last write loses no byte, either way" {
+	# Host program: 2 MB, then close().
+	peer_start src "$(vm_port_path g1 5000)" source '2000000 6'
+	run guest_exec g1 'vsock-tool -t 60 send 2 5000 0 0'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "${lines[1]}" = "recv 2000000 sha256 $("$VMSVC_STREAMGEN" sha 2000000 6)" ]
+	peer_wait src '^sent 1 2000000$'
+	peer_stop src
+	# Guest program: 2 MB, then shutdown and close.
+	guest_exec g1 'vsock-tool listen 6004 source 2000000 7 >/tmp/src.log 2>&1 &
+		wait-for /tmp/src.log listening'
+	run hybrid g1 --port 6004 --sha --timeout 60
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "${lines[2]}" = "recv 2000000 sha256 $("$VMSVC_STREAMGEN" sha 2000000 7)" ]
+}
+
+@test "32 concurrent host CONNECTs to a guest echo server, 64 KiB each, all intact" {
+	guest_exec g1 'vsock-tool serve 6003 >/tmp/serve.log 2>&1 &
+		wait-for /tmp/serve.log listening'
+	local i pids=()
+	for i in $(seq 1 32); do
+		gen_to_guest 65536 "$((100 + i))" 6003 >"$BATS_TEST_TMPDIR/c$i.out" 2>&1 3>&- &
+		pids+=($!)
+	done
+	for i in $(seq 1 32); do
+		wait "${pids[$((i - 1))]}" || {
+			cat "$BATS_TEST_TMPDIR/c$i.out"
+			false
+		}
+		grep -q "^recv 65536 sha256 $("$VMSVC_STREAMGEN" sha 65536 $((100 + i)))\$" \
+			"$BATS_TEST_TMPDIR/c$i.out" || {
+			cat "$BATS_TEST_TMPDIR/c$i.out"
+			false
+		}
+	done
+	guest_exec g1 'killall vsock-tool 2>/dev/null; true'
 }
 
 @test "64 concurrent guest connections with data both ways through a host echo" {
@@ -232,6 +312,17 @@ ms_below() {
 	done
 	[ "$(peer_count p5004 '^error')" = 0 ]
 	peer_stop p5004
+}
+
+@test "no fd leak: after all the connections above the daemon has its first fd count" {
+	local i fds0
+	fds0=$(cat "$E2E_ROOT/fds0")
+	for ((i = 0; i < 100; i++)); do
+		[ "$(daemon_fd_count)" = "$fds0" ] && break
+		sleep 0.05
+	done
+	echo "# vmsvcd fds: $fds0 after boot, $(daemon_fd_count) now" >&3
+	[ "$(daemon_fd_count)" = "$fds0" ]
 }
 
 @test "SIGTERM with a guest connection open: exit 0, sockets removed, the guest's connection ends" {
@@ -252,6 +343,6 @@ ms_below() {
 		[ -n "$out" ] && break
 		sleep 0.5
 	done
-	echo "guest: $out"
+	echo "# guest sender after SIGTERM: $out" >&3
 	[[ $out =~ ^error\ (ECONNRESET|EPIPE|ENOTCONN|ETIMEDOUT) ]]
 }

@@ -29,6 +29,10 @@ setup() {
 	daemon_init
 }
 
+teardown() {
+	daemon_check_alive
+}
+
 # rate BYTES MS: "N MB/s" (10^6 bytes).
 rate() {
 	echo "$(($1 * 1000 / ($2 > 0 ? $2 : 1) / 1000000)) MB/s"
@@ -95,6 +99,35 @@ now_ms() {
 	peer_wait echo "^echoed 1 $n\$" 10
 	echo "# echo 32 MiB each way at once: $ms ms" >&3
 	peer_stop echo
+}
+
+@test "host to guest with a stalled guest reader: 16 MiB, credit respected, no byte lost" {
+	local n=$((16 * 1024 * 1024)) sha
+	sha=$("$VMSVC_STREAMGEN" sha "$n" 34)
+	# ncat blocks on the pipe for 3 s: the guest's receive buffer fills
+	# and the daemon must wait for credit (a Linux guest drops the excess).
+	guest_exec g1 'rm -f /tmp/stall.sum
+		(ncat -v -l --recv-only --vsock 6001 2>/tmp/stall.log |
+			(sleep 3; sha256sum >/tmp/stall.tmp; mv /tmp/stall.tmp /tmp/stall.sum)) \
+			>/dev/null 2>&1 &
+		wait-for /tmp/stall.log Listening'
+	run gen_to_guest "$n" 34 6001
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "${lines[1]}" = "sent $n" ]
+	run guest_exec g1 'wait-for /tmp/stall.sum . 60 && cat /tmp/stall.sum'
+	[ "${output%% *}" = "$sha" ]
+}
+
+@test "guest to host with a stalled host reader: 16 MiB, no byte lost" {
+	local n=$((16 * 1024 * 1024)) sha
+	sha=$("$VMSVC_STREAMGEN" sha "$n" 35)
+	peer_start slow "$(vm_port_path g1 5000)" sink 3
+	run guest_exec -t 200 g1 "vsock-tool -t 190 send 2 5000 $n 35"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "sent $n sha256 $sha" ]
+	peer_wait slow "^recv 1 $n sha256 $sha\$" 30
+	peer_stop slow
 }
 
 @test "the daemon's counters account for the bytes of both directions" {

@@ -26,6 +26,10 @@ setup() {
 	daemon_init
 }
 
+teardown() {
+	daemon_check_alive
+}
+
 # works VM: a guest to host round trip (64 KiB through the host echo of
 # VM.vsock_5000) and a host to guest one (CONNECT to a guest echo on 6000).
 works() {
@@ -75,6 +79,13 @@ wait_fds() {
 	done
 	grep -q 'VM g1: QEMU disconnected' <(daemon_log)
 	[ -S "$(vm_vhost g1)" ]
+	# No guest: a host CONNECT is closed at once, without OK.
+	run hybrid g1 --port 6000 --timeout 5
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ $output =~ ^noline\ ms=([0-9]+)\ *$ ]]
+	[ "${BASH_REMATCH[1]}" -lt 1000 ]
+	grep -q "CONNECT 6000 refused: the guest's vsock driver is not running" <(daemon_log)
 	guest_start g1 --vhost "$(vm_vhost g1)"
 	[ "$(guest_cid g1)" = 5 ]
 	works g1
@@ -127,14 +138,16 @@ wait_fds() {
 	[ "$(guest_cid g2)" = 7 ]
 	works g2
 	works g1
-	guest_stop g2
 	[ "$(daemon_pid)" = "$pid" ]
 }
 
-@test "vmsvc vm remove while vmsvcd runs: the VM's sockets go away, the others stay" {
-	local pid i
+@test "vmsvc vm remove while its guest runs: sockets go, its connection is reset, g1 stays" {
+	local pid i out
 	pid=$(daemon_pid)
 	[ -S "$(vm_vhost g2)" ]
+	peer_start sink2 "$(vm_port_path g2 5000)" sink
+	guest_exec g2 'vsock-tool -t 60 send 2 5000 100000000000 5 >/tmp/big.log 2>&1 &'
+	peer_wait sink2 '^accepted 1$'
 	vmsvc vm remove g2
 	for ((i = 0; i < 100; i++)); do
 		[ ! -e "$(vm_vhost g2)" ] && [ ! -e "$(vm_hybrid g2)" ] && break
@@ -145,8 +158,22 @@ wait_fds() {
 	[ -S "$(vm_vhost g1)" ]
 	[ -S "$(vm_hybrid g1)" ]
 	grep -q 'VM g2: definition removed or changed, stopping' <(daemon_log)
+	# The host stream ended; the guest's sender was reset (RST), not left hanging.
+	peer_wait sink2 '^(recv|error) 1 ' 5
+	for ((i = 0; i < 20; i++)); do
+		out=$(guest_exec g2 'cat /tmp/big.log')
+		[ -n "$out" ] && break
+		sleep 0.5
+	done
+	echo "# g2's sender after vm remove: $out" >&3
+	[[ $out =~ ^error\ (ECONNRESET|EPIPE|ENOTCONN) ]]
+	# Without a device behind it the guest cannot connect any more.
+	run guest_exec g2 'vsock-tool connect 2 5000'
+	[ "$status" -eq 1 ]
 	[ "$(daemon_pid)" = "$pid" ]
 	works g1
+	guest_stop g2
+	peer_stop sink2
 	# Added again under the same name: served again.
 	vmsvc vm add g2 --cid 7 >/dev/null
 	for ((i = 0; i < 100; i++)); do

@@ -29,6 +29,10 @@ setup() {
 	daemon_init
 }
 
+teardown() {
+	daemon_check_alive
+}
+
 now_ms() {
 	echo $(($(date +%s%N) / 1000000))
 }
@@ -133,7 +137,7 @@ kill_cycle() {
 	peer_wait sa '^(recv|error) 1 ' 5
 	ms=$(($(now_ms) - t0))
 	out=$(grep -E '^(recv|error) 1 ' "$E2E_ROOT/peers/sa.log")
-	echo "cycle $cycle: guest->host stream ended after $ms ms: $out"
+	echo "# cycle $cycle: guest->host stream ended $ms ms after the kill: $out" >&3
 	[[ $out =~ ^(recv|error)\ 1\ ([0-9]+) ]]
 	[ "${BASH_REMATCH[2]}" -gt 0 ]
 	[ "${BASH_REMATCH[2]}" -lt "$big" ]
@@ -144,7 +148,7 @@ kill_cycle() {
 		sleep 0.05
 	done
 	ms=$(($(now_ms) - t0))
-	echo "cycle $cycle: host->guest client ended after $ms ms: $(tr '\n' ' ' <"$E2E_ROOT/h2g.out")"
+	echo "# cycle $cycle: host->guest client ended $ms ms after the kill: $(grep -E '^(error|eof)' "$E2E_ROOT/h2g.out")" >&3
 	if kill -0 "$hpid" 2>/dev/null; then
 		echo "cycle $cycle: the host->guest client still runs"
 		return 1

@@ -19,6 +19,8 @@
 #   daemon_pid, daemon_fd_count, daemon_rss_kb, daemon_log, daemon_alive
 #   daemon_check_log      fail if the log has an AddressSanitizer, LeakSanitizer
 #                         or UBSan report
+#   daemon_check_alive    for teardown(): fail if the daemon died (unless
+#                         daemon_stop ended it) or its log has such a report
 #   vmsvc ARGS...         the CLI under test ($VMSVC)
 #   vm_vhost NAME, vm_hybrid NAME, vm_port_path NAME PORT
 #                         RUNDIR/vms/NAME.vhost, NAME.vsock, NAME.vsock_PORT
@@ -26,7 +28,10 @@
 #                         host listener at PATH (python3, background, one
 #                         thread per connection, log: peer_log ID). MODE:
 #                           echo        echo until EOF, then SHUT_WR: "echoed N BYTES"
-#                           sink        read to EOF: "recv N BYTES sha256 HEX"
+#                           sink [S]    (after S seconds) read to EOF:
+#                                       "recv N BYTES sha256 HEX"
+#                           source 'BYTES SEED'  send the streamgen stream,
+#                                       then close: "sent N BYTES"
 #                           reply TEXT  read to EOF ("got N BYTES ESCAPED"), then
 #                                       send TEXT (%N = bytes received): "replied N"
 #                         N counts connections from 1; every connection is
@@ -40,6 +45,8 @@
 #                                         \n, \r, \xNN escapes)
 #                           --port P      same as --line 'CONNECT P\n'
 #                           --early TEXT  bytes sent in the same write as the line
+#                           --shut-early  shutdown(SHUT_WR) right after that write,
+#                                         before the OK line (sends nothing else)
 #                           --send TEXT   send TEXT after the OK line
 #                           --stdin       send stdin after the OK line
 #                           --no-shut     do not shutdown(SHUT_WR) after sending
@@ -267,6 +274,18 @@ daemon_kill() {
 	return 0
 }
 
+# For teardown(): unless daemon_stop ended it, the daemon must still run
+# and its log must be free of sanitizer reports.
+daemon_check_alive() {
+	[ -n "${E2E_ROOT:-}" ] && [ -e "$E2E_ROOT/daemon.pid" ] || return 0
+	if ! daemon_alive; then
+		echo "# vmsvcd died (exit status $(cat "$E2E_ROOT/daemon.rc" 2>/dev/null)); log tail:" >&2
+		daemon_log | tail -n 60 >&2
+		return 1
+	fi
+	daemon_check_log
+}
+
 daemon_fd_count() {
 	local pid
 	pid=$(daemon_pid) || return 1
@@ -291,7 +310,7 @@ bg_track() {
 # ---- host peers (python3) ----
 
 _e2e_peer_py='
-import errno, hashlib, os, signal, socket, sys, threading, time
+import errno, hashlib, os, signal, socket, subprocess, sys, threading, time
 
 T0 = time.monotonic()
 lock = threading.Lock()
@@ -353,8 +372,22 @@ def serve_one(s, n, kind, arg):
             log("echoed", n, cnt.n)
         elif kind == "sink":
             h = hashlib.sha256()
+            if arg:
+                time.sleep(float(arg))
             read_all(s, cnt, h)
             log("recv", n, cnt.n, "sha256", h.hexdigest())
+        elif kind == "source":
+            nbytes, seed = arg.split()
+            p = subprocess.Popen([os.environ["VMSVC_STREAMGEN"], "gen", nbytes, seed],
+                                 stdout=subprocess.PIPE)
+            while True:
+                d = p.stdout.read(65536)
+                if not d:
+                    break
+                s.sendall(d)
+                cnt.n += len(d)
+            p.wait()
+            log("sent", n, cnt.n)
         elif kind == "reply":
             keep = []
             read_all(s, cnt, None, keep)
@@ -387,7 +420,7 @@ def listen(path, kind, arg):
 def hybrid(argv):
     path = argv[0]
     o = {"line": "CONNECT 0\\n", "early": "", "send": None, "stdin": False,
-         "shut": True, "sha": False, "timeout": 60.0}
+         "shut": True, "early_shut": False, "sha": False, "timeout": 60.0}
     i = 1
     while i < len(argv):
         a = argv[i]
@@ -401,6 +434,8 @@ def hybrid(argv):
             o["send"] = argv[i + 1]; i += 2
         elif a == "--stdin":
             o["stdin"] = True; i += 1
+        elif a == "--shut-early":
+            o["early_shut"] = True; i += 1
         elif a == "--no-shut":
             o["shut"] = False; i += 1
         elif a == "--sha":
@@ -419,6 +454,8 @@ def hybrid(argv):
     try:
         s.connect(path)
         s.sendall(unesc(o["line"]) + unesc(o["early"]))
+        if o["early_shut"]:
+            s.shutdown(socket.SHUT_WR)
     except OSError as e:
         log("error", ename(e), "connect")
         sys.exit(1)
@@ -437,6 +474,8 @@ def hybrid(argv):
     sent = Counter()
     serr = []
     def sender():
+        if o["early_shut"]:
+            return
         try:
             if o["send"] is not None:
                 d = unesc(o["send"])
@@ -553,6 +592,8 @@ bg_stop_all() {
 	done
 	if [ -e "$E2E_ROOT/peers/bg.pids" ]; then
 		while read -r pid; do
+			# Its children first (e.g. the parts of a pipeline), by PID.
+			kill -KILL $(pgrep -P "$pid" 2>/dev/null) 2>/dev/null || true
 			kill -KILL "$pid" 2>/dev/null || true
 		done <"$E2E_ROOT/peers/bg.pids"
 		rm -f "$E2E_ROOT/peers/bg.pids"
