@@ -167,9 +167,7 @@ void stream_hybrid_accept(struct vm *vm)
 	for (int n = 0; n < 64; n++) {
 		int fd = accept4(vm->hybrid_listen->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR)
-				log_warn("VM %s: accept on %s: %s", vm->name, vm->hybrid_path,
-					 strerror(errno));
+			vm_accept_failed(vm, vm->hybrid_listen, vm->hybrid_path, errno);
 			return;
 		}
 		struct hstream *hs = hs_new(vm, fd, HS_LINE);
@@ -268,33 +266,37 @@ void vm_tick_streams(struct vm *vm, uint64_t now_ms)
 	}
 }
 
-/* Reads the CONNECT line byte by byte: nothing after the newline is taken. */
+/* Reads the CONNECT line without taking anything after its newline: peek,
+ * then read exactly up to the newline (two syscalls instead of one per
+ * byte). */
 static void hs_read_line(struct hstream *hs)
 {
 	struct vm *vm = hs->w.vm;
+	char buf[HYB_LINE_MAX + 1];
 	uint32_t port;
-	uint8_t c;
+	ssize_t n = recv(hs->w.fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+	char *nl;
+	int r = 0;
 
-	for (;;) {
-		ssize_t n = read(hs->w.fd, &c, 1);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			return;
-		if (n <= 0) {
-			hs_close(hs);
-			return;
-		}
-		int r = hyb_line_feed(&hs->line, c, &port);
-		if (r < 0) {
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		hs_close(hs);
+		return;
+	}
+	nl = memchr(buf, '\n', (size_t)n);
+	/* Without a newline, take what is there (it is all line) and wait. */
+	n = recv(hs->w.fd, buf, nl ? (size_t)(nl - buf + 1) : (size_t)n, MSG_DONTWAIT);
+	for (ssize_t i = 0; i < n && r == 0; i++)
+		r = hyb_line_feed(&hs->line, (uint8_t)buf[i], &port);
+	if (n <= 0 || r < 0) {
+		if (r < 0)
 			log_info("VM %s: malformed hybrid request refused (expected "
 				 "'CONNECT <port>\\n')",
 				 vm->name);
-			hs_close(hs);
-			return;
-		}
-		if (r == 1) {
-			hs_connect_guest(hs, port);
-			return;
-		}
+		hs_close(hs);
+	} else if (r == 1) {
+		hs_connect_guest(hs, port);
 	}
 }
 

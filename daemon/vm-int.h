@@ -72,7 +72,9 @@ struct vm {
 	struct list_head streams;
 	unsigned handles;
 	bool stopping;
-	bool in_rx; /* guards rx processing against re-entry */
+	bool in_rx;		   /* guards rx processing against re-entry */
+	bool accept_paused;	   /* listeners paused after accept() failed */
+	uint64_t accept_warned_ms; /* when that was last logged */
 	struct counters count;
 	uint64_t host_connect_failures;
 };
@@ -101,6 +103,9 @@ void watch_close(struct watch *w);
 void vm_process_rx(struct vm *vm);
 /* The vsock engine's log callback. */
 void vm_vsk_log(void *opaque, int level, const char *fmt, va_list ap);
+/* accept() on listener (at path) failed with err: unless it is transient,
+ * pause the listener until the next tick, logging at most every 5 s. */
+void vm_accept_failed(struct vm *vm, struct watch *listener, const char *path, int err);
 /* Whether the guest's driver is running (rx and tx queues started). */
 bool vm_running(const struct vm *vm);
 

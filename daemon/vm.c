@@ -228,8 +228,11 @@ static void on_kick(uv_poll_t *p, int status, int events)
 	(void)events;
 	if (status < 0)
 		return;
-	while (read(w->fd, &v, sizeof(v)) == sizeof(v))
-		;
+	/* One read takes the whole eventfd counter; the fd is non-blocking
+	 * (set when we started watching it), so a spurious wake-up costs an
+	 * EAGAIN, never a hang. */
+	if (read(w->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_debug("VM %s: kick read: %s", w->vm->name, strerror(errno));
 	process_tx(w->vm);
 }
 
@@ -270,6 +273,7 @@ static void vu_kick_fd(void *opaque, int qidx, int fd)
 		log_err("VM %s: cannot watch kick fd: %s", vm->name, strerror(errno));
 		return;
 	}
+	fcntl(dup_fd, F_SETFL, fcntl(dup_fd, F_GETFL) | O_NONBLOCK);
 	vm->kick[qidx] = watch_new(vm, dup_fd, sizeof(struct watch), on_kick);
 	if (vm->kick[qidx])
 		watch_set(vm->kick[qidx], UV_READABLE);
@@ -361,8 +365,10 @@ static void on_vhost_listen(uv_poll_t *p, int status, int events)
 	if (status < 0)
 		return;
 	fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0) {
+		vm_accept_failed(vm, w, vm->vhost_path, errno);
 		return;
+	}
 	if (vm->qemu) {
 		log_warn("VM %s: a second QEMU tried to attach to %s; refused", vm->name,
 			 vm->vhost_path);
@@ -516,10 +522,35 @@ void vm_stop(struct vm *vm)
 	vm->more = NULL;
 }
 
+void vm_accept_failed(struct vm *vm, struct watch *listener, const char *path, int err)
+{
+	uint64_t now = daemon_now_ms(vm->d);
+
+	if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR || err == ECONNABORTED)
+		return;
+	/* Out of fds or memory: the listener stays readable, and polling it
+	 * level-triggered would spin and flood the log until something
+	 * closes. Pause it; vm_tick() resumes it. */
+	if (vm->accept_warned_ms == 0 || now - vm->accept_warned_ms >= 5000) {
+		log_warn("VM %s: accept on %s: %s; pausing new connections briefly", vm->name, path,
+			 strerror(err));
+		vm->accept_warned_ms = now;
+	}
+	watch_set(listener, 0);
+	vm->accept_paused = true;
+}
+
 void vm_tick(struct vm *vm, uint64_t now_ms)
 {
 	vsk_dev_tick(vm->vsk, now_ms);
 	vm_tick_streams(vm, now_ms);
+	if (vm->accept_paused && !vm->stopping) {
+		vm->accept_paused = false;
+		if (vm->vhost_listen)
+			watch_set(vm->vhost_listen, UV_READABLE);
+		if (vm->hybrid_listen)
+			watch_set(vm->hybrid_listen, UV_READABLE);
+	}
 }
 
 const struct counters *vm_counters(const struct vm *vm)

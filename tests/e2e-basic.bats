@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# shellcheck disable=SC2016,SC2030,SC2031 # guest commands single-quoted on purpose; bats run
 # End-to-end (issue 3): the real vmsvcd and vmsvc CLI with one booted test
 # guest (CID 5): guest to host through registered ports, host to guest through
 # the Firecracker CONNECT protocol, admission (unregistered, disabled, nobody
@@ -40,6 +41,15 @@ teardown() {
 # gen_to_guest BYTES SEED PORT: the streamgen stream into g1's guest PORT.
 gen_to_guest() {
 	"$VMSVC_STREAMGEN" gen "$1" "$2" | hybrid g1 --port "$3" --stdin --sha --timeout 60
+}
+
+# guest_reply_listener PORT: a one-shot guest listener that reads to EOF
+# (into /tmp/h.got), then answers "after-eof got=BYTES\n".
+guest_reply_listener() {
+	guest_exec g1 "printf '#!/bin/sh\ncat >/tmp/h.got\necho after-eof got=\$(wc -c </tmp/h.got)\n' >/tmp/h.sh
+		chmod +x /tmp/h.sh
+		socat -d -d -t 20 VSOCK-LISTEN:$1 EXEC:/tmp/h.sh 2>/tmp/h.log &
+		wait-for /tmp/h.log 'listening on'"
 }
 
 # ms_below MS LIMIT: fail with a message unless MS < LIMIT.
@@ -221,10 +231,7 @@ ms_below() {
 }
 
 @test "half-close host to guest: the guest reads EOF, then its reply still arrives" {
-	guest_exec g1 "printf '#!/bin/sh\ncat >/tmp/h.got\necho after-eof got=\$(wc -c </tmp/h.got)\n' >/tmp/h.sh
-		chmod +x /tmp/h.sh
-		socat -d -d -t 20 VSOCK-LISTEN:6002 EXEC:/tmp/h.sh 2>/tmp/h.log &
-		wait-for /tmp/h.log 'listening on'"
+	guest_reply_listener 6002
 	run hybrid g1 --port 6002 --send 'ping\n' --timeout 30
 	echo "$output"
 	[ "$status" -eq 0 ]
@@ -235,8 +242,7 @@ ms_below() {
 	run guest_exec g1 'cat /tmp/h.got'
 	[ "$output" = ping ]
 	# 1 MB in flight when the host shuts its side: none of it is lost.
-	guest_exec g1 "socat -d -d -t 20 VSOCK-LISTEN:6002 EXEC:/tmp/h.sh 2>/tmp/h.log &
-		wait-for /tmp/h.log 'listening on'"
+	guest_reply_listener 6002
 	run gen_to_guest 1000000 5 6002
 	echo "$output"
 	[ "$status" -eq 0 ]
@@ -247,8 +253,7 @@ ms_below() {
 }
 
 @test "CONNECT line, payload and SHUT_WR in one go before OK: the guest gets it all and replies" {
-	guest_exec g1 "socat -d -d -t 20 VSOCK-LISTEN:6002 EXEC:/tmp/h.sh 2>/tmp/h.log &
-		wait-for /tmp/h.log 'listening on'"
+	guest_reply_listener 6002
 	run hybrid g1 --port 6002 --early 'early-and-shut' --shut-early --timeout 30
 	echo "$output"
 	[ "$status" -eq 0 ]
@@ -312,6 +317,33 @@ ms_below() {
 	done
 	[ "$(peer_count p5004 '^error')" = 0 ]
 	peer_stop p5004
+}
+
+@test "guest frozen (QEMU stopped): CONNECT gives up after the 2 s timeout without OK; the guest works after" {
+	local qpid
+	guest_exec g1 'vsock-tool listen 6005 echo >/tmp/l6005.log 2>&1 &
+		wait-for /tmp/l6005.log listening'
+	qpid=$(cat "$(guest_state_dir g1)/qemu.pid")
+	grep -q '^qemu-system' "/proc/$qpid/comm"
+	kill -STOP "$qpid"
+	run hybrid g1 --port 6005 --timeout 10
+	kill -CONT "$qpid"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ $output =~ ^noline\ ms=([0-9]+)\ *$ ]]
+	echo "# CONNECT to a frozen guest closed after ${BASH_REMATCH[1]} ms" >&3
+	[ "${BASH_REMATCH[1]}" -ge 1900 ]
+	[ "${BASH_REMATCH[1]}" -lt 4000 ]
+	grep -q 'connection to guest port 6005 timed out' <(daemon_log)
+	# Thawed, the guest answers again (its listener may have taken the
+	# stale request: start a fresh one).
+	guest_exec g1 'killall vsock-tool 2>/dev/null; sleep 0.2
+		vsock-tool listen 6005 echo >/tmp/l6005.log 2>&1 &
+		wait-for /tmp/l6005.log listening'
+	run hybrid g1 --port 6005 --send 'thawed' --timeout 20
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "${lines[2]}" = 'data thawed' ]
 }
 
 @test "no fd leak: after all the connections above the daemon has its first fd count" {

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# shellcheck disable=SC2016,SC2030,SC2031 # guest commands single-quoted on purpose; bats run
 # End-to-end (issue 3): lifecycles around the real vmsvcd: the guest powered
 # off and booted again on the same vhost-user socket, the guest's vsock
 # driver unloaded and loaded again within one boot, and VMs added and removed
@@ -141,14 +142,20 @@ wait_fds() {
 	[ "$(daemon_pid)" = "$pid" ]
 }
 
-@test "vmsvc vm remove while its guest runs: sockets go, its connection is reset, g1 stays" {
+@test "definition removed while its guest runs: sockets go, its connection is reset, g1 stays" {
 	local pid i out
 	pid=$(daemon_pid)
 	[ -S "$(vm_vhost g2)" ]
 	peer_start sink2 "$(vm_port_path g2 5000)" sink
 	guest_exec g2 'vsock-tool -t 60 send 2 5000 100000000000 5 >/tmp/big.log 2>&1 &'
 	peer_wait sink2 '^accepted 1$'
-	vmsvc vm remove g2
+	# vmsvc refuses while the VM runs; an administrator may still delete
+	# the file: the daemon must stop serving the VM cleanly.
+	run vmsvc vm remove g2
+	[ "$status" -eq 1 ]
+	[[ $output == *"'g2' is running"* ]]
+	[ -e "$VMSVC_CONFIG_DIR/vms.d/g2.conf" ]
+	rm "$VMSVC_CONFIG_DIR/vms.d/g2.conf"
 	for ((i = 0; i < 100; i++)); do
 		[ ! -e "$(vm_vhost g2)" ] && [ ! -e "$(vm_hybrid g2)" ] && break
 		sleep 0.05
@@ -181,9 +188,63 @@ wait_fds() {
 		sleep 0.05
 	done
 	[ -S "$(vm_vhost g2)" ]
-	vmsvc vm remove g2
+	# Not running now: vmsvc removes it (once the daemon saw QEMU go), and
+	# the daemon its sockets.
+	for ((i = 0; i < 100; i++)); do
+		vmsvc vm remove g2 2>/dev/null && break
+		sleep 0.05
+	done
+	[ ! -e "$VMSVC_CONFIG_DIR/vms.d/g2.conf" ]
+	for ((i = 0; i < 100; i++)); do
+		[ ! -e "$(vm_vhost g2)" ] && break
+		sleep 0.05
+	done
+	[ ! -e "$(vm_vhost g2)" ]
+	[ ! -e "$(vm_hybrid g2)" ]
 }
 
 @test "vmsvcd stops cleanly on SIGTERM with a guest attached (exit 0, sockets removed)" {
+	daemon_stop
+}
+
+# cpu_ticks PID: user + system time in clock ticks (1/100 s).
+cpu_ticks() {
+	awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
+@test "out of fds: a flood of idle CONNECT clients neither spins nor floods the log; accept resumes" {
+	# A daemon of its own with 48 fds; g1's QEMU stays attached to nothing.
+	(
+		ulimit -n 48
+		daemon_start
+	)
+	local pid a b
+	pid=$(daemon_pid)
+	python3 -c '
+import socket, sys, time
+ss = []
+for i in range(80):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    ss.append(s)
+time.sleep(float(sys.argv[2]))
+' "$(vm_hybrid g1)" 4 3>&- &
+	bg_track $!
+	local cpid=$!
+	sleep 1.5
+	a=$(cpu_ticks "$pid")
+	sleep 2
+	b=$(cpu_ticks "$pid")
+	echo "# vmsvcd out of fds: $((b - a)) CPU ticks in 2 s, $(grep -c 'Too many open files' <(daemon_log)) warnings" >&3
+	[ $((b - a)) -lt 40 ]
+	[ "$(grep -c 'Too many open files' <(daemon_log))" -le 5 ]
+	wait "$cpid" || true
+	# The clients are gone: a new client is served again (no guest
+	# driver here, so the daemon refuses the CONNECT, without OK).
+	sleep 0.3
+	run hybrid g1 --port 6000 --timeout 5
+	echo "$output"
+	[[ $output =~ ^noline ]]
+	grep -q "CONNECT 6000 refused" <(daemon_log)
 	daemon_stop
 }
