@@ -364,6 +364,7 @@ static json_object *connect_guest(struct daemon *d, struct ctl_client *c, struct
 	if (r < 0) {
 		return reply_error(-r, "cannot connect");
 	}
+	(*pcp)->client = c;
 	list_add_tail(&(*pcp)->link, &c->pconns);
 	*pcp = NULL; /* answered later by control_connect_done() */
 	return NULL;
@@ -561,12 +562,14 @@ static void on_client(uv_poll_t *p, int status, int events)
 	}
 	reply = r < 0 ? reply_error(EPROTO, "malformed request: expected one JSON object")
 		      : dispatch(c->d, c, req, fds, nfds);
-	for (unsigned i = 0; i < nfds; i++)
-		safe_close(fds[i]);
 	json_object_put(req);
+	/* Reply before closing the received fds: a failed connect's caller
+	 * sees its socket hang up only once the reply is there. */
 	if (reply && ctl_send(c->fd, reply, -1) < 0)
 		client_close(c);
 	json_object_put(reply);
+	for (unsigned i = 0; i < nfds; i++)
+		safe_close(fds[i]);
 }
 
 static void on_listen(uv_poll_t *p, int status, int events)

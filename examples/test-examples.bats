@@ -4,6 +4,7 @@
 # command runs with VMSVC_GUEST=0 so that the library cannot take the vsock
 # path). The guest side of the examples runs in the e2e tests.
 
+bats_require_minimum_version 1.5.0
 load ../tests/lib/daemon
 
 setup_file() {
@@ -76,14 +77,14 @@ show() {
 }
 
 @test "vmsvc listen --echo serves many nc clients, each half-closing" {
-	bg l echo-listener "$VMSVC" listen echo --echo
+	bg l "$VMSVC" listen echo --echo
 	wait_line l 'listening for service'
-	local i
-	for i in 1 2 3; do
-		IN="line $i\nmore\n" run_nc loopback echo
+	local n # not i: bats' run changes it
+	for n in 1 2 3; do
+		IN="line $n\nmore\n" run_nc loopback echo
 		show
 		[ "$status" = 0 ]
-		[ "$output" = "$(printf 'line %s\nmore' "$i")" ]
+		[ "$output" = "$(printf 'line %s\nmore' "$n")" ]
 	done
 	[ "$(grep -c 'connection from the host (loopback)' "$E2E_ROOT/l.log")" = 3 ]
 }

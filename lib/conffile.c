@@ -1,13 +1,44 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * conffile.c - strict INI parser and folder helpers for services.d and vms.d
- * (dialect and rationale: conffile.h).
+ * (dialect: conffile.h).
  *
- * The parser copies one line at a time into a private buffer, so a line has
- * no length limit other than the file's (CONF_FILE_MAX) and line numbers are
- * exact. Every problem is recorded and parsing goes on, so one run reports
- * every typo of a file.
+ * libinih (Debian's libinih1, ini_parse_stream) tokenizes. Our reader
+ * callback hands it one line of the in-memory file per call, so the reader's
+ * count is libinih's line number (Debian builds inih without
+ * INI_HANDLER_LINENO) and the handler knows the line of every key. Before a
+ * line goes to libinih, a pre-check reports what Debian's build would
+ * silently change or accept outside the dialect (measured on libinih 55-1;
+ * test-registry.c keeps checking the library against it):
+ *   - lines over CONF_LINE_MAX (197) bytes: libinih reads at most 199 bytes
+ *     a line (INI_MAX_LINE 200 with the NUL) and parses the rest as a new
+ *     line; 197 leaves room for "\r\n", so every libinih reader (ini_parse,
+ *     ini_parse_string) sees the same lines as we do;
+ *   - a blank (space or tab) followed by ';' outside a comment line: libinih
+ *     ends the value there (inline comment; ';' is the only inline prefix of
+ *     Debian's build, "a #b" is kept, "a;b" too);
+ *   - NUL, invalid UTF-8, control characters: a NUL would end libinih's
+ *     line early, and none of them belongs in a hand-edited text file;
+ *   - ':' before the first '=': libinih reads "Key: Value" as a pair;
+ *   - section headers, checked here to be exactly "[Section]": libinih
+ *     ignores text after ']', cuts names at 49 bytes, and never tells the
+ *     handler about a section without keys (INI_CALL_HANDLER_ON_NEW_SECTION
+ *     is off).
+ * The reader also strips the blanks at both ends of a line: libinih would
+ * join an indented line to the previous value (multi-line values, which the
+ * dialect does not have, while indentation has always been allowed).
+ *
+ * A line that fails the pre-check is reported and handed over empty, so the
+ * line count stays in step. A Key=Value line for which libinih does not call
+ * the handler is one it rejected (libinih returns only the first such line
+ * number): the reader reports it when libinih asks for the next line. Every
+ * problem is recorded and parsing goes on, so one run reports every typo of
+ * a file, in line order. Debian's runtime switches (ini_allow_multiline and
+ * friends) are left alone: they are process-wide and Debian-only. libinih
+ * tests blanks with isspace(); vmsvc never calls setlocale(), so that is
+ * ASCII only and agrees with the pre-check.
  */
+#include <assert.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -15,20 +46,20 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include <ini.h>
+
 #include "conffile.h"
 #include "util.h"
 
-int conf_problem_add(struct conf_problems *p, const char *file, unsigned line, const char *fmt, ...)
+static int problem_vadd(struct conf_problems *p, const char *file, unsigned line, const char *fmt,
+			va_list ap) __attribute__((format(printf, 4, 0)));
+static int problem_vadd(struct conf_problems *p, const char *file, unsigned line, const char *fmt,
+			va_list ap)
 {
 	struct conf_problem *items;
 	char *msg = NULL, *f;
-	va_list ap;
-	int r;
 
-	va_start(ap, fmt);
-	r = vasprintf(&msg, fmt, ap);
-	va_end(ap);
-	if (r < 0)
+	if (vasprintf(&msg, fmt, ap) < 0)
 		return -ENOMEM;
 	f = strdup(file ? file : "");
 	items = reallocarray(p->items, p->count + 1, sizeof(*items));
@@ -42,6 +73,17 @@ int conf_problem_add(struct conf_problems *p, const char *file, unsigned line, c
 	p->items = items;
 	p->items[p->count++] = (struct conf_problem){ .file = f, .line = line, .message = msg };
 	return 0;
+}
+
+int conf_problem_add(struct conf_problems *p, const char *file, unsigned line, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = problem_vadd(p, file, line, fmt, ap);
+	va_end(ap);
+	return r;
 }
 
 void conf_problems_clear(struct conf_problems *p)
@@ -124,6 +166,8 @@ int conf_check_text(const char *s, size_t max, char *why)
 		snprintf(why, CONF_WHY_SIZE, "must not be empty");
 		return -EINVAL;
 	}
+	if (max > CONF_VALUE_MAX)
+		max = CONF_VALUE_MAX;
 	if (len > max) {
 		snprintf(why, CONF_WHY_SIZE, "is longer than %zu bytes", max);
 		return -EINVAL;
@@ -139,6 +183,12 @@ int conf_check_text(const char *s, size_t max, char *why)
 	}
 	if (s[0] == ' ' || s[len - 1] == ' ') {
 		snprintf(why, CONF_WHY_SIZE, "must not start or end with a blank");
+		return -EINVAL;
+	}
+	if (strstr(s, " ;")) {
+		snprintf(why, CONF_WHY_SIZE,
+			 "must not have a blank before ';' (INI files take ' ;' as the start of "
+			 "a comment)");
 		return -EINVAL;
 	}
 	return 0;
@@ -184,48 +234,164 @@ int conf_parse_bool(const char *s, bool *out)
 	return -EINVAL;
 }
 
-/* --- the parser --- */
+/* --- the parser: libinih tokenizes, the pre-check guards it --- */
+
+static_assert(CONF_LINE_MAX + 3 <= INI_MAX_LINE, "a line and its \"\\r\\n\" must fit libinih");
 
 struct parse_state {
-	unsigned line;
+	struct conf_parser *p;
+	void *obj;
+	const char *data;
+	size_t size, pos;
+	unsigned line;	   /* lines handed to libinih so far: its line number */
+	const char *text;  /* the current line without blanks at its ends (in data) */
+	size_t len;	   /* its length */
+	bool pair;	   /* it went to libinih as a Key=Value line */
+	bool handled;	   /* libinih called the handler for it */
+	unsigned rejected; /* first line libinih rejected, 0 if none */
 	bool section_seen; /* any header so far */
 	bool in_other;	   /* inside an unknown section (already reported) */
+	int problems;	   /* problems added */
+	int err;	   /* -ENOMEM, or -EOVERFLOW (already reported): stop */
 };
 
-static char *trim(char *s)
+/* Adds a problem at the current line; a failure stops the parse. */
+static void problem(struct parse_state *st, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void problem(struct parse_state *st, const char *fmt, ...)
 {
-	char *e;
+	va_list ap;
+	int r;
 
-	while (*s == ' ' || *s == '\t')
-		s++;
-	e = s + strlen(s);
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
-		*--e = '\0';
-	return s;
+	va_start(ap, fmt);
+	r = problem_vadd(st->p->problems, st->p->file, st->line, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		st->err = r;
+	else
+		st->problems++;
 }
 
-/* Adds a problem at the current line; returns 1 (one problem) or -ENOMEM. */
-#define PROBLEM(p, st, ...) \
-	(conf_problem_add((p)->problems, (p)->file, (st)->line, __VA_ARGS__) < 0 ? -ENOMEM : 1)
-
-static int parse_header(struct conf_parser *p, struct parse_state *st, char *s)
+static void malformed(struct parse_state *st, const char *why)
 {
-	size_t len = strlen(s);
+	problem(st, "expected 'Key=Value', '[Section]' or a comment, not '%.*s'%s",
+		(int)(st->len < 40 ? st->len : 40), st->text, why);
+}
+
+/* A header line: it must be exactly "[Section]" (libinih would ignore text
+ * after ']' and cut long names; it tells the handler nothing of sections). */
+static void check_header(struct parse_state *st)
+{
+	const char *want = st->p->section;
+	size_t n = st->len;
 
 	st->section_seen = true;
-	if (len < 2 || s[len - 1] != ']') {
-		st->in_other = true;
-		return PROBLEM(p, st, "malformed section header (expected [%s])", p->section);
+	st->in_other = true;
+	if (n < 2 || st->text[n - 1] != ']') {
+		problem(st, "malformed section header (expected [%s])", want);
+	} else if (n - 2 != strlen(want) || memcmp(st->text + 1, want, n - 2) != 0) {
+		problem(st, "unknown section [%.*s] (expected [%s])",
+			(int)(n - 2 < 64 ? n - 2 : 64), st->text + 1, want);
+	} else {
+		st->in_other = false;
+		if (!st->p->section_line)
+			st->p->section_line = st->line;
 	}
-	s[len - 1] = '\0';
-	if (strcmp(s + 1, p->section) != 0) {
-		st->in_other = true;
-		return PROBLEM(p, st, "unknown section [%.64s] (expected [%s])", s + 1, p->section);
+}
+
+/* Checks what libinih would change or accept outside the dialect, on the
+ * current line (len bytes at s, line end removed); sets text, len and pair.
+ * Returns true if the line may be handed to libinih (a problem was added
+ * otherwise). */
+static bool precheck_line(struct parse_state *st, const char *s, size_t len)
+{
+	const char *eq, *colon;
+	uint32_t bad = 0;
+	int r;
+
+	if (len > CONF_LINE_MAX) {
+		problem(st, "line is %zu bytes long, more than %d (INI readers split longer lines)",
+			len, CONF_LINE_MAX);
+		return false;
 	}
-	st->in_other = false;
-	if (!p->section_line)
-		p->section_line = st->line;
-	return 0;
+	r = text_scan(s, len, true, &bad);
+	if (r < 0) {
+		if (r == -EILSEQ)
+			problem(st, "not valid UTF-8");
+		else
+			problem(st, "control character U+%04X in the line", bad);
+		return false;
+	}
+	while (len && (*s == ' ' || *s == '\t'))
+		s++, len--;
+	while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+		len--;
+	st->text = s, st->len = len;
+	if (!len || *s == '#' || *s == ';')
+		return true;
+	for (size_t i = 1; i < len; i++)
+		if (s[i] == ';' && (s[i - 1] == ' ' || s[i - 1] == '\t')) {
+			problem(st, "blank before ';' (INI readers take ' ;' as the start of a "
+				    "comment and drop the rest of the line)");
+			return false;
+		}
+	if (*s == '[') {
+		check_header(st);
+		return !st->in_other;
+	}
+	eq = memchr(s, '=', len);
+	colon = memchr(s, ':', len);
+	if (colon && (!eq || colon < eq)) {
+		malformed(st, eq ? " (':' cannot be part of a key)" : "");
+		return false;
+	}
+	st->pair = true;
+	return true;
+}
+
+/* Reports the current line if libinih rejected it: a Key=Value line for
+ * which it did not call the handler. */
+static void finish_line(struct parse_state *st)
+{
+	if (!st->pair || st->handled)
+		return;
+	st->pair = false;
+	if (!st->rejected)
+		st->rejected = st->line;
+	malformed(st, "");
+}
+
+/* libinih's reader: hands over the next line of the file, checked, without
+ * blanks at its ends, or an empty line in its place after a problem, so
+ * that one call is one line. Returns NULL at the end or to stop. */
+static char *read_line(char *buf, int size, void *stream)
+{
+	struct parse_state *st = stream;
+	const char *s = st->data + st->pos, *nl;
+	size_t len;
+
+	finish_line(st);
+	if (st->err || st->pos >= st->size)
+		return NULL;
+	if (size < CONF_LINE_MAX + 2) {
+		problem(st, "libinih reads lines of at most %d bytes; vmsvc needs %d", size - 2,
+			CONF_LINE_MAX);
+		st->err = st->err ? st->err : -EOVERFLOW;
+		return NULL;
+	}
+	nl = memchr(s, '\n', st->size - st->pos);
+	len = nl ? (size_t)(nl - s) : st->size - st->pos;
+	st->pos += len + (nl ? 1 : 0);
+	if (len && s[len - 1] == '\r')
+		len--;
+	st->line++;
+	st->text = s, st->len = 0;
+	st->pair = st->handled = false;
+	if (!precheck_line(st, s, len))
+		st->len = 0;
+	memcpy(buf, st->text, st->len);
+	memcpy(buf + st->len, "\n", 2);
+	return st->err ? NULL : buf;
 }
 
 static int find_key(const struct conf_parser *p, const char *key)
@@ -289,100 +455,99 @@ static int suggest_key(const struct conf_parser *p, const char *key)
 	return found;
 }
 
-static int parse_assignment(struct conf_parser *p, struct parse_state *st, char *key, char *value,
-			    void *obj)
+/* The known key's index, or -1 after reporting an unknown one. */
+static int lookup_key(struct parse_state *st, const char *key)
 {
+	const struct conf_parser *p = st->p;
+	int i = find_key(p, key);
+
+	if (i >= 0)
+		return i;
+	if (!*key) {
+		problem(st, "missing key name before '='");
+		return -1;
+	}
+	i = suggest_key(p, key);
+	if (i >= 0)
+		problem(st, "unknown key '%.64s' (did you mean '%s'?)", key, p->keys[i].name);
+	else
+		problem(st, "unknown key '%.64s' in [%s]", key, p->section);
+	return -1;
+}
+
+static void parse_assignment(struct parse_state *st, const char *key, const char *value)
+{
+	struct conf_parser *p = st->p;
 	char why[CONF_WHY_SIZE];
 	int i, r;
 
-	if (!st->section_seen)
-		return PROBLEM(p, st, "'%.64s=' comes before the [%s] line", key, p->section);
-	if (st->in_other)
-		return 0;
-	if (!*key)
-		return PROBLEM(p, st, "missing key name before '='");
-	i = find_key(p, key);
-	if (i < 0) {
-		i = suggest_key(p, key);
-		if (i >= 0)
-			return PROBLEM(p, st, "unknown key '%.64s' (did you mean '%s'?)", key,
-				       p->keys[i].name);
-		return PROBLEM(p, st, "unknown key '%.64s' in [%s]", key, p->section);
+	if (!st->section_seen) {
+		problem(st, "'%.64s=' comes before the [%s] line", key, p->section);
+		return;
 	}
-	if (p->key_lines[i])
-		return PROBLEM(p, st, "%s= is set twice (first on line %u)", p->keys[i].name,
-			       p->key_lines[i]);
+	if (st->in_other || (i = lookup_key(st, key)) < 0)
+		return;
+	if (p->key_lines[i]) {
+		problem(st, "%s= is set twice (first on line %u)", p->keys[i].name,
+			p->key_lines[i]);
+		return;
+	}
 	p->key_lines[i] = st->line;
-	if (strchr(value, '\t'))
-		return PROBLEM(p, st, "%s: tab inside the value (use spaces)", p->keys[i].name);
+	if (strchr(value, '\t')) {
+		problem(st, "%s: tab inside the value (use spaces)", p->keys[i].name);
+		return;
+	}
 	why[0] = '\0';
-	r = p->keys[i].parse(obj, value, why);
+	r = p->keys[i].parse(st->obj, value, why);
 	if (r == -ENOMEM)
-		return r;
-	if (r < 0)
-		return PROBLEM(p, st, "%s: %s", p->keys[i].name, why);
-	return 0;
+		st->err = r;
+	else if (r < 0)
+		problem(st, "%s: %s", p->keys[i].name, why);
 }
 
-static int parse_line(struct conf_parser *p, struct parse_state *st, char *line, size_t len,
-		      void *obj)
+/* libinih's handler, called for each Key=Value line with its key and value
+ * (blanks stripped); the line is st->line. The section comes from the
+ * checked header lines (st), libinih's copy is not needed. */
+static int on_pair(void *user, const char *section, const char *name, const char *value)
 {
-	uint32_t bad = 0;
-	char *s, *eq;
-	int r;
+	struct parse_state *st = user;
 
-	r = text_scan(line, len, true, &bad);
-	if (r == -EILSEQ)
-		return PROBLEM(p, st, "not valid UTF-8");
-	if (r < 0)
-		return PROBLEM(p, st, "control character U+%04X in the line", bad);
-	s = trim(line);
-	if (!*s || *s == '#' || *s == ';')
+	(void)section;
+	if (st->err)
 		return 0;
-	if (*s == '[')
-		return parse_header(p, st, s);
-	eq = strchr(s, '=');
-	if (!eq)
-		return PROBLEM(p, st, "expected 'Key=Value', '[Section]' or a comment, not '%.40s'",
-			       s);
-	*eq = '\0';
-	return parse_assignment(p, st, trim(s), trim(eq + 1), obj);
+	if (!st->pair || st->handled) /* not a line we checked as one */
+		malformed(st, "");
+	else
+		parse_assignment(st, name, value);
+	st->handled = true;
+	return 1;
 }
 
 int conf_parse(struct conf_parser *p, const char *data, size_t size, void *obj)
 {
-	_cleanup_free_ char *line = malloc(size + 1);
-	struct parse_state st = { 0 };
-	size_t pos = 0;
-	int n = 0, r;
+	struct parse_state st = { .p = p, .obj = obj, .data = data, .size = size };
+	int r;
 
-	if (!line || p->nkeys > CONF_MAX_KEYS)
+	if (p->nkeys > CONF_MAX_KEYS)
 		return -ENOMEM;
 	memset(p->key_lines, 0, sizeof(p->key_lines));
 	p->section_line = 0;
 	if (size >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0)
-		pos = 3;
-	while (pos < size) {
-		const char *nl = memchr(data + pos, '\n', size - pos);
-		size_t len = nl ? (size_t)(nl - (data + pos)) : size - pos;
-
-		memcpy(line, data + pos, len);
-		pos += len + (nl ? 1 : 0);
-		if (len && line[len - 1] == '\r')
-			len--;
-		line[len] = '\0';
-		st.line++;
-		r = parse_line(p, &st, line, len, obj);
-		if (r < 0)
-			return r;
-		n += r;
+		st.pos = 3;
+	r = ini_parse_stream(read_line, &st, on_pair, &st);
+	finish_line(&st);
+	if (r > 0 && (unsigned)r != st.rejected && !st.err) {
+		/* libinih found an error that the checks above did not */
+		st.line = (unsigned)r;
+		problem(&st, "malformed line: expected 'Key = Value' or '[Section]'");
 	}
-	if (!p->section_line && !st.section_seen) {
-		if (conf_problem_add(p->problems, p->file, 0, "no [%s] section", p->section) < 0)
-			return -ENOMEM;
-		n++;
+	if (r < -1 || st.err == -ENOMEM)
+		return -ENOMEM;
+	if (!st.err && !p->section_line && !st.section_seen) {
+		st.line = 0;
+		problem(&st, "no [%s] section", p->section);
 	}
-	return n;
+	return st.err == -ENOMEM ? -ENOMEM : st.problems;
 }
 
 /* --- folders and files --- */

@@ -5,20 +5,22 @@
  * folder helpers. Used by the registry (registry.c) and the VM table
  * (vmtable.c); never prints.
  *
- * The dialect, one line at a time ('\n' or "\r\n"):
+ * The dialect, one line at a time ('\n' or "\r\n"), tokenized by libinih
+ * (conffile.c says how it is kept from changing what a file means):
  *   - blank lines, and lines whose first non-blank character is '#' or ';',
- *     are comments (only whole lines: ';' inside a value is part of it);
+ *     are comments;
  *   - "[Section]" starts a section; a file has exactly one known section;
  *   - "Key = Value": blanks around Key and Value are stripped; a value runs
- *     to the end of the line (no continuation lines, no quoting);
+ *     to the end of the line (no continuation lines, no quoting); ';' in a
+ *     value is kept, but a blank before ';' is a problem, since INI readers
+ *     take " ;" as the start of an inline comment;
+ *   - a line holds at most CONF_LINE_MAX bytes (without its "\r\n"), what
+ *     Debian's libinih reads as one line;
+ *   - indentation is allowed and removed (it never continues a value);
  *   - every byte must be valid UTF-8 without control characters (tab is a
  *     blank); a UTF-8 byte-order mark at the start is skipped.
  * Unknown keys, unknown sections, keys set twice and malformed lines are
  * problems, so that typos in hand-edited files are caught.
- *
- * Why not libinih: Debian's build cuts lines at 200 bytes (and counts the
- * rest as a new line), ends values at " ;" and joins indented lines to the
- * previous value; each of these silently changes a hand-edited entry.
  */
 #ifndef VMSVC_CONFFILE_H
 #define VMSVC_CONFFILE_H
@@ -33,6 +35,12 @@
 #define CONF_MAX_KEYS 16
 /* Size of the buffer a key parser writes its explanation into. */
 #define CONF_WHY_SIZE 256
+/* Longest line, in bytes without "\r\n": libinih's INI_MAX_LINE (200)
+ * minus "\r\n" and the NUL, as ini.h documents. */
+#define CONF_LINE_MAX 197
+/* Longest free-text value (conf_check_text): fits on a line after a key of
+ * up to 34 bytes and " = ". */
+#define CONF_VALUE_MAX 160
 
 /* A problem in a config file. file is relative to the config folder
  * ("services.d/x.conf"); line is 1-based, 0 for the file as a whole. */
@@ -89,8 +97,10 @@ int conf_parse(struct conf_parser *p, const char *data, size_t size, void *obj);
 bool conf_text_ok(const char *s, size_t len);
 
 /*
- * Checks a free-text value a user gives (names, descriptions): 1..max bytes,
- * conf_text_ok, no blank at either end. Returns 0, or -EINVAL with why set.
+ * Checks a free-text value a user gives (names, descriptions) so that an
+ * entry file holds it unchanged: 1..max bytes and at most CONF_VALUE_MAX,
+ * conf_text_ok, no blank at either end, no blank before a ';'. Returns 0, or
+ * -EINVAL with why (CONF_WHY_SIZE bytes) set.
  */
 int conf_check_text(const char *s, size_t max, char *why);
 

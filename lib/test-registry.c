@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test-registry.c - unit tests of the service registry (registry.c) and of
- * the INI dialect under it (conffile.c): parsing of valid, broken and
- * hand-edited entries, loading a folder, lookups, uniqueness, writers.
+ * the INI dialect under it (conffile.c over libinih): parsing of valid,
+ * broken and hand-edited entries, exact lines and libinih's limits, loading
+ * a folder, lookups, uniqueness, writers.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +18,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include <ini.h>
 
 #include "registry.h"
 
@@ -285,28 +288,29 @@ static void parse_keeps_hand_edited_layout_meaning(void **state)
 {
 	struct conf_problems p = { 0 };
 	struct reg_service s;
-	char text[1024], name[REG_NAME_MAX + 1];
+	char text[1024], name[CONF_VALUE_MAX + 2];
 
 	(void)state;
 	/* BOM, CRLF, indented keys (not continuations), no final newline */
 	assert_int_equal(parse(G22,
 			       "\xef\xbb\xbf[Service]\r\n  ElementName = caf\xc3\xa9 \r\n"
-			       "\tPort\t=\t22\r\nDescription = a ; b",
+			       "\tPort\t=\t22\r\n    Enabled = no\r\nDescription = a; b #c;d",
 			       &s, &p),
 			 0);
 	assert_string_equal(s.name, "caf\xc3\xa9");
 	assert_int_equal(s.port, 22);
-	assert_string_equal(s.description, "a ; b");
+	assert_false(s.enabled);
+	assert_string_equal(s.description, "a; b #c;d");
 	reg_service_clear(&s);
-	/* a 256-byte name is one line, whatever its length */
-	memset(name, 'n', REG_NAME_MAX);
-	name[REG_NAME_MAX] = '\0';
-	snprintf(text, sizeof(text), "[Service]\nElementName=%s\nPort=22\n", name);
+	/* the longest name fits on its line, one byte more is reported */
+	memset(name, 'n', CONF_VALUE_MAX);
+	name[CONF_VALUE_MAX] = '\0';
+	snprintf(text, sizeof(text), "[Service]\nElementName = %s\nPort=22\n", name);
 	assert_int_equal(parse(G22, text, &s, &p), 0);
 	assert_string_equal(s.name, name);
 	reg_service_clear(&s);
 	snprintf(text, sizeof(text), "[Service]\nElementName=%sn\nPort=22\n", name);
-	assert_problem(G22, text, 2, "longer than 256 bytes");
+	assert_problem(G22, text, 2, "longer than 160 bytes");
 	assert_int_equal(p.count, 0);
 }
 
@@ -330,11 +334,11 @@ static void parse_rejects_names_that_look_like_guids_or_options(void **state)
 static void format_then_parse_gives_the_same_entry(void **state)
 {
 	struct reg_service in = { .id = guid(G_SESSION),
-				  .name = "x = [y] ; #z",
+				  .name = "x = [y];#z: w",
 				  .enabled = false,
 				  .port = 4294967294u,
 				  .group = "g",
-				  .description = "# not a comment" };
+				  .description = "# not a comment; =:[x]" };
 	struct conf_problems p = { 0 };
 	struct reg_service out;
 	char *text = reg_format_entry(&in);
@@ -348,6 +352,275 @@ static void format_then_parse_gives_the_same_entry(void **state)
 	assert_null(out.user);
 	assert_string_equal(out.group, "g");
 	assert_string_equal(out.description, in.description);
+	reg_service_clear(&out);
+	free(text);
+}
+
+/* --- the INI dialect over libinih (conffile.c) --- */
+
+/* A section [S] with keys A, B and Cee that store their values. */
+struct abc {
+	char v[3][CONF_LINE_MAX + 1];
+};
+
+static int key_a(void *obj, const char *value, char *why)
+{
+	(void)why;
+	snprintf(((struct abc *)obj)->v[0], CONF_LINE_MAX + 1, "%s", value);
+	return 0;
+}
+
+static int key_b(void *obj, const char *value, char *why)
+{
+	(void)why;
+	snprintf(((struct abc *)obj)->v[1], CONF_LINE_MAX + 1, "%s", value);
+	return 0;
+}
+
+static int key_c(void *obj, const char *value, char *why)
+{
+	(void)why;
+	snprintf(((struct abc *)obj)->v[2], CONF_LINE_MAX + 1, "%s", value);
+	return 0;
+}
+
+static const struct conf_key abc_keys[] = { { "A", key_a }, { "B", key_b }, { "Cee", key_c } };
+
+static int parse_abc(const char *text, size_t size, struct conf_parser *cp, struct abc *out,
+		     struct conf_problems *p)
+{
+	*cp = (struct conf_parser){
+		.file = "t.conf", .section = "S", .keys = abc_keys, .nkeys = 3, .problems = p
+	};
+	memset(out, 0, sizeof(*out));
+	return conf_parse(cp, text, size, out);
+}
+
+static void dialect_gives_each_key_its_exact_line_through_libinih(void **state)
+{
+	char text[1024], comment[CONF_LINE_MAX + 1];
+	struct conf_problems p = { 0 };
+	struct conf_parser cp;
+	struct abc v;
+
+	(void)state;
+	memset(comment, '#', CONF_LINE_MAX);
+	comment[CONF_LINE_MAX] = '\0';
+	snprintf(text, sizeof(text),
+		 "\xef\xbb\xbf# comment\r\n" /* 1 */
+		 "\r\n"			     /* 2 */
+		 "; other comment\n"	     /* 3 */
+		 "   # indented comment\n"   /* 4 */
+		 "[S]\n"		     /* 5 */
+		 "\n"			     /* 6 */
+		 "A = 1\n"		     /* 7 */
+		 "\t\n"			     /* 8 */
+		 "   B=two words  \r\n"	     /* 9: indented, not a continuation */
+		 "%s\r\n"		     /* 10: a comment of CONF_LINE_MAX bytes */
+		 "Cee=;x #y",		     /* 11: no final newline */
+		 comment);
+	assert_int_equal(parse_abc(text, strlen(text), &cp, &v, &p), 0);
+	assert_int_equal(cp.section_line, 5);
+	assert_int_equal(cp.key_lines[0], 7);
+	assert_int_equal(cp.key_lines[1], 9);
+	assert_int_equal(cp.key_lines[2], 11);
+	assert_string_equal(v.v[0], "1");
+	assert_string_equal(v.v[1], "two words");
+	assert_string_equal(v.v[2], ";x #y");
+}
+
+static void dialect_reports_every_problem_on_its_line_and_keeps_counting(void **state)
+{
+	static const struct {
+		unsigned line;
+		const char *needle;
+	} want[] = {
+		{ 2, "expected 'Key=Value', '[Section]' or a comment, not 'junk'" },
+		{ 4, "line is 198 bytes long, more than 197" },
+		{ 6, "not 'more junk'" },
+		{ 7, "blank before ';'" },
+		{ 8, "not 'continued'" },
+		{ 9, "not 'Cee: x'" },
+		{ 10, "':' cannot be part of a key" },
+		{ 11, "malformed section header (expected [S])" },
+		{ 12, "unknown section [T] (expected [S])" },
+		{ 14, "control character U+0000" },
+		{ 15, "A= is set twice (first on line 3)" },
+		{ 16, "unknown key 'b' (did you mean 'B'?)" },
+	};
+	enum { NWANT = sizeof(want) / sizeof(want[0]) };
+	char text[1024], line4[CONF_LINE_MAX + 2];
+	struct conf_problems p = { 0 };
+	struct conf_parser cp;
+	struct abc v;
+	int n;
+
+	(void)state;
+	memset(line4, 'x', CONF_LINE_MAX + 1);
+	line4[CONF_LINE_MAX + 1] = '\0';
+	n = snprintf(text, sizeof(text),
+		     "[S]\njunk\nA=1\n%s\nB=after the long line\nmore junk\nCee = a ; b\n"
+		     "  continued\nCee: x\nA:b = c\n[S] x\n[T]\n[S]\nCee=%c\nA=2\nb=3\n",
+		     line4, '\0');
+	n = parse_abc(text, (size_t)n, &cp, &v, &p);
+	for (size_t i = 0; i < p.count; i++)
+		if (i >= NWANT || p.items[i].line != want[i].line ||
+		    !strstr(p.items[i].message, want[i].needle))
+			print_message("problem %zu: %u: %s\n", i, p.items[i].line,
+				      p.items[i].message);
+	assert_int_equal(n, NWANT);
+	for (size_t i = 0; i < NWANT; i++) {
+		assert_int_equal(p.items[i].line, want[i].line);
+		assert_non_null(strstr(p.items[i].message, want[i].needle));
+	}
+	assert_int_equal(cp.key_lines[0], 3);
+	assert_int_equal(cp.key_lines[1], 5); /* libinih would have made it line 6 */
+	assert_int_equal(cp.key_lines[2], 0);
+	assert_string_equal(v.v[1], "after the long line");
+	conf_problems_clear(&p);
+}
+
+static void dialect_line_limit_is_at_the_byte(void **state)
+{
+	char text[512], value[CONF_LINE_MAX];
+	struct conf_problems p = { 0 };
+	struct conf_parser cp;
+	struct abc v;
+	size_t len = CONF_LINE_MAX - strlen("Cee=");
+
+	(void)state;
+	memset(value, 'v', len);
+	value[len] = '\0';
+	snprintf(text, sizeof(text), "[S]\r\nCee=%s\r\nA=1\r\n", value);
+	assert_int_equal(parse_abc(text, strlen(text), &cp, &v, &p), 0);
+	assert_string_equal(v.v[2], value);
+	assert_int_equal(cp.key_lines[0], 3);
+	snprintf(text, sizeof(text), "[S]\nCee=%sv\nA=1\n", value);
+	assert_int_equal(parse_abc(text, strlen(text), &cp, &v, &p), 1);
+	assert_int_equal(p.items[0].line, 2);
+	assert_non_null(strstr(p.items[0].message, "more than 197"));
+	assert_int_equal(cp.key_lines[0], 3);
+	conf_problems_clear(&p);
+}
+
+/* libinih handler for the checks of the library itself: appends
+ * "section/name=value|" to the buffer user. */
+static int ini_collect(void *user, const char *section, const char *name, const char *value)
+{
+	char *buf = user;
+	size_t n = strlen(buf);
+
+	snprintf(buf + n, 1024 - n, "%s/%s=%s|", section, name, value);
+	return 1;
+}
+
+static int reader_size;
+
+static char *one_line_reader(char *str, int num, void *stream)
+{
+	int *calls = stream;
+
+	reader_size = num;
+	if ((*calls)++)
+		return NULL;
+	snprintf(str, (size_t)num, "[S]\n");
+	return str;
+}
+
+/* "[S]\nA=vvv...\nB=1\n" with a second line of len bytes. */
+static const char *long_line(char text[512], size_t len)
+{
+	memcpy(text, "[S]\nA=", 6);
+	memset(text + 6, 'v', len - 2);
+	strcpy(text + 4 + len, "\nB=1\n");
+	return text;
+}
+
+/* The behaviours of Debian's libinih that conffile.c's pre-check is built
+ * on; if one changes, the comment at the top of conffile.c must too. */
+static void libinih_behaves_as_the_precheck_assumes(void **state)
+{
+	char out[1024] = "", text[512];
+	int calls = 0;
+
+	(void)state;
+	/* the reader gets room for CONF_LINE_MAX bytes, "\r\n" and the NUL */
+	assert_int_equal(ini_parse_stream(one_line_reader, &calls, ini_collect, out), 0);
+	assert_true(reader_size >= CONF_LINE_MAX + 3);
+	/* inline comments: ';' after a blank, nothing else */
+	assert_int_equal(
+		ini_parse_string("[S]\nA=x ;y\nB=x\t;y\nC=x;y\nD=x #y\nE=;y\n", ini_collect, out),
+		0);
+	assert_string_equal(out, "S/A=x|S/B=x|S/C=x;y|S/D=x #y|S/E=;y|");
+	/* an indented line continues the previous value; ':' separates */
+	out[0] = '\0';
+	assert_int_equal(ini_parse_string("[S]\nA=1\n  B=2\nC: 3\n", ini_collect, out), 0);
+	assert_string_equal(out, "S/A=1|S/A=B=2|S/C=3|");
+	/* text after ']' is ignored, long section names are cut */
+	out[0] = '\0';
+	assert_int_equal(ini_parse_string("[S] x\nA=1\n[" /* 60 bytes */
+					  "012345678901234567890123456789"
+					  "012345678901234567890123456789]\nB=2\n",
+					  ini_collect, out),
+			 0);
+	assert_string_equal(out, "S/A=1|0123456789012345678901234567890123456789012345678/B=2|");
+	/* a line of CONF_LINE_MAX + 2 bytes is read whole, one more is split */
+	assert_int_equal(ini_parse_string(long_line(text, CONF_LINE_MAX + 2), ini_collect, out), 0);
+	assert_int_equal(ini_parse_string(long_line(text, CONF_LINE_MAX + 3), ini_collect, out), 3);
+}
+
+static void check_text_refuses_what_a_file_would_change(void **state)
+{
+	char why[CONF_WHY_SIZE], text[CONF_VALUE_MAX + 2];
+
+	(void)state;
+	assert_int_equal(conf_check_text("a ; b", 100, why), -EINVAL);
+	assert_non_null(strstr(why, "blank before ';'"));
+	assert_int_equal(conf_check_text("a\t;b", 100, why), -EINVAL);
+	assert_int_equal(conf_check_text("a; b;c #d", 100, why), 0);
+	assert_int_equal(reg_check_description("backups ; nightly", why), -EINVAL);
+	assert_int_equal(reg_check_name("x ;", why), -EINVAL);
+	memset(text, 'd', CONF_VALUE_MAX);
+	text[CONF_VALUE_MAX] = '\0';
+	assert_int_equal(reg_check_description(text, why), 0);
+	assert_int_equal(reg_check_name(text, why), 0);
+	strcat(text, "d");
+	assert_int_equal(reg_check_description(text, why), -EINVAL);
+	assert_string_equal(why, "is longer than 160 bytes");
+	assert_int_equal(reg_check_name(text, why), -EINVAL);
+	assert_int_equal(conf_check_text(text + 100, 10, why), -EINVAL);
+	assert_string_equal(why, "is longer than 10 bytes");
+}
+
+static void format_of_longest_values_stays_within_the_line_limit(void **state)
+{
+	char name[CONF_VALUE_MAX + 1], user[REG_ACCOUNT_MAX + 1], desc[CONF_VALUE_MAX + 1];
+	struct reg_service in = { .id = guid(G_SESSION),
+				  .name = name,
+				  .port = 7,
+				  .user = user,
+				  .group = user,
+				  .description = desc },
+			   out;
+	struct conf_problems p = { 0 };
+	char *text;
+
+	(void)state;
+	memset(name, 'n', CONF_VALUE_MAX);
+	memset(user, 'u', REG_ACCOUNT_MAX);
+	memset(desc, ';', CONF_VALUE_MAX);
+	name[CONF_VALUE_MAX] = user[REG_ACCOUNT_MAX] = desc[CONF_VALUE_MAX] = '\0';
+	text = reg_format_entry(&in);
+	assert_non_null(text);
+	for (const char *s = text; *s;) {
+		size_t n = strcspn(s, "\n");
+		assert_true(n <= CONF_LINE_MAX);
+		s += n + (s[n] == '\n');
+	}
+	assert_int_equal(reg_parse_entry(text, strlen(text), &in.id, "f", &out, &p), 0);
+	assert_string_equal(out.name, name);
+	assert_string_equal(out.user, user);
+	assert_string_equal(out.description, desc);
 	reg_service_clear(&out);
 	free(text);
 }
@@ -512,6 +785,8 @@ static void add_rejects_invalid_definitions(void **state)
 	assert_int_equal(reg_add(*state, &s, &k), -EINVAL);
 	s = (struct reg_service){ .id = HV_GUID_BROADCAST, .name = "x", .port = 5 };
 	assert_int_equal(reg_add(*state, &s, &k), -EINVAL);
+	s = (struct reg_service){ .name = "x", .port = 5, .description = "a ; b" };
+	assert_int_equal(reg_add(*state, &s, &k), -EINVAL);
 	assert_int_equal(reg_load(*state, &t), 0);
 	assert_int_equal(reg_count(t), 0);
 	reg_table_free(t);
@@ -646,6 +921,12 @@ int main(void)
 		cmocka_unit_test(parse_keeps_hand_edited_layout_meaning),
 		cmocka_unit_test(parse_rejects_names_that_look_like_guids_or_options),
 		cmocka_unit_test(format_then_parse_gives_the_same_entry),
+		cmocka_unit_test(dialect_gives_each_key_its_exact_line_through_libinih),
+		cmocka_unit_test(dialect_reports_every_problem_on_its_line_and_keeps_counting),
+		cmocka_unit_test(dialect_line_limit_is_at_the_byte),
+		cmocka_unit_test(libinih_behaves_as_the_precheck_assumes),
+		cmocka_unit_test(check_text_refuses_what_a_file_would_change),
+		cmocka_unit_test(format_of_longest_values_stays_within_the_line_limit),
 		DIR_TEST(load_of_missing_folder_gives_empty_table),
 		DIR_TEST(load_fails_when_services_d_is_a_file),
 		DIR_TEST(load_skips_broken_entries_and_keeps_the_others),

@@ -2,7 +2,7 @@
 /*
  * test-vmtable.c - unit tests of the VM table (vmtable.c): names, parsing,
  * loading with broken and conflicting definitions, add (id and CID
- * allocation, conflicts) and remove.
+ * allocation, conflicts) and remove, descriptions an INI reader keeps.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -216,7 +216,7 @@ static void add_reports_conflicts_and_rejects_invalid_vms(void **state)
 
 static void format_then_parse_gives_the_same_vm(void **state)
 {
-	struct vmt_vm in = { .name = "web", .cid = 4294967294u, .description = "# x ; y" }, out;
+	struct vmt_vm in = { .name = "web", .cid = 4294967294u, .description = "# x; y" }, out;
 	struct conf_problems p = { 0 };
 	char *text;
 
@@ -232,6 +232,44 @@ static void format_then_parse_gives_the_same_vm(void **state)
 	free(text);
 }
 
+static void description_must_survive_the_ini_reader(void **state)
+{
+	char text[512], desc[CONF_VALUE_MAX + 2], why[CONF_WHY_SIZE];
+	struct conf_problems p = { 0 };
+	struct vmt_table *t = NULL;
+	struct vmt_conflict k;
+	struct vmt_vm vm;
+
+	/* read back: a blank before ';' and over-long lines are reported */
+	snprintf(text, sizeof(text), "[VM]\nId=%s\nCid=3\nDescription=a ; b\n", ID1);
+	assert_int_equal(vmt_parse_entry(text, strlen(text), "web", "f", &vm, &p), -EINVAL);
+	assert_int_equal(p.items[0].line, 4);
+	assert_non_null(strstr(p.items[0].message, "blank before ';'"));
+	conf_problems_clear(&p);
+	memset(desc, 'd', CONF_VALUE_MAX + 1);
+	desc[CONF_VALUE_MAX + 1] = '\0';
+	snprintf(text, sizeof(text), "[VM]\nDescription=%s%s\nId=%s\nCid=3\n", desc, desc + 120,
+		 ID1);
+	assert_int_equal(vmt_parse_entry(text, strlen(text), "web", "f", &vm, &p), -EINVAL);
+	assert_int_equal(p.items[0].line, 2);
+	assert_non_null(strstr(p.items[0].message, "more than 197"));
+	assert_int_equal(p.count, 1); /* Id and Cid still found on lines 3 and 4 */
+	conf_problems_clear(&p);
+	/* written: the longest description loads, one byte more is refused */
+	vm = (struct vmt_vm){ .name = "a", .description = desc };
+	assert_int_equal(vmt_add(*state, &vm, &k), -EINVAL);
+	assert_int_equal(conf_check_text(desc, VMT_DESCRIPTION_MAX, why), -EINVAL);
+	desc[CONF_VALUE_MAX] = '\0';
+	vm = (struct vmt_vm){ .name = "b", .description = desc };
+	assert_int_equal(vmt_add(*state, &vm, &k), 0);
+	vm = (struct vmt_vm){ .name = "c", .description = "x ; y" };
+	assert_int_equal(vmt_add(*state, &vm, &k), -EINVAL);
+	assert_int_equal(vmt_load(*state, &t), 0);
+	assert_int_equal(vmt_count(t), 1);
+	assert_string_equal(vmt_find_name(t, "b")->description, desc);
+	vmt_table_free(t);
+}
+
 #define DIR_TEST(f) cmocka_unit_test_setup_teardown(f, setup_dir, teardown_dir)
 
 int main(void)
@@ -243,6 +281,7 @@ int main(void)
 		DIR_TEST(load_skips_broken_and_conflicting_definitions),
 		DIR_TEST(add_gives_lowest_free_cid_and_a_fresh_kept_id),
 		DIR_TEST(add_reports_conflicts_and_rejects_invalid_vms),
+		DIR_TEST(description_must_survive_the_ini_reader),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -132,6 +132,15 @@ kill_cycle() {
 	sleep 1.5
 	qpid=$(cat "$(guest_state_dir ga)/qemu.pid")
 	grep -q '^qemu-system' "/proc/$qpid/comm"
+	# Both transfers are still running when QEMU dies.
+	if ! kill -0 "$hpid" 2>/dev/null; then
+		echo "cycle $cycle: the host->guest transfer ended before the kill:"
+		cat "$E2E_ROOT/h2g.out"
+		guest_exec ga 'cat /tmp/l.log'
+		daemon_log | grep -v 'queue [01]' | tail -n 30
+		return 1
+	fi
+	[ "$(peer_count sa '^(recv|error) 1 ')" = 0 ]
 	t0=$(now_ms)
 	kill -KILL "$qpid"
 	# Host side of the guest's connection: end of stream, short of the full length.

@@ -82,7 +82,6 @@ bool hv_guid_equal(const hv_guid_t *a, const hv_guid_t *b);
 int hv_guid_lookup_name(const char *name, hv_guid_t *out);
 const char *hv_guid_well_known_name(const hv_guid_t *guid);
 
-
 /*
  * ---- Hyper-V sockets ----
  *
@@ -92,6 +91,10 @@ const char *hv_guid_well_known_name(const hv_guid_t *guid);
  * stream and shutdown(fd, SHUT_WR) half-closes. Close it with hv_close()
  * (plain close() works too, but leaves the library's small per-fd record
  * behind until the fd number is reused by hv_socket or hv_accept).
+ *
+ * hv_bind (AF_VSOCK), hv_connect and hv_listen put the real socket behind
+ * the fd number (dup3), so add the fd to an epoll set after they return
+ * (poll and select are not affected).
  *
  * The transport follows the VmId (docs/guide.md):
  *   - HV_GUID_PARENT (from a guest): kernel AF_VSOCK to CID 2, port =

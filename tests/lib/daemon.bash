@@ -15,7 +15,8 @@
 #                         every socket it made is gone and its log has no
 #                         sanitizer report
 #   daemon_kill           teardown: stop the daemon if it runs (SIGTERM, then
-#                         SIGKILL); prints its log on an unclean end; no asserts
+#                         SIGKILL); returns 1 and prints its log if it did not
+#                         end with status 0 or its log has a sanitizer report
 #   daemon_pid, daemon_fd_count, daemon_rss_kb, daemon_log, daemon_alive
 #   daemon_check_log      fail if the log has an AddressSanitizer, LeakSanitizer
 #                         or UBSan report
@@ -59,10 +60,14 @@
 #                         "error ERRNAME ..." (exit 1), "timeout" (exit 3)
 #   bg_track PID          kill PID in bg_stop_all (teardown_file)
 #   bg_stop_all           stop peers and tracked PIDs (by PID)
+#   e2e_require           fail (never skip) unless the binaries and host tools exist
 #   e2e_teardown          guest_stop_all, bg_stop_all, daemon_kill, remove ROOT
+#                         (kept when the daemon ended badly and E2E_KEEP is set)
 #
-# Environment: VMSVC_VMSVCD (the built daemon; required), VMSVC (the CLI),
-# VMSVC_STREAMGEN. ASAN_OPTIONS defaults to detect_leaks=1:abort_on_error=1.
+# Load after lib/guest (e2e_teardown stops the guests). Environment:
+# VMSVC_VMSVCD (the built daemon), VMSVC (the CLI), VMSVC_STREAMGEN (default:
+# under $VMSVC_BUILD_DIR). ASAN_OPTIONS defaults to
+# detect_leaks=1:abort_on_error=1.
 
 _e2e_src() {
 	if [ -n "${VMSVC_SOURCE_DIR:-}" ]; then
@@ -87,7 +92,7 @@ e2e_require() {
 			return 1
 		}
 	done
-	for f in python3 socat qemu-system-x86_64 flock timeout; do
+	for f in python3 qemu-system-x86_64 flock timeout sha256sum pgrep; do
 		command -v "$f" >/dev/null || {
 			echo "e2e: missing dependency: $f" >&2
 			return 1
