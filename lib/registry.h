@@ -38,8 +38,8 @@
 /* Sub-folder of the config folder that holds the entries. */
 #define REG_DIR "services.d"
 /* Longest ElementName, Description and User/Group, in bytes. */
-#define REG_NAME_MAX	    256
-#define REG_DESCRIPTION_MAX 1024
+#define REG_NAME_MAX	    CONF_VALUE_MAX
+#define REG_DESCRIPTION_MAX CONF_VALUE_MAX
 #define REG_ACCOUNT_MAX	    64
 /* Ports usable by a service: 0 and VMADDR_PORT_ANY (0xffffffff) are not. */
 #define REG_PORT_MIN 1u
@@ -117,7 +117,8 @@ void reg_entry_file(const hv_guid_t *id, char buf[REG_FILE_SIZE]);
 
 /*
  * Checks a service name: 1..REG_NAME_MAX bytes of UTF-8 without control
- * characters, no blank at either end, not starting with '-', not a GUID.
+ * characters, no blank at either end or before ';' (INI comments), not
+ * starting with '-', not a GUID.
  * Returns 0, or -EINVAL with why (CONF_WHY_SIZE bytes) set.
  */
 int reg_check_name(const char *name, char *why);

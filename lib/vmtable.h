@@ -27,7 +27,7 @@
 
 #define VMT_DIR		    "vms.d"
 #define VMT_NAME_MAX	    64
-#define VMT_DESCRIPTION_MAX 1024
+#define VMT_DESCRIPTION_MAX CONF_VALUE_MAX
 /* CIDs 0 (hypervisor), 1 (local) and 2 (host) and VMADDR_CID_ANY are not
  * guest CIDs. */
 #define VMT_CID_MIN 3u

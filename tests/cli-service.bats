@@ -146,8 +146,8 @@ teardown() {
 	[ ! -e "$CFG" ]
 }
 
-@test "add rejects invalid names (empty, blanks at the ends, leading '-', GUID, control chars, > 256 bytes)" {
-	for n in "" " lead" "trail " "$T22" $'a\tb' $'a\nb' $'a\x1bb'; do
+@test "add rejects invalid names (empty, blanks at the ends, leading '-', GUID, control chars, ' ;', > 160 bytes)" {
+	for n in "" " lead" "trail " "$T22" $'a\tb' $'a\nb' $'a\x1bb' "a ; b"; do
 		run_vmsvc service add -- "$n"
 		expect 2
 		stderr_has "invalid service name"
@@ -155,17 +155,17 @@ teardown() {
 	run_vmsvc service add -- -dash
 	expect 2
 	stderr_has "must not start with '-'"
-	long=$(printf 'n%.0s' $(seq 257))
+	long=$(printf 'n%.0s' $(seq 161))
 	run_vmsvc service add "$long"
 	expect 2
-	stderr_has "longer than 256 bytes"
+	stderr_has "longer than 160 bytes"
 	[ ! -e "$CFG" ]
 	run_vmsvc service add "${long:1}"
 	expect 0
 	run_vmsvc service add "Caf"$'\xc3\xa9'" service; nightly = yes"
 	expect 0
 	run_vmsvc service list --json
-	json_check "len(j) == 2 and j[0]['name'] == 'Café service; nightly = yes' and len(j[1]['name']) == 256"
+	json_check "len(j) == 2 and j[0]['name'] == 'Café service; nightly = yes' and len(j[1]['name']) == 160"
 }
 
 @test "add of a duplicate name, GUID or port fails (1), names the entry and changes nothing" {
@@ -198,9 +198,12 @@ teardown() {
 	expect 2
 	[ ! -e "$CFG/services.d" ] || [ -z "$(ls "$CFG/services.d")" ]
 	run_vmsvc service add x --port 7 --user nobody --group nogroup --description "a ; b" --disabled
+	expect 2
+	stderr_has "must not have a blank before ';'"
+	run_vmsvc service add x --port 7 --user nobody --group nogroup --description "a; b" --disabled
 	expect 0
 	run_vmsvc service show x --json
-	json_check "j == {'name': 'x', 'guid': '00000007-facb-11e6-bd58-64006a7986d3', 'port': 7, 'enabled': False, 'user': 'nobody', 'group': 'nogroup', 'description': 'a ; b'}"
+	json_check "j == {'name': 'x', 'guid': '00000007-facb-11e6-bd58-64006a7986d3', 'port': 7, 'enabled': False, 'user': 'nobody', 'group': 'nogroup', 'description': 'a; b'}"
 }
 
 @test "add creates the config folder and writes a readable 0644 entry" {
