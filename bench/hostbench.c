@@ -44,17 +44,6 @@ struct ep {
 	uint32_t guest_port; /* EP_HYBRID */
 };
 
-static void on_alarm(int sig)
-{
-	static const char msg[] = "error TIMEOUT -t expired\n";
-	ssize_t r;
-
-	(void)sig;
-	r = write(STDOUT_FILENO, msg, sizeof(msg) - 1);
-	(void)r;
-	_exit(3);
-}
-
 static int set_unix_path(struct ep *ep, const char *path, size_t len)
 {
 	if (len == 0 || len >= sizeof(ep->sa.un.sun_path))
@@ -195,19 +184,6 @@ static int ep_listen(struct ep *ep, int *fd)
 	return 0;
 }
 
-static int accept_one(int lfd, int *fd)
-{
-	int s;
-
-	do
-		s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	while (s < 0 && errno == EINTR);
-	if (s < 0)
-		return -errno;
-	*fd = s;
-	return 0;
-}
-
 static int fail(const char *what, int r)
 {
 	printf("error %s %s\n", what, bench_errname(-r));
@@ -255,20 +231,7 @@ static int cmd_serve_xfer(struct ep *ep, const struct bench_amount *a, uint64_t 
 
 	if (r < 0)
 		return fail("listen", r);
-	for (uint64_t i = 0; n == 0 || i < n; i++) {
-		struct bench_xfer x;
-		int fd = -1;
-
-		r = accept_one(lfd, &fd);
-		if (r < 0)
-			break;
-		r = a ? bench_send(fd, a, &x) : bench_recv(fd, &x);
-		close(fd);
-		if (r < 0)
-			break;
-		bench_print_xfer(a ? "source" : "sink", &x);
-	}
-	close(lfd);
+	r = bench_serve_xfer(lfd, a, n);
 	return r < 0 ? fail(a ? "source" : "sink", r) : 0;
 }
 
@@ -302,19 +265,11 @@ static int cmd_lat(const struct ep *ep, uint64_t n, bool samples)
 
 static int cmd_lat_serve(struct ep *ep)
 {
-	static const uint8_t one = '1';
 	int lfd = -1, r = ep_listen(ep, &lfd);
 
 	if (r < 0)
 		return fail("listen", r);
-	for (;;) {
-		int fd = -1;
-
-		if (accept_one(lfd, &fd) < 0)
-			continue;
-		bench_write_all(fd, &one, 1);
-		close(fd);
-	}
+	bench_lat_serve(lfd);
 }
 
 static int cmd_hold(struct ep *ep)
@@ -328,7 +283,7 @@ static int cmd_hold(struct ep *ep)
 	for (;;) {
 		int fd = -1;
 
-		r = accept_one(lfd, &fd);
+		r = bench_accept(lfd, &fd);
 		if (r < 0) {
 			fail("accept", r);
 			sleep(1);
@@ -392,8 +347,7 @@ int main(int argc, char **argv)
 	if (argc >= 2 && strcmp(argv[0], "-t") == 0) {
 		if (bench_parse_u64(argv[1], 86400, &secs) < 0)
 			return usage();
-		signal(SIGALRM, on_alarm);
-		alarm((unsigned int)secs);
+		bench_arm_timeout(secs);
 		argc -= 2;
 		argv += 2;
 	}

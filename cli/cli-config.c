@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cli-config.c - helpers shared by the subcommands that read the config
- * folder (service, vm): problem reports, JSON output, option errors.
+ * folder (service, vm): problem reports, JSON output, option errors, and
+ * the parts of a table command family (cli_table_*) that they share.
  */
 #include <getopt.h>
 #include <json-c/json.h>
@@ -45,4 +46,73 @@ int cli_option_error(const char *cmd, int c, char **argv)
 	if (optopt && strncmp(opt, "--", 2) != 0)
 		return cli_usage_error(cmd, "unknown option '-%c'", optopt);
 	return cli_usage_error(cmd, "unknown option '%s'", opt);
+}
+
+int cli_table_dispatch(const struct cli_table *c, const struct cli_subcommand *sub, size_t n,
+		       int argc, char **argv)
+{
+	char names[256] = "";
+
+	if (argc < 2) {
+		for (size_t i = 0; i < n; i++)
+			snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
+				 i ? ", " : "", sub[i].name);
+		return cli_usage_error(c->cmd, "missing subcommand (%s)", names);
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		c->usage(stdout);
+		return EXIT_OK;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(argv[1], sub[i].name) == 0)
+			return sub[i].run(argc - 1, argv + 1);
+	return cli_usage_error(c->cmd, "unknown subcommand '%s'", argv[1]);
+}
+
+int cli_table_getopt_done(const struct cli_table *c, int opt, char **argv)
+{
+	if (opt == 'h') {
+		c->usage(stdout);
+		return EXIT_OK;
+	}
+	return cli_option_error(c->cmd, opt, argv);
+}
+
+int cli_table_parse_simple(const struct cli_table *c, int argc, char **argv, bool allow_json,
+			   bool *json, int nargs)
+{
+	static const struct option opts[] = { { "json", no_argument, NULL, 'j' },
+					      { "help", no_argument, NULL, 'h' },
+					      {} };
+	int opt;
+
+	optind = 0;
+	while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		if (opt == 'j' && allow_json)
+			*json = true;
+		else if (opt == 'j')
+			return cli_usage_error(c->cmd, "%s has no --json", argv[0]);
+		else
+			return cli_table_getopt_done(c, opt, argv);
+	}
+	if (argc - optind < nargs)
+		return cli_usage_error(c->cmd, "%s needs %s", argv[0], c->needs);
+	if (argc - optind > nargs)
+		return cli_usage_error(c->cmd, "unexpected argument '%s'", argv[optind + nargs]);
+	return -1;
+}
+
+int cli_table_loaded(const struct cli_table *c, int r, const struct conf_problems *p)
+{
+	if (r < 0) {
+		cli_error("cannot read %s/%s: %s", cli_config_dir(), c->dir, strerror(-r));
+		return EXIT_FAIL;
+	}
+	cli_print_problems(p, c->what);
+	return 0;
+}
+
+void cli_table_write_error(const struct cli_table *c, int err)
+{
+	cli_error("cannot write %s/%s: %s", cli_config_dir(), c->dir, strerror(-err));
 }

@@ -29,8 +29,7 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Prints "vmsvc: <message>\nTry 'vmsvc <cmd> --help'.\n" and returns
  * EXIT_USAGE, for "return cli_usage_error(...)". */
-int cli_usage_error(const char *cmd, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* True if argv[i] for some i in [1, argc) is "--help" or "-h". */
 bool cli_wants_help(int argc, char **argv);
@@ -56,6 +55,35 @@ void cli_print_json(struct json_object *o);
 /* For getopt_long with an optstring starting with ':': reports the option
  * that c ('?' or ':') is about and returns EXIT_USAGE. */
 int cli_option_error(const char *cmd, int c, char **argv);
+
+/* A subcommand family over one config table (service, vm). */
+struct cli_table {
+	const char *cmd;   /* "service": for messages and 'Try vmsvc CMD --help' */
+	const char *dir;   /* the table's folder in CONFIG ("services.d") */
+	const char *what;  /* "service": in the skipped-entries summary */
+	const char *needs; /* "a service NAME or GUID": what show and the like take */
+	void (*usage)(FILE *out);
+};
+/* A subcommand of a family: argv[0] is its name ("add"). */
+struct cli_subcommand {
+	const char *name;
+	int (*run)(int argc, char **argv);
+};
+/* Runs the subcommand argv[1] of the family (or --help); n entries in sub. */
+int cli_table_dispatch(const struct cli_table *c, const struct cli_subcommand *sub, size_t n,
+		       int argc, char **argv);
+/* Handles what getopt_long returned beyond a subcommand's own options:
+ * --help (usage on stdout, EXIT_OK) or an error (EXIT_USAGE). */
+int cli_table_getopt_done(const struct cli_table *c, int opt, char **argv);
+/* Parses [--json] (if allow_json) and exactly nargs positionals, which
+ * start at optind. Returns -1 to go on, or an exit code. */
+int cli_table_parse_simple(const struct cli_table *c, int argc, char **argv, bool allow_json,
+			   bool *json, int nargs);
+/* For the result r of loading the table: says that the folder cannot be
+ * read and returns EXIT_FAIL, or prints the problems p and returns 0. */
+int cli_table_loaded(const struct cli_table *c, int r, const struct conf_problems *p);
+/* Says that the table's folder cannot be written (err: negative errno). */
+void cli_table_write_error(const struct cli_table *c, int err);
 
 /* Prints why vmsvcd could not be reached (err: negative errno of ctl_call). */
 void cli_daemon_error(int err);

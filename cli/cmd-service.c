@@ -53,28 +53,20 @@ static void service_usage(FILE *out)
 		"Exit status: 0 success, 1 failure, 2 wrong usage.\n");
 }
 
-/* Handles what getopt_long returned beyond a subcommand's own options:
- * --help (usage, EXIT_OK) or an error (EXIT_USAGE). */
-static int getopt_done(int c, char **argv)
-{
-	if (c == 'h') {
-		service_usage(stdout);
-		return EXIT_OK;
-	}
-	return cli_option_error(CMD, c, argv);
-}
+static const struct cli_table table = {
+	.cmd = CMD,
+	.dir = REG_DIR,
+	.what = "service",
+	.needs = "a service NAME or GUID",
+	.usage = service_usage,
+};
 
 /* Loads the registry and prints its problems. Returns 0 or EXIT_FAIL. */
 static int load_table(struct reg_table **t)
 {
 	int r = reg_load(cli_config_dir(), t);
 
-	if (r < 0) {
-		cli_error("cannot read %s/" REG_DIR ": %s", cli_config_dir(), strerror(-r));
-		return EXIT_FAIL;
-	}
-	cli_print_problems(reg_problems(*t), "service");
-	return 0;
+	return cli_table_loaded(&table, r, r < 0 ? NULL : reg_problems(*t));
 }
 
 /* Finds NAME|GUID or explains why not. */
@@ -95,11 +87,6 @@ static const struct reg_service *lookup(const struct reg_table *t, const char *k
 		cli_error("no service '%s' in the registry (see 'vmsvc service list')", key);
 	}
 	return NULL;
-}
-
-static void write_error(int r)
-{
-	cli_error("cannot write %s/" REG_DIR ": %s", cli_config_dir(), strerror(-r));
 }
 
 /* --- add --- */
@@ -217,7 +204,7 @@ static int parse_add_args(int argc, char **argv, struct add_args *a)
 			a->svc.enabled = false;
 			break;
 		default:
-			return getopt_done(c, argv);
+			return cli_table_getopt_done(&table, c, argv);
 		}
 		if (r)
 			return r;
@@ -274,7 +261,7 @@ static int svc_add(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	if (r < 0) {
-		write_error(r);
+		cli_table_write_error(&table, r);
 		return EXIT_FAIL;
 	}
 	hv_guid_format(&a.svc.id, guid, sizeof(guid));
@@ -315,36 +302,11 @@ static void format_owner(const struct reg_service *s, char *buf, size_t size)
 			 s->group ? s->group : "");
 }
 
-/* Parses [--json] (if allowed) and exactly nargs positionals; returns -1 to
- * go on, or an exit code. */
-static int parse_simple(int argc, char **argv, bool allow_json, bool *json, int nargs)
-{
-	static const struct option opts[] = { { "json", no_argument, NULL, 'j' },
-					      { "help", no_argument, NULL, 'h' },
-					      {} };
-	int c;
-
-	optind = 0;
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		if (c == 'j' && allow_json)
-			*json = true;
-		else if (c == 'j')
-			return cli_usage_error(CMD, "%s has no --json", argv[0]);
-		else
-			return getopt_done(c, argv);
-	}
-	if (argc - optind < nargs)
-		return cli_usage_error(CMD, "%s needs a service NAME or GUID", argv[0]);
-	if (argc - optind > nargs)
-		return cli_usage_error(CMD, "unexpected argument '%s'", argv[optind + nargs]);
-	return -1;
-}
-
 static int svc_list(int argc, char **argv)
 {
 	_cleanup_(reg_table_freep) struct reg_table *t = NULL;
 	bool json = false;
-	int r = parse_simple(argc, argv, true, &json, 0);
+	int r = cli_table_parse_simple(&table, argc, argv, true, &json, 0);
 	int w = 4;
 
 	if (r >= 0)
@@ -380,7 +342,7 @@ static int svc_show(int argc, char **argv)
 	const struct reg_service *s;
 	char guid[HV_GUID_STRSIZE], file[REG_FILE_SIZE];
 	bool json = false;
-	int r = parse_simple(argc, argv, true, &json, 1);
+	int r = cli_table_parse_simple(&table, argc, argv, true, &json, 1);
 
 	if (r >= 0)
 		return r;
@@ -418,7 +380,7 @@ static int svc_set(int argc, char **argv, bool enabled)
 	_cleanup_(reg_table_freep) struct reg_table *t = NULL;
 	const struct reg_service *s;
 	bool json = false;
-	int r = parse_simple(argc, argv, false, &json, 1);
+	int r = cli_table_parse_simple(&table, argc, argv, false, &json, 1);
 
 	if (r >= 0)
 		return r;
@@ -439,7 +401,7 @@ static int svc_set(int argc, char **argv, bool enabled)
 		return EXIT_FAIL;
 	}
 	if (r < 0) {
-		write_error(r);
+		cli_table_write_error(&table, r);
 		return EXIT_FAIL;
 	}
 	return EXIT_OK;
@@ -462,7 +424,7 @@ static int svc_remove(int argc, char **argv)
 	const char *key;
 	bool json = false;
 	hv_guid_t id;
-	int r = parse_simple(argc, argv, false, &json, 1);
+	int r = cli_table_parse_simple(&table, argc, argv, false, &json, 1);
 
 	if (r >= 0)
 		return r;
@@ -478,7 +440,7 @@ static int svc_remove(int argc, char **argv)
 	if (r == -ENOENT)
 		return EXIT_OK; /* removed meanwhile: the outcome asked for */
 	if (r < 0) {
-		write_error(r);
+		cli_table_write_error(&table, r);
 		return EXIT_FAIL;
 	}
 	return EXIT_OK;
@@ -486,23 +448,10 @@ static int svc_remove(int argc, char **argv)
 
 int cmd_service(int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		int (*run)(int, char **);
-	} sub[] = {
+	static const struct cli_subcommand sub[] = {
 		{ "add", svc_add },	  { "list", svc_list },	      { "show", svc_show },
 		{ "enable", svc_enable }, { "disable", svc_disable }, { "remove", svc_remove }
 	};
 
-	if (argc < 2)
-		return cli_usage_error(CMD, "missing subcommand (add, list, show, enable, "
-					    "disable, remove)");
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-		service_usage(stdout);
-		return EXIT_OK;
-	}
-	for (size_t i = 0; i < ARRAY_SIZE(sub); i++)
-		if (strcmp(argv[1], sub[i].name) == 0)
-			return sub[i].run(argc - 1, argv + 1);
-	return cli_usage_error(CMD, "unknown subcommand '%s'", argv[1]);
+	return cli_table_dispatch(&table, sub, ARRAY_SIZE(sub), argc, argv);
 }

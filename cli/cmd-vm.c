@@ -58,25 +58,19 @@ static int vm_runtime_state(const char *name, const char **state, unsigned *conn
 	return 0;
 }
 
-static int getopt_done(int c, char **argv)
-{
-	if (c == 'h') {
-		vm_usage(stdout);
-		return EXIT_OK;
-	}
-	return cli_option_error(CMD, c, argv);
-}
+static const struct cli_table table = {
+	.cmd = CMD,
+	.dir = VMT_DIR,
+	.what = "VM",
+	.needs = "a VM NAME",
+	.usage = vm_usage,
+};
 
 static int load_table(struct vmt_table **t)
 {
 	int r = vmt_load(cli_config_dir(), t);
 
-	if (r < 0) {
-		cli_error("cannot read %s/" VMT_DIR ": %s", cli_config_dir(), strerror(-r));
-		return EXIT_FAIL;
-	}
-	cli_print_problems(vmt_problems(*t), "VM");
-	return 0;
+	return cli_table_loaded(&table, r, r < 0 ? NULL : vmt_problems(*t));
 }
 
 static const struct vmt_vm *lookup(const struct vmt_table *t, const char *name)
@@ -211,7 +205,7 @@ static int vm_add(int argc, char **argv)
 	optind = 0;
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1)
 		if ((r = parse_add_option(c, optarg, &vm, &json)) != 0)
-			return r > 0 ? r : getopt_done(c, argv);
+			return r > 0 ? r : cli_table_getopt_done(&table, c, argv);
 	if (optind == argc)
 		return cli_usage_error(CMD, "add needs a NAME");
 	if (optind + 1 < argc)
@@ -225,7 +219,7 @@ static int vm_add(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	if (r < 0) {
-		cli_error("cannot write %s/" VMT_DIR ": %s", cli_config_dir(), strerror(-r));
+		cli_table_write_error(&table, r);
 		return EXIT_FAIL;
 	}
 	print_vm(&vm, json, false);
@@ -234,36 +228,11 @@ static int vm_add(int argc, char **argv)
 
 /* --- list, show, remove --- */
 
-/* Parses [--json] (if allowed) and exactly nargs positionals; returns -1 to
- * go on, or an exit code. */
-static int parse_simple(int argc, char **argv, bool allow_json, bool *json, int nargs)
-{
-	static const struct option opts[] = { { "json", no_argument, NULL, 'j' },
-					      { "help", no_argument, NULL, 'h' },
-					      {} };
-	int c;
-
-	optind = 0;
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		if (c == 'j' && allow_json)
-			*json = true;
-		else if (c == 'j')
-			return cli_usage_error(CMD, "%s has no --json", argv[0]);
-		else
-			return getopt_done(c, argv);
-	}
-	if (argc - optind < nargs)
-		return cli_usage_error(CMD, "%s needs a VM NAME", argv[0]);
-	if (argc - optind > nargs)
-		return cli_usage_error(CMD, "unexpected argument '%s'", argv[optind + nargs]);
-	return -1;
-}
-
 static int vm_list(int argc, char **argv)
 {
 	_cleanup_(vmt_table_freep) struct vmt_table *t = NULL;
 	bool json = false;
-	int r = parse_simple(argc, argv, true, &json, 0);
+	int r = cli_table_parse_simple(&table, argc, argv, true, &json, 0);
 	int w = 4;
 
 	if (r >= 0)
@@ -299,7 +268,7 @@ static int vm_show(int argc, char **argv)
 	_cleanup_(vmt_table_freep) struct vmt_table *t = NULL;
 	const struct vmt_vm *vm;
 	bool json = false;
-	int r = parse_simple(argc, argv, true, &json, 1);
+	int r = cli_table_parse_simple(&table, argc, argv, true, &json, 1);
 
 	if (r >= 0)
 		return r;
@@ -318,7 +287,7 @@ static int vm_remove(int argc, char **argv)
 	const char *name, *state;
 	unsigned conns;
 	bool json = false;
-	int r = parse_simple(argc, argv, false, &json, 1);
+	int r = cli_table_parse_simple(&table, argc, argv, false, &json, 1);
 
 	if (r >= 0)
 		return r;
@@ -334,7 +303,7 @@ static int vm_remove(int argc, char **argv)
 	}
 	r = vmt_remove(cli_config_dir(), name);
 	if (r < 0 && r != -ENOENT) {
-		cli_error("cannot write %s/" VMT_DIR ": %s", cli_config_dir(), strerror(-r));
+		cli_table_write_error(&table, r);
 		return EXIT_FAIL;
 	}
 	return EXIT_OK;
@@ -423,7 +392,7 @@ static int vm_qemu_args(int argc, char **argv)
 	optind = 0;
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		if (c != 'm')
-			return getopt_done(c, argv);
+			return cli_table_getopt_done(&table, c, argv);
 		if (!size_ok(optarg))
 			return cli_usage_error(CMD, "--mem '%s' is not a size (like 512M or 2G)",
 					       optarg);
@@ -442,24 +411,11 @@ static int vm_qemu_args(int argc, char **argv)
 
 int cmd_vm(int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		int (*run)(int, char **);
-	} sub[] = { { "add", vm_add },
-		    { "list", vm_list },
-		    { "show", vm_show },
-		    { "remove", vm_remove },
-		    { "qemu-args", vm_qemu_args } };
+	static const struct cli_subcommand sub[] = { { "add", vm_add },
+						     { "list", vm_list },
+						     { "show", vm_show },
+						     { "remove", vm_remove },
+						     { "qemu-args", vm_qemu_args } };
 
-	if (argc < 2)
-		return cli_usage_error(CMD, "missing subcommand (add, list, show, remove, "
-					    "qemu-args)");
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-		vm_usage(stdout);
-		return EXIT_OK;
-	}
-	for (size_t i = 0; i < ARRAY_SIZE(sub); i++)
-		if (strcmp(argv[1], sub[i].name) == 0)
-			return sub[i].run(argc - 1, argv + 1);
-	return cli_usage_error(CMD, "unknown subcommand '%s'", argv[1]);
+	return cli_table_dispatch(&table, sub, ARRAY_SIZE(sub), argc, argv);
 }

@@ -3,36 +3,31 @@
  * registry.c - the service registry, CONFIG/services.d/<guid>.conf (file
  * format and rules: registry.h; INI dialect: conffile.h).
  *
- * Loading reads every "*.conf" in file-name order, so the outcome of a
- * conflict (same name or port in two files) does not depend on readdir
- * order: the first file wins. The table is then sorted by name for listing.
- * Lookups are linear; a registry holds tens of entries, not thousands.
+ * Loading, lookups and locking are the shared table machinery of
+ * conftable.c, driven by reg_desc: a conflict (same name or port in two
+ * files) goes to the file that sorts first.
  *
  * Writers follow one pattern: open services.d (creating it for reg_add),
  * take the lock, reload from disk, check, write with af_write. A check made
  * on a table loaded before the lock would race with other writers.
  */
-#include <fcntl.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/random.h>
 
 #include "atomicfile.h"
+#include "conftable.h"
 #include "registry.h"
 #include "util.h"
 
+/* A table of struct reg_service. */
 struct reg_table {
-	struct reg_service *items; /* sorted by name after loading */
-	size_t count;
-	struct conf_problems problems;
+	struct ctab tab;
 };
 
 enum { K_NAME, K_ENABLED, K_PORT, K_USER, K_GROUP, K_DESCRIPTION, K_COUNT };
 
-/* Where things are in an entry file (1-based lines, 0 = absent). */
-struct entry_lines {
-	unsigned key[K_COUNT];
-	unsigned section;
-};
+static const struct ctab_desc reg_desc;
 
 static const char entry_header[] =
 	"# vmsvc service registry entry (see 'vmsvc service --help'). Hand edits are\n"
@@ -181,8 +176,9 @@ static bool guid_is_reserved(const hv_guid_t *id)
 
 /* Checks what spans keys (required keys, GUID against Port). Returns the
  * number of problems added, or -ENOMEM. */
-static int check_entry(const struct conf_parser *p, const struct reg_service *s)
+static int check_entry(const struct conf_parser *p, const void *entry)
 {
+	const struct reg_service *s = entry;
 	uint32_t tport;
 	int n = 0;
 
@@ -221,32 +217,14 @@ static int check_entry(const struct conf_parser *p, const struct reg_service *s)
 /* reg_parse_entry, also telling where the keys are (lines may be NULL). */
 static int parse_entry(const char *data, size_t size, const hv_guid_t *id, const char *file,
 		       struct reg_service *out, struct conf_problems *problems,
-		       struct entry_lines *lines)
+		       struct ctab_lines *lines)
 {
 	struct reg_service s = { .id = *id, .enabled = true };
-	struct conf_parser p = { .file = file,
-				 .section = "Service",
-				 .keys = service_keys,
-				 .nkeys = K_COUNT,
-				 .problems = problems };
-	int n, m;
+	int r = ctab_parse(&reg_desc, data, size, file, &s, problems, lines);
 
-	n = conf_parse(&p, data, size, &s);
-	m = n < 0 ? n : check_entry(&p, &s);
-	if (n < 0 || m < 0) {
-		reg_service_clear(&s);
-		return -ENOMEM;
-	}
-	if (n + m > 0) {
-		reg_service_clear(&s);
-		return -EINVAL;
-	}
-	if (lines) {
-		memcpy(lines->key, p.key_lines, sizeof(lines->key));
-		lines->section = p.section_line;
-	}
-	*out = s;
-	return 0;
+	if (r == 0)
+		*out = s;
+	return r;
 }
 
 int reg_parse_entry(const char *data, size_t size, const hv_guid_t *id, const char *file,
@@ -280,77 +258,6 @@ void reg_entry_file(const hv_guid_t *id, char buf[REG_FILE_SIZE])
 
 /* --- the table --- */
 
-struct reg_table *reg_table_free(struct reg_table *t)
-{
-	if (!t)
-		return NULL;
-	for (size_t i = 0; i < t->count; i++)
-		reg_service_clear(&t->items[i]);
-	free(t->items);
-	conf_problems_clear(&t->problems);
-	free(t);
-	return NULL;
-}
-
-size_t reg_count(const struct reg_table *t)
-{
-	return t->count;
-}
-
-const struct reg_service *reg_at(const struct reg_table *t, size_t i)
-{
-	return i < t->count ? &t->items[i] : NULL;
-}
-
-const struct conf_problems *reg_problems(const struct reg_table *t)
-{
-	return &t->problems;
-}
-
-const struct reg_service *reg_find_guid(const struct reg_table *t, const hv_guid_t *id)
-{
-	for (size_t i = 0; i < t->count; i++)
-		if (hv_guid_equal(&t->items[i].id, id))
-			return &t->items[i];
-	return NULL;
-}
-
-const struct reg_service *reg_find_name(const struct reg_table *t, const char *name)
-{
-	for (size_t i = 0; i < t->count; i++)
-		if (strcmp(t->items[i].name, name) == 0)
-			return &t->items[i];
-	return NULL;
-}
-
-const struct reg_service *reg_find_port(const struct reg_table *t, uint32_t port)
-{
-	for (size_t i = 0; i < t->count; i++)
-		if (t->items[i].port == port)
-			return &t->items[i];
-	return NULL;
-}
-
-const struct reg_service *reg_lookup(const struct reg_table *t, const char *key)
-{
-	hv_guid_t id;
-
-	if (hv_guid_parse(key, &id) == 0)
-		return reg_find_guid(t, &id);
-	return reg_find_name(t, key);
-}
-
-bool reg_is_broken(const struct reg_table *t, const hv_guid_t *id)
-{
-	char file[REG_FILE_SIZE];
-
-	reg_entry_file(id, file);
-	for (size_t i = 0; i < t->problems.count; i++)
-		if (strcmp(t->problems.items[i].file, file) == 0)
-			return true;
-	return false;
-}
-
 /* Parses "<guid>.conf" as a file name; only the lower-case canonical form
  * is accepted, so that one GUID has one file. Returns 0, or -EINVAL and
  * writes the reason into why. */
@@ -379,112 +286,127 @@ static int parse_file_name(const char *name, hv_guid_t *id, char *why)
 	return 0;
 }
 
-static int add_conflict(struct reg_table *t, const char *file, unsigned line, const char *what,
-			const struct reg_service *winner)
+static int init_entry(void *entry, const char *fname, char *why)
 {
-	char other[REG_FILE_SIZE];
+	struct reg_service *s = entry;
 
-	reg_entry_file(&winner->id, other);
-	return conf_problem_add(&t->problems, file, line,
-				"%s is already used by %s (service '%s'); this entry is ignored",
-				what, other, winner->name);
+	s->enabled = true;
+	return parse_file_name(fname, &s->id, why);
 }
 
-/* Adds the parsed entry s (taken over) unless its name or port is taken. */
-static int add_entry(struct reg_table *t, struct reg_service *s, const char *file,
-		     const struct entry_lines *lines)
+static void clear_entry(void *entry)
 {
-	const struct reg_service *w;
-	struct reg_service *items;
-	char what[REG_NAME_MAX + 32];
-
-	if ((w = reg_find_name(t, s->name))) {
-		snprintf(what, sizeof(what), "ElementName '%s'", s->name);
-		return add_conflict(t, file, lines->key[K_NAME], what, w);
-	}
-	if ((w = reg_find_port(t, s->port))) {
-		snprintf(what, sizeof(what), "Port %u", s->port);
-		return add_conflict(t, file, lines->key[K_PORT], what, w);
-	}
-	items = reallocarray(t->items, t->count + 1, sizeof(*items));
-	if (!items)
-		return -ENOMEM;
-	t->items = items;
-	t->items[t->count++] = *s;
-	*s = (struct reg_service){ 0 };
-	return 0;
+	reg_service_clear(entry);
 }
 
-static int load_one(struct reg_table *t, int dirfd, const char *name)
+static char *format_entry(const void *entry)
 {
-	_cleanup_free_ char *data = NULL, *file = NULL;
-	struct reg_service s = { 0 };
-	char why[CONF_WHY_SIZE];
-	struct entry_lines lines;
-	hv_guid_t id;
-	size_t size;
-	int r;
-
-	if (asprintf(&file, REG_DIR "/%s", name) < 0)
-		return -ENOMEM;
-	if (parse_file_name(name, &id, why) < 0)
-		return conf_problem_add(&t->problems, file, 0, "%s", why);
-	r = conf_read_file(dirfd, name, &data, &size);
-	if (r == -ENOENT) /* removed since the listing */
-		return 0;
-	if (r == -ENOMEM)
-		return r;
-	if (r < 0)
-		return conf_problem_add(&t->problems, file, 0, "cannot read it: %s",
-					r == -EFBIG    ? "larger than 64 KiB"
-					: r == -EINVAL ? "not a regular file"
-						       : strerror(-r));
-	r = parse_entry(data, size, &id, file, &s, &t->problems, &lines);
-	if (r < 0)
-		return r == -ENOMEM ? r : 0;
-	r = add_entry(t, &s, file, &lines);
-	reg_service_clear(&s);
-	return r;
+	return reg_format_entry(entry);
 }
 
-static int cmp_name(const void *a, const void *b)
+static void entry_owner(const void *entry, char *buf, size_t size)
 {
-	return strcmp(((const struct reg_service *)a)->name, ((const struct reg_service *)b)->name);
+	const struct reg_service *s = entry;
+	char file[REG_FILE_SIZE];
+
+	reg_entry_file(&s->id, file);
+	snprintf(buf, size, "%s (service '%s')", file, s->name);
 }
 
-/* Loads the entries of the open services.d folder dirfd. */
-static int load_at(int dirfd, struct reg_table **out)
+static const struct ctab_unique service_unique[] = {
+	{ "ElementName", CTAB_STR, offsetof(struct reg_service, name), K_NAME },
+	{ "Port", CTAB_U32, offsetof(struct reg_service, port), K_PORT },
+};
+
+static const struct ctab_desc reg_desc = {
+	.dir = REG_DIR,
+	.section = "Service",
+	.keys = service_keys,
+	.nkeys = K_COUNT,
+	.size = sizeof(struct reg_service),
+	.name_offset = offsetof(struct reg_service, name),
+	.unique = service_unique,
+	.nunique = ARRAY_SIZE(service_unique),
+	.init = init_entry,
+	.check = check_entry,
+	.clear = clear_entry,
+	.format = format_entry,
+	.owner = entry_owner,
+};
+
+struct reg_table *reg_table_free(struct reg_table *t)
+{
+	if (t)
+		ctab_clear(&t->tab);
+	free(t);
+	return NULL;
+}
+
+/* Loads the open services.d folder dirfd, or with -1 CONFIG/services.d. */
+static int load_at(const char *config_dir, int dirfd, struct reg_table **out)
 {
 	_cleanup_(reg_table_freep) struct reg_table *t = calloc(1, sizeof(*t));
-	char **names = NULL;
-	size_t n = 0;
 	int r;
 
 	if (!t)
 		return -ENOMEM;
-	if (dirfd >= 0) {
-		r = conf_list_dir(dirfd, ".conf", &names, &n);
-		if (r < 0)
-			return r;
-		for (size_t i = 0; i < n && r >= 0; i++)
-			r = load_one(t, dirfd, names[i]);
-		conf_strv_free(names);
-		if (r < 0)
-			return r;
-	}
-	if (t->count)
-		qsort(t->items, t->count, sizeof(*t->items), cmp_name);
+	r = ctab_load(&t->tab, &reg_desc, config_dir, dirfd);
+	if (r < 0)
+		return r;
 	*out = TAKE_PTR(t);
 	return 0;
 }
 
 int reg_load(const char *config_dir, struct reg_table **out)
 {
-	_cleanup_close_ int dirfd = conf_open_dir(config_dir, REG_DIR, false);
+	return load_at(config_dir, -1, out);
+}
 
-	if (dirfd < 0 && dirfd != -ENOENT)
-		return dirfd;
-	return load_at(dirfd, out);
+size_t reg_count(const struct reg_table *t)
+{
+	return t->tab.count;
+}
+
+const struct reg_service *reg_at(const struct reg_table *t, size_t i)
+{
+	return ctab_at(&t->tab, i);
+}
+
+const struct conf_problems *reg_problems(const struct reg_table *t)
+{
+	return &t->tab.problems;
+}
+
+const struct reg_service *reg_find_guid(const struct reg_table *t, const hv_guid_t *id)
+{
+	return ctab_find(&t->tab, CTAB_GUID, offsetof(struct reg_service, id), id);
+}
+
+const struct reg_service *reg_find_name(const struct reg_table *t, const char *name)
+{
+	return ctab_find(&t->tab, CTAB_STR, offsetof(struct reg_service, name), name);
+}
+
+const struct reg_service *reg_find_port(const struct reg_table *t, uint32_t port)
+{
+	return ctab_find(&t->tab, CTAB_U32, offsetof(struct reg_service, port), &port);
+}
+
+const struct reg_service *reg_lookup(const struct reg_table *t, const char *key)
+{
+	hv_guid_t id;
+
+	if (hv_guid_parse(key, &id) == 0)
+		return reg_find_guid(t, &id);
+	return reg_find_name(t, key);
+}
+
+bool reg_is_broken(const struct reg_table *t, const hv_guid_t *id)
+{
+	char file[REG_FILE_SIZE];
+
+	reg_entry_file(id, file);
+	return ctab_is_broken(&t->tab, file);
 }
 
 /* --- writers --- */
@@ -532,13 +454,19 @@ static int validate_new(struct reg_service *svc, bool *pick)
 	return resolve_address(svc, pick);
 }
 
+/* The name of the entry file of id inside services.d. */
+static const char *fname_of(const hv_guid_t *id, char file[REG_FILE_SIZE])
+{
+	reg_entry_file(id, file);
+	return file + strlen(REG_DIR "/");
+}
+
 /* True if dirfd holds an entry file for id (loaded or broken). */
 static bool file_exists(int dirfd, const hv_guid_t *id)
 {
 	char file[REG_FILE_SIZE];
 
-	reg_entry_file(id, file);
-	return faccessat(dirfd, file + strlen(REG_DIR "/"), F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+	return ctab_file_exists(dirfd, fname_of(id, file));
 }
 
 static int pick_port(const struct reg_table *t, int dirfd, struct reg_service *svc)
@@ -591,7 +519,6 @@ int reg_add(const char *config_dir, struct reg_service *svc, struct reg_conflict
 {
 	_cleanup_close_ int dirfd = -1, lockfd = -1;
 	_cleanup_(reg_table_freep) struct reg_table *t = NULL;
-	_cleanup_free_ char *text = NULL;
 	char file[REG_FILE_SIZE];
 	bool pick;
 	int r;
@@ -599,24 +526,17 @@ int reg_add(const char *config_dir, struct reg_service *svc, struct reg_conflict
 	conflict->kind = REG_CONFLICT_NONE;
 	if (validate_new(svc, &pick) < 0)
 		return -EINVAL;
-	dirfd = conf_open_dir(config_dir, REG_DIR, true);
-	if (dirfd < 0)
-		return dirfd;
-	lockfd = af_lock(dirfd);
+	lockfd = ctab_lock(config_dir, &reg_desc, true, &dirfd);
 	if (lockfd < 0)
 		return lockfd;
-	r = load_at(dirfd, &t);
+	r = load_at(config_dir, dirfd, &t);
 	if (r == 0 && pick)
 		r = pick_port(t, dirfd, svc);
 	if (r == 0)
 		r = find_conflict(t, dirfd, svc, conflict);
 	if (r < 0)
 		return r;
-	text = reg_format_entry(svc);
-	if (!text)
-		return -ENOMEM;
-	reg_entry_file(&svc->id, file);
-	return af_write(dirfd, file + strlen(REG_DIR "/"), text, strlen(text), 0644);
+	return ctab_write(&reg_desc, dirfd, fname_of(&svc->id, file), svc);
 }
 
 /* Returns data with line (1-based) replaced by text, or, with line 0, text
@@ -646,14 +566,13 @@ static char *edit_lines(const char *data, size_t size, unsigned line, unsigned a
 
 /* Reads and parses the entry file of id; -EBADMSG if it is broken. */
 static int read_entry(int dirfd, const hv_guid_t *id, char **data, size_t *size,
-		      struct reg_service *s, struct entry_lines *lines)
+		      struct reg_service *s, struct ctab_lines *lines)
 {
 	struct conf_problems problems = { 0 };
 	char file[REG_FILE_SIZE];
 	int r;
 
-	reg_entry_file(id, file);
-	r = conf_read_file(dirfd, file + strlen(REG_DIR "/"), data, size);
+	r = conf_read_file(dirfd, fname_of(id, file), data, size);
 	if (r < 0)
 		return r;
 	r = parse_entry(*data, *size, id, file, s, &problems, lines);
@@ -671,7 +590,7 @@ static int set_enabled_at(int dirfd, const hv_guid_t *id, bool enabled)
 	_cleanup_free_ char *data = NULL, *text = NULL;
 	struct conf_problems problems = { 0 };
 	struct reg_service s = { 0 };
-	struct entry_lines lines;
+	struct ctab_lines lines;
 	char file[REG_FILE_SIZE];
 	bool was;
 	size_t size;
@@ -695,17 +614,14 @@ static int set_enabled_at(int dirfd, const hv_guid_t *id, bool enabled)
 	reg_service_clear(&s);
 	if (r < 0 || was != enabled) /* never write what would not load */
 		return r == -ENOMEM ? r : -EBADMSG;
-	return af_write(dirfd, file + strlen(REG_DIR "/"), text, strlen(text), 0644);
+	return af_write(dirfd, fname_of(id, file), text, strlen(text), 0644);
 }
 
 int reg_set_enabled(const char *config_dir, const hv_guid_t *id, bool enabled)
 {
 	_cleanup_close_ int dirfd = -1, lockfd = -1;
 
-	dirfd = conf_open_dir(config_dir, REG_DIR, false);
-	if (dirfd < 0)
-		return dirfd;
-	lockfd = af_lock(dirfd);
+	lockfd = ctab_lock(config_dir, &reg_desc, false, &dirfd);
 	if (lockfd < 0)
 		return lockfd;
 	return set_enabled_at(dirfd, id, enabled);
@@ -713,15 +629,7 @@ int reg_set_enabled(const char *config_dir, const hv_guid_t *id, bool enabled)
 
 int reg_remove(const char *config_dir, const hv_guid_t *id)
 {
-	_cleanup_close_ int dirfd = -1, lockfd = -1;
 	char file[REG_FILE_SIZE];
 
-	dirfd = conf_open_dir(config_dir, REG_DIR, false);
-	if (dirfd < 0)
-		return dirfd;
-	lockfd = af_lock(dirfd);
-	if (lockfd < 0)
-		return lockfd;
-	reg_entry_file(id, file);
-	return af_unlink(dirfd, file + strlen(REG_DIR "/"));
+	return ctab_remove(config_dir, &reg_desc, fname_of(id, file));
 }

@@ -1,23 +1,25 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * vmtable.c - the VM table, CONFIG/vms.d/NAME.conf (format and rules:
- * vmtable.h). Same shape as registry.c: load in file-name order (first file
- * wins a conflict), writers lock, reload, check and write atomically.
+ * vmtable.h). The table machinery is conftable.c's, driven by vmt_desc, as
+ * for registry.c: load in file-name order (first file wins a conflict),
+ * writers lock, reload, check and write atomically.
  */
-#include <fcntl.h>
+#include <stddef.h>
 #include <string.h>
 
-#include "atomicfile.h"
+#include "conftable.h"
 #include "util.h"
 #include "vmtable.h"
 
+/* A table of struct vmt_vm, sorted by name. */
 struct vmt_table {
-	struct vmt_vm *items; /* sorted by name (file-name order) */
-	size_t count;
-	struct conf_problems problems;
+	struct ctab tab;
 };
 
 enum { K_ID, K_CID, K_DESCRIPTION, K_COUNT };
+
+static const struct ctab_desc vmt_desc;
 
 static const char entry_header[] =
 	"# vmsvc VM definition (see 'vmsvc vm --help'). Keep Id= as it is: it is the\n"
@@ -122,49 +124,42 @@ void vmt_vm_clear(struct vmt_vm *vm)
 	*vm = (struct vmt_vm){ 0 };
 }
 
-/* vmt_parse_entry, also giving the line of each key (K_COUNT, may be NULL). */
-static int parse_entry(const char *data, size_t size, const char *name, const char *file,
-		       struct vmt_vm *out, struct conf_problems *problems, unsigned *lines)
+/* Checks the file name and the required keys. Returns the number of
+ * problems added, or -ENOMEM. */
+static int check_entry(const struct conf_parser *p, const void *entry)
 {
-	struct vmt_vm vm = { 0 };
-	struct conf_parser p = { .file = file,
-				 .section = "VM",
-				 .keys = vm_keys,
-				 .nkeys = K_COUNT,
-				 .problems = problems };
+	const struct vmt_vm *vm = entry;
 	char why[CONF_WHY_SIZE];
-	int n;
+	int n = 0;
 
-	n = conf_parse(&p, data, size, &vm);
-	if (n >= 0 && vmt_check_name(name, why) < 0)
-		n = conf_problem_add(problems, file, 0, "file name: VM name '%.64s' %s", name,
-				     why) < 0
-			    ? -ENOMEM
-			    : n + 1;
-	if (n >= 0 && p.section_line && !p.key_lines[K_ID])
-		n = conf_problem_add(problems, file, 0,
-				     "Id= is missing (every VM needs a fixed GUID; 'vmsvc vm add' "
-				     "writes one)") < 0
-			    ? -ENOMEM
-			    : n + 1;
-	if (n >= 0 && p.section_line && !p.key_lines[K_CID])
-		n = conf_problem_add(problems, file, 0, "Cid= is missing") < 0 ? -ENOMEM : n + 1;
-	if (n == 0 && !(vm.name = strdup(name)))
-		n = -ENOMEM;
-	if (n != 0) {
-		vmt_vm_clear(&vm);
-		return n < 0 ? n : -EINVAL;
-	}
-	if (lines)
-		memcpy(lines, p.key_lines, K_COUNT * sizeof(*lines));
-	*out = vm;
-	return 0;
+#define ADD(...)                                                                \
+	do {                                                                    \
+		if (conf_problem_add(p->problems, p->file, 0, __VA_ARGS__) < 0) \
+			return -ENOMEM;                                         \
+		n++;                                                            \
+	} while (0)
+	if (vmt_check_name(vm->name, why) < 0)
+		ADD("file name: VM name '%.64s' %s", vm->name, why);
+	if (p->section_line && !p->key_lines[K_ID])
+		ADD("Id= is missing (every VM needs a fixed GUID; 'vmsvc vm add' writes one)");
+	if (p->section_line && !p->key_lines[K_CID])
+		ADD("Cid= is missing");
+#undef ADD
+	return n;
 }
 
 int vmt_parse_entry(const char *data, size_t size, const char *name, const char *file,
 		    struct vmt_vm *out, struct conf_problems *problems)
 {
-	return parse_entry(data, size, name, file, out, problems, NULL);
+	struct vmt_vm vm = { .name = strdup(name) };
+	int r;
+
+	if (!vm.name)
+		return -ENOMEM;
+	r = ctab_parse(&vmt_desc, data, size, file, &vm, problems, NULL);
+	if (r == 0)
+		*out = vm;
+	return r;
 }
 
 char *vmt_format_entry(const struct vmt_vm *vm)
@@ -181,55 +176,107 @@ char *vmt_format_entry(const struct vmt_vm *vm)
 
 /* --- the table --- */
 
+static int init_entry(void *entry, const char *fname, char *why)
+{
+	struct vmt_vm *vm = entry;
+
+	(void)why; /* any name loads; check_entry reports a bad one */
+	vm->name = strndup(fname, strlen(fname) - strlen(".conf"));
+	return vm->name ? 0 : -ENOMEM;
+}
+
+static void clear_entry(void *entry)
+{
+	vmt_vm_clear(entry);
+}
+
+static char *format_entry(const void *entry)
+{
+	return vmt_format_entry(entry);
+}
+
+static void entry_owner(const void *entry, char *buf, size_t size)
+{
+	snprintf(buf, size, VMT_DIR "/%s.conf", ((const struct vmt_vm *)entry)->name);
+}
+
+static const struct ctab_unique vm_unique[] = {
+	{ "Id", CTAB_GUID, offsetof(struct vmt_vm, id), K_ID },
+	{ "Cid", CTAB_U32, offsetof(struct vmt_vm, cid), K_CID },
+};
+
+static const struct ctab_desc vmt_desc = {
+	.dir = VMT_DIR,
+	.section = "VM",
+	.keys = vm_keys,
+	.nkeys = K_COUNT,
+	.size = sizeof(struct vmt_vm),
+	.name_offset = offsetof(struct vmt_vm, name),
+	.unique = vm_unique,
+	.nunique = ARRAY_SIZE(vm_unique),
+	.init = init_entry,
+	.check = check_entry,
+	.clear = clear_entry,
+	.format = format_entry,
+	.owner = entry_owner,
+};
+
 struct vmt_table *vmt_table_free(struct vmt_table *t)
 {
-	if (!t)
-		return NULL;
-	for (size_t i = 0; i < t->count; i++)
-		vmt_vm_clear(&t->items[i]);
-	free(t->items);
-	conf_problems_clear(&t->problems);
+	if (t)
+		ctab_clear(&t->tab);
 	free(t);
 	return NULL;
 }
 
+/* Loads the open vms.d folder dirfd, or with -1 CONFIG/vms.d. */
+static int load_at(const char *config_dir, int dirfd, struct vmt_table **out)
+{
+	_cleanup_(vmt_table_freep) struct vmt_table *t = calloc(1, sizeof(*t));
+	int r;
+
+	if (!t)
+		return -ENOMEM;
+	r = ctab_load(&t->tab, &vmt_desc, config_dir, dirfd);
+	if (r < 0)
+		return r;
+	*out = TAKE_PTR(t);
+	return 0;
+}
+
+int vmt_load(const char *config_dir, struct vmt_table **out)
+{
+	return load_at(config_dir, -1, out);
+}
+
 size_t vmt_count(const struct vmt_table *t)
 {
-	return t->count;
+	return t->tab.count;
 }
 
 const struct vmt_vm *vmt_at(const struct vmt_table *t, size_t i)
 {
-	return i < t->count ? &t->items[i] : NULL;
+	return ctab_at(&t->tab, i);
 }
 
 const struct conf_problems *vmt_problems(const struct vmt_table *t)
 {
-	return &t->problems;
+	return &t->tab.problems;
 }
 
 const struct vmt_vm *vmt_find_name(const struct vmt_table *t, const char *name)
 {
-	for (size_t i = 0; i < t->count; i++)
-		if (strcmp(t->items[i].name, name) == 0)
-			return &t->items[i];
-	return NULL;
+	return ctab_find(&t->tab, CTAB_STR, offsetof(struct vmt_vm, name), name);
 }
 
 const struct vmt_vm *vmt_find_id(const struct vmt_table *t, const hv_guid_t *id)
 {
-	for (size_t i = 0; i < t->count; i++)
-		if (hv_guid_equal(&t->items[i].id, id))
-			return &t->items[i];
-	return NULL;
+	return ctab_find(&t->tab, CTAB_GUID, offsetof(struct vmt_vm, id), id);
 }
 
 const struct vmt_vm *vmt_find_cid(const struct vmt_table *t, uint32_t cid)
 {
-	for (size_t i = 0; i < t->count; i++)
-		if (t->items[i].cid == cid)
-			return &t->items[i];
-	return NULL;
+	return ctab_find(&t->tab, CTAB_U32, offsetof(struct vmt_vm, cid), &cid);
 }
 
 bool vmt_is_broken(const struct vmt_table *t, const char *name)
@@ -238,108 +285,7 @@ bool vmt_is_broken(const struct vmt_table *t, const char *name)
 
 	if (asprintf(&file, VMT_DIR "/%s.conf", name) < 0)
 		return false;
-	for (size_t i = 0; i < t->problems.count; i++)
-		if (strcmp(t->problems.items[i].file, file) == 0)
-			return true;
-	return false;
-}
-
-/* Adds vm (taken over) unless its id or CID is taken. */
-static int add_entry(struct vmt_table *t, struct vmt_vm *vm, const char *file,
-		     const unsigned *lines)
-{
-	const struct vmt_vm *w;
-	struct vmt_vm *items;
-	char guid[HV_GUID_STRSIZE];
-
-	if ((w = vmt_find_id(t, &vm->id))) {
-		hv_guid_format(&vm->id, guid, sizeof(guid));
-		return conf_problem_add(&t->problems, file, lines[K_ID],
-					"Id %s is already used by " VMT_DIR
-					"/%s.conf; this entry is ignored",
-					guid, w->name);
-	}
-	if ((w = vmt_find_cid(t, vm->cid)))
-		return conf_problem_add(&t->problems, file, lines[K_CID],
-					"Cid %u is already used by " VMT_DIR
-					"/%s.conf; this entry is ignored",
-					vm->cid, w->name);
-	items = reallocarray(t->items, t->count + 1, sizeof(*items));
-	if (!items)
-		return -ENOMEM;
-	t->items = items;
-	t->items[t->count++] = *vm;
-	*vm = (struct vmt_vm){ 0 };
-	return 0;
-}
-
-static int load_one(struct vmt_table *t, int dirfd, const char *fname)
-{
-	_cleanup_free_ char *data = NULL, *file = NULL, *name = NULL;
-	struct vmt_vm vm = { 0 };
-	unsigned lines[K_COUNT];
-	size_t size;
-	int r;
-
-	if (asprintf(&file, VMT_DIR "/%s", fname) < 0 ||
-	    !(name = strndup(fname, strlen(fname) - strlen(".conf"))))
-		return -ENOMEM;
-	r = conf_read_file(dirfd, fname, &data, &size);
-	if (r == -ENOENT)
-		return 0;
-	if (r == -ENOMEM)
-		return r;
-	if (r < 0)
-		return conf_problem_add(&t->problems, file, 0, "cannot read it: %s",
-					r == -EFBIG    ? "larger than 64 KiB"
-					: r == -EINVAL ? "not a regular file"
-						       : strerror(-r));
-	r = parse_entry(data, size, name, file, &vm, &t->problems, lines);
-	if (r < 0)
-		return r == -ENOMEM ? r : 0;
-	r = add_entry(t, &vm, file, lines);
-	vmt_vm_clear(&vm);
-	return r;
-}
-
-static int cmp_name(const void *a, const void *b)
-{
-	return strcmp(((const struct vmt_vm *)a)->name, ((const struct vmt_vm *)b)->name);
-}
-
-/* Loads the entries of the open vms.d folder dirfd (-1: none). */
-static int load_at(int dirfd, struct vmt_table **out)
-{
-	_cleanup_(vmt_table_freep) struct vmt_table *t = calloc(1, sizeof(*t));
-	char **names = NULL;
-	size_t n = 0;
-	int r = 0;
-
-	if (!t)
-		return -ENOMEM;
-	if (dirfd >= 0) {
-		r = conf_list_dir(dirfd, ".conf", &names, &n);
-		if (r < 0)
-			return r;
-		for (size_t i = 0; i < n && r >= 0; i++)
-			r = load_one(t, dirfd, names[i]);
-		conf_strv_free(names);
-		if (r < 0)
-			return r;
-	}
-	if (t->count) /* "a-b.conf" sorts before "a.conf" */
-		qsort(t->items, t->count, sizeof(*t->items), cmp_name);
-	*out = TAKE_PTR(t);
-	return 0;
-}
-
-int vmt_load(const char *config_dir, struct vmt_table **out)
-{
-	_cleanup_close_ int dirfd = conf_open_dir(config_dir, VMT_DIR, false);
-
-	if (dirfd < 0 && dirfd != -ENOENT)
-		return dirfd;
-	return load_at(dirfd, out);
+	return ctab_is_broken(&t->tab, file);
 }
 
 /* --- writers --- */
@@ -376,7 +322,7 @@ static int complete_and_check(const struct vmt_table *t, int dirfd, const char *
 		set_conflict(c, VMT_CONFLICT_NAME, e);
 		return -EEXIST;
 	}
-	if (faccessat(dirfd, fname, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+	if (ctab_file_exists(dirfd, fname)) {
 		*c = (struct vmt_conflict){ .kind = VMT_CONFLICT_NAME, .broken = true };
 		snprintf(c->name, sizeof(c->name), "%s", vm->name);
 		return -EEXIST;
@@ -403,46 +349,30 @@ int vmt_add(const char *config_dir, struct vmt_vm *vm, struct vmt_conflict *conf
 {
 	_cleanup_close_ int dirfd = -1, lockfd = -1;
 	_cleanup_(vmt_table_freep) struct vmt_table *t = NULL;
-	_cleanup_free_ char *text = NULL, *fname = NULL;
+	char fname[CTAB_FNAME_SIZE];
 	int r;
 
 	conflict->kind = VMT_CONFLICT_NONE;
 	if (validate_new(vm) < 0)
 		return -EINVAL;
-	if (asprintf(&fname, "%s.conf", vm->name) < 0)
-		return -ENOMEM;
-	dirfd = conf_open_dir(config_dir, VMT_DIR, true);
-	if (dirfd < 0)
-		return dirfd;
-	lockfd = af_lock(dirfd);
+	snprintf(fname, sizeof(fname), "%s.conf", vm->name);
+	lockfd = ctab_lock(config_dir, &vmt_desc, true, &dirfd);
 	if (lockfd < 0)
 		return lockfd;
-	r = load_at(dirfd, &t);
+	r = load_at(config_dir, dirfd, &t);
 	if (r == 0)
 		r = complete_and_check(t, dirfd, fname, vm, conflict);
 	if (r < 0)
 		return r;
-	text = vmt_format_entry(vm);
-	if (!text)
-		return -ENOMEM;
-	return af_write(dirfd, fname, text, strlen(text), 0644);
+	return ctab_write(&vmt_desc, dirfd, fname, vm);
 }
 
 int vmt_remove(const char *config_dir, const char *name)
 {
-	_cleanup_close_ int dirfd = -1, lockfd = -1;
-	_cleanup_free_ char *fname = NULL;
-	char why[CONF_WHY_SIZE];
+	char fname[CTAB_FNAME_SIZE], why[CONF_WHY_SIZE];
 
 	if (vmt_check_name(name, why) < 0)
 		return -EINVAL;
-	if (asprintf(&fname, "%s.conf", name) < 0)
-		return -ENOMEM;
-	dirfd = conf_open_dir(config_dir, VMT_DIR, false);
-	if (dirfd < 0)
-		return dirfd;
-	lockfd = af_lock(dirfd);
-	if (lockfd < 0)
-		return lockfd;
-	return af_unlink(dirfd, fname);
+	snprintf(fname, sizeof(fname), "%s.conf", name);
+	return ctab_remove(config_dir, &vmt_desc, fname);
 }

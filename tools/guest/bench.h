@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -240,6 +241,80 @@ static inline int bench_read_byte(int fd)
 			return -errno;
 		return n == 1 ? 0 : -EPIPE;
 	}
+}
+
+/* Accepts one connection on lfd into *fd (the caller closes it), retrying
+ * on EINTR. 0 or -errno. */
+static inline int bench_accept(int lfd, int *fd)
+{
+	int s;
+
+	do
+		s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	while (s < 0 && errno == EINTR);
+	if (s < 0)
+		return -errno;
+	*fd = s;
+	return 0;
+}
+
+/* sink (a == NULL) or source on the listening socket lfd, which it closes:
+ * serves n connections in turn (0: forever), printing a result for each.
+ * 0 or the -errno that stopped it. */
+static inline int bench_serve_xfer(int lfd, const struct bench_amount *a, uint64_t n)
+{
+	int r = 0;
+
+	for (uint64_t i = 0; n == 0 || i < n; i++) {
+		struct bench_xfer x;
+		int fd = -1;
+
+		r = bench_accept(lfd, &fd);
+		if (r < 0)
+			break;
+		r = a ? bench_send(fd, a, &x) : bench_recv(fd, &x);
+		close(fd);
+		if (r < 0)
+			break;
+		bench_print_xfer(a ? "source" : "sink", &x);
+	}
+	close(lfd);
+	return r;
+}
+
+/* The latency probes' server on lfd: accept, write one byte, close; until
+ * the process is killed. */
+__attribute__((noreturn)) static inline void bench_lat_serve(int lfd)
+{
+	static const uint8_t one = '1';
+
+	for (;;) {
+		int fd = -1;
+
+		if (bench_accept(lfd, &fd) < 0)
+			continue;
+		bench_write_all(fd, &one, 1);
+		close(fd);
+	}
+}
+
+static inline void bench_on_alarm(int sig)
+{
+	static const char msg[] = "error TIMEOUT -t expired\n";
+	ssize_t r;
+
+	(void)sig;
+	r = write(STDOUT_FILENO, msg, sizeof(msg) - 1);
+	(void)r;
+	_exit(3);
+}
+
+/* For the global option -t SECONDS: after secs, print "error TIMEOUT -t
+ * expired" on stdout and exit 3. */
+static inline void bench_arm_timeout(uint64_t secs)
+{
+	signal(SIGALRM, bench_on_alarm);
+	alarm((unsigned int)secs);
 }
 
 static inline void bench_raise_nofile(void)

@@ -40,17 +40,6 @@ struct ep {
 	socklen_t len;
 };
 
-static void on_alarm(int sig)
-{
-	static const char msg[] = "error TIMEOUT -t expired\n";
-	ssize_t r;
-
-	(void)sig;
-	r = write(STDOUT_FILENO, msg, sizeof(msg) - 1);
-	(void)r;
-	_exit(3);
-}
-
 static int parse_port(const char *s, uint32_t max, uint32_t *port)
 {
 	uint64_t v;
@@ -152,19 +141,6 @@ static int ep_listen(const struct ep *ep, int *fd)
 	return 0;
 }
 
-static int accept_one(int lfd, int *fd)
-{
-	int s;
-
-	do
-		s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	while (s < 0 && errno == EINTR);
-	if (s < 0)
-		return -errno;
-	*fd = s;
-	return 0;
-}
-
 static int fail(const char *what, int r)
 {
 	printf("error %s %s\n", what, bench_errname(-r));
@@ -208,20 +184,7 @@ static int cmd_serve_xfer(const struct ep *ep, const struct bench_amount *a, uin
 
 	if (r < 0)
 		return fail("listen", r);
-	for (uint64_t i = 0; n == 0 || i < n; i++) {
-		struct bench_xfer x;
-		int fd = -1;
-
-		r = accept_one(lfd, &fd);
-		if (r < 0)
-			break;
-		r = a ? bench_send(fd, a, &x) : bench_recv(fd, &x);
-		close(fd);
-		if (r < 0)
-			break;
-		bench_print_xfer(a ? "source" : "sink", &x);
-	}
-	close(lfd);
+	r = bench_serve_xfer(lfd, a, n);
 	return r < 0 ? fail(a ? "source" : "sink", r) : 0;
 }
 
@@ -253,19 +216,11 @@ static int cmd_lat(const struct ep *ep, uint64_t n, bool samples)
 
 static int cmd_lat_serve(const struct ep *ep)
 {
-	static const uint8_t one = '1';
 	int lfd = -1, r = ep_listen(ep, &lfd);
 
 	if (r < 0)
 		return fail("listen", r);
-	for (;;) {
-		int fd = -1;
-
-		if (accept_one(lfd, &fd) < 0)
-			continue;
-		bench_write_all(fd, &one, 1);
-		close(fd);
-	}
+	bench_lat_serve(lfd);
 }
 
 static int cmd_idle(const struct ep *ep, uint64_t n)
@@ -343,8 +298,7 @@ int main(int argc, char **argv)
 	if (argc >= 2 && strcmp(argv[0], "-t") == 0) {
 		if (bench_parse_u64(argv[1], 86400, &secs) < 0)
 			return usage();
-		signal(SIGALRM, on_alarm);
-		alarm((unsigned int)secs);
+		bench_arm_timeout(secs);
 		argc -= 2;
 		argv += 2;
 	}

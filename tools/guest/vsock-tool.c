@@ -35,6 +35,7 @@
 
 #include <linux/vm_sockets.h>
 
+#include "bench.h"
 #include "stream.h"
 
 #define SEND_CHUNK_MAX 65536
@@ -42,35 +43,9 @@
 
 static uint64_t start_ns;
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 static unsigned long elapsed_ms(void)
 {
-	return (unsigned long)((now_ns() - start_ns) / 1000000ULL);
-}
-
-static const char *errname(int e)
-{
-	const char *n = strerrorname_np(e);
-
-	return n ? n : "EUNKNOWN";
-}
-
-static void on_alarm(int sig)
-{
-	static const char msg[] = "error TIMEOUT -t expired\n";
-	ssize_t r;
-
-	(void)sig;
-	r = write(STDOUT_FILENO, msg, sizeof(msg) - 1);
-	(void)r;
-	_exit(3);
+	return (unsigned long)((bench_now_ns() - start_ns) / 1000000ULL);
 }
 
 static int parse_u64(const char *s, uint64_t max, uint64_t *out)
@@ -121,21 +96,6 @@ static int set_nonblock(int fd)
 
 	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
 		return -errno;
-	return 0;
-}
-
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
 	return 0;
 }
 
@@ -324,7 +284,7 @@ static int cmd_cid(void)
 	int fd = open("/dev/vsock", O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0 || ioctl(fd, IOCTL_VM_SOCKETS_GET_LOCAL_CID, &cid) < 0) {
-		printf("error %s\n", errname(errno));
+		printf("error %s\n", bench_errname(errno));
 		if (fd >= 0)
 			close(fd);
 		return 1;
@@ -340,7 +300,7 @@ static int cmd_connect(uint32_t cid, uint32_t port)
 	int r = vsock_connect(cid, port, false, &fd);
 
 	if (r < 0) {
-		printf("error %s %lu\n", errname(-r), elapsed_ms());
+		printf("error %s %lu\n", bench_errname(-r), elapsed_ms());
 		return 1;
 	}
 	printf("ok %lu\n", elapsed_ms());
@@ -370,7 +330,7 @@ static int cmd_send(uint32_t cid, uint32_t port, uint64_t bytes, uint64_t seed)
 	int r = vsock_connect(cid, port, false, &fd);
 
 	if (r < 0) {
-		printf("error %s %lu\n", errname(-r), elapsed_ms());
+		printf("error %s %lu\n", bench_errname(-r), elapsed_ms());
 		return 1;
 	}
 	if (set_nonblock(fd) < 0 || conn_init(&c, fd, bytes, seed, SEND_CHUNK_MAX) < 0) {
@@ -380,7 +340,7 @@ static int cmd_send(uint32_t cid, uint32_t port, uint64_t bytes, uint64_t seed)
 	}
 	r = run_one(&c);
 	if (r < 0) {
-		printf("error %s sent %" PRIu64 " recv %" PRIu64 "\n", errname(-r), c.sent,
+		printf("error %s sent %" PRIu64 " recv %" PRIu64 "\n", bench_errname(-r), c.sent,
 		       c.recvd);
 		conn_free(&c);
 		return 1;
@@ -442,14 +402,14 @@ static int mode_echo(int fd)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			printf("error %s echoed %" PRIu64 "\n", errname(errno), total);
+			printf("error %s echoed %" PRIu64 "\n", bench_errname(errno), total);
 			return 1;
 		}
 		if (n == 0)
 			break;
-		r = write_all(fd, buf, (size_t)n);
+		r = bench_write_all(fd, buf, (size_t)n);
 		if (r < 0) {
-			printf("error %s echoed %" PRIu64 "\n", errname(-r), total);
+			printf("error %s echoed %" PRIu64 "\n", bench_errname(-r), total);
 			return 1;
 		}
 		total += (uint64_t)n;
@@ -472,7 +432,7 @@ static int mode_sink(int fd)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			printf("error %s recv %" PRIu64 "\n", errname(errno), total);
+			printf("error %s recv %" PRIu64 "\n", bench_errname(errno), total);
 			return 1;
 		}
 		if (n == 0)
@@ -500,9 +460,9 @@ static int mode_source(int fd, uint64_t bytes, uint64_t seed)
 		if (n > bytes - sent)
 			n = (size_t)(bytes - sent);
 		stream_fill(&s, buf, n);
-		r = write_all(fd, buf, n);
+		r = bench_write_all(fd, buf, n);
 		if (r < 0) {
-			printf("error %s sent %" PRIu64 "\n", errname(-r), sent);
+			printf("error %s sent %" PRIu64 "\n", bench_errname(-r), sent);
 			return 1;
 		}
 		sha256_update(&h, buf, n);
@@ -531,7 +491,7 @@ static int cmd_listen(uint32_t port, int argc, char **argv)
 		close(lfd);
 	}
 	if (r < 0) {
-		printf("error %s\n", errname(-r));
+		printf("error %s\n", bench_errname(-r));
 		return 1;
 	}
 	if (source)
@@ -567,7 +527,7 @@ static int cmd_halfclose(uint32_t cid, uint32_t port)
 	int r = vsock_connect(cid, port, false, &fd);
 
 	if (r == 0)
-		r = write_all(fd, ping, sizeof(ping) - 1);
+		r = bench_write_all(fd, ping, sizeof(ping) - 1);
 	if (r == 0 && shutdown(fd, SHUT_WR) < 0)
 		r = -errno;
 	while (r == 0) {
@@ -583,7 +543,7 @@ static int cmd_halfclose(uint32_t cid, uint32_t port)
 	if (fd >= 0)
 		close(fd);
 	if (r < 0) {
-		printf("error %s %lu\n", errname(-r), elapsed_ms());
+		printf("error %s %lu\n", bench_errname(-r), elapsed_ms());
 		return 1;
 	}
 	printf("recv %zu%s", got, got ? " " : "");
@@ -592,23 +552,13 @@ static int cmd_halfclose(uint32_t cid, uint32_t port)
 	return 0;
 }
 
-static void raise_nofile(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-}
-
 static int many_report(const struct conn *c, unsigned int i)
 {
 	if (c->err == -EBADMSG)
 		printf("error conn %u mismatch at %" PRIu64 "\n", i, c->bad);
 	else
-		printf("error conn %u %s sent %" PRIu64 " recv %" PRIu64 "\n", i, errname(-c->err),
-		       c->sent, c->recvd);
+		printf("error conn %u %s sent %" PRIu64 " recv %" PRIu64 "\n", i,
+		       bench_errname(-c->err), c->sent, c->recvd);
 	return 1;
 }
 
@@ -622,7 +572,7 @@ static int many_start(struct conn *cs, unsigned int n, uint32_t cid, uint32_t po
 		if (r == 0)
 			r = conn_init(&cs[i], fd, bytes, i + 1, MANY_CHUNK_MAX);
 		if (r < 0) {
-			printf("error conn %u %s\n", i, errname(-r));
+			printf("error conn %u %s\n", i, bench_errname(-r));
 			if (fd >= 0)
 				close(fd);
 			for (unsigned int j = 0; j < i; j++)
@@ -676,12 +626,12 @@ static int cmd_many(uint32_t cid, uint32_t port, uint64_t n, uint64_t bytes)
 		printf("error ENOMEM\n");
 		return 1;
 	}
-	raise_nofile();
+	bench_raise_nofile();
 	rc = many_start(cs, (unsigned int)n, cid, port, bytes);
 	if (rc == 0) {
 		rc = many_loop(cs, ps, (unsigned int)n);
 		if (rc < 0)
-			printf("error poll %s\n", errname(-rc));
+			printf("error poll %s\n", bench_errname(-rc));
 		for (unsigned int i = 0; i < n; i++)
 			conn_free(&cs[i]);
 	}
@@ -741,10 +691,10 @@ static int cmd_serve(uint32_t port)
 	int r = vsock_listen(port, 128, &lfd);
 
 	if (r < 0) {
-		printf("error %s\n", errname(-r));
+		printf("error %s\n", bench_errname(-r));
 		return 1;
 	}
-	raise_nofile();
+	bench_raise_nofile();
 	for (;;) {
 		ps[0] = (struct pollfd){ .fd = lfd, .events = n < SERVE_MAX ? POLLIN : 0 };
 		for (unsigned int i = 0; i < n; i++)
@@ -818,15 +768,14 @@ int main(int argc, char **argv)
 	uint64_t secs = 0;
 	int rc;
 
-	start_ns = now_ns();
+	start_ns = bench_now_ns();
 	signal(SIGPIPE, SIG_IGN);
 	argc--;
 	argv++;
 	if (argc >= 2 && strcmp(argv[0], "-t") == 0) {
 		if (parse_u64(argv[1], 86400, &secs) < 0)
 			return usage();
-		signal(SIGALRM, on_alarm);
-		alarm((unsigned int)secs);
+		bench_arm_timeout(secs);
 		argc -= 2;
 		argv += 2;
 	}
