@@ -35,7 +35,7 @@ setup() {
 }
 
 teardown() {
-	daemon_check_alive
+	e2e_teardown_test
 }
 
 # gen_to_guest BYTES SEED PORT: the streamgen stream into g1's guest PORT.

@@ -31,7 +31,7 @@ setup() {
 }
 
 teardown() {
-	daemon_check_alive
+	e2e_teardown_test
 }
 
 # rate BYTES MS: "N MB/s" (10^6 bytes).

@@ -28,7 +28,7 @@ setup() {
 }
 
 teardown() {
-	daemon_check_alive
+	e2e_teardown_test
 }
 
 # works VM: a guest to host round trip (64 KiB through the host echo of

@@ -31,7 +31,7 @@ setup() {
 }
 
 teardown() {
-	daemon_check_alive
+	e2e_teardown_test
 }
 
 now_ms() {
@@ -114,6 +114,20 @@ send_ok() {
 	guest_exec gb 'killall vsock-tool 2>/dev/null; true'
 }
 
+# diagnose PID: state of the hybrid client PID (and its children), of ga's
+# listeners and of the daemon, after a CONNECT that got no answer.
+diagnose() {
+	local p
+	ss -xlp 2>/dev/null | grep -E "Recv-Q|$(vm_hybrid ga)"
+	ss -xp 2>/dev/null | grep -F "$(vm_hybrid ga)"
+	for p in $1 $(pgrep -P "$1"); do
+		echo "pid $p: $(tr '\0' ' ' <"/proc/$p/cmdline" | cut -c1-60) wchan=$(cat "/proc/$p/wchan")"
+	done
+	echo "vmsvcd: $(daemon_fd_count) fds, state $(awk '{ print $3 }' "/proc/$(daemon_pid)/stat")"
+	ls -l "/proc/$(daemon_pid)/fd"
+	guest_exec ga 'cat /tmp/l.log'
+}
+
 # One cycle: ga sends to the host and the host sends to ga, QEMU of ga is
 # killed with SIGKILL; both host streams must end within 5 s, gb keeps
 # working, ga boots again.
@@ -128,6 +142,17 @@ kill_cycle() {
 	local hpid=$!
 	bg_track "$hpid"
 	peer_wait sa '^accepted 1$' 20
+	local i
+	for ((i = 0; i < 400; i++)); do
+		grep -q '^line OK ' "$E2E_ROOT/h2g.out" && break
+		sleep 0.05
+	done
+	grep -q '^line OK ' "$E2E_ROOT/h2g.out" || {
+		echo "cycle $cycle: no OK for the host->guest CONNECT:"
+		cat "$E2E_ROOT/h2g.out"
+		diagnose "$hpid"
+		return 1
+	}
 	# Data flows both ways before the kill.
 	sleep 1.5
 	qpid=$(cat "$(guest_state_dir ga)/qemu.pid")
@@ -152,7 +177,6 @@ kill_cycle() {
 	[ "${BASH_REMATCH[2]}" -gt 0 ]
 	[ "${BASH_REMATCH[2]}" -lt "$big" ]
 	# Host side of the host's connection: its client ends with an error or EOF.
-	local i
 	for ((i = 0; i < 100; i++)); do
 		kill -0 "$hpid" 2>/dev/null || break
 		sleep 0.05

@@ -22,6 +22,8 @@
 #                         or UBSan report
 #   daemon_check_alive    for teardown(): fail if the daemon died (unless
 #                         daemon_stop ended it) or its log has such a report
+#   e2e_teardown_test     for teardown(): daemon_check_alive, and after a failed
+#                         test print the daemon's and the peers' log tails
 #   vmsvc ARGS...         the CLI under test ($VMSVC)
 #   vm_vhost NAME, vm_hybrid NAME, vm_port_path NAME PORT
 #                         RUNDIR/vms/NAME.vhost, NAME.vsock, NAME.vsock_PORT
@@ -289,6 +291,22 @@ daemon_check_alive() {
 		return 1
 	fi
 	daemon_check_log
+}
+
+# For teardown(): daemon_check_alive; after a failed test also print the
+# tail of the daemon's log (without queue chatter) and the peers' logs.
+e2e_teardown_test() {
+	if [ -z "${BATS_TEST_COMPLETED:-}" ] && [ -n "${E2E_ROOT:-}" ]; then
+		echo "# --- vmsvcd log (tail):" >&2
+		grep -v 'queue [01] ' "$E2E_ROOT/daemon.log" 2>/dev/null | tail -n 40 >&2
+		local f
+		for f in "$E2E_ROOT"/peers/*.log; do
+			[ -e "$f" ] || continue
+			echo "# --- peer ${f##*/} (tail):" >&2
+			tail -n 10 "$f" >&2
+		done
+	fi
+	daemon_check_alive
 }
 
 daemon_fd_count() {
