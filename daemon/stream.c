@@ -33,6 +33,9 @@
 
 static void on_stream(uv_poll_t *p, int status, int events);
 
+/* How long a hybrid client may take to send its CONNECT line. */
+#define HYBRID_LINE_TIMEOUT_MS 5000
+
 static struct hstream *hs_new(struct vm *vm, int fd, enum hs_state state)
 {
 	struct hstream *hs = (struct hstream *)watch_new(vm, fd, sizeof(*hs), on_stream);
@@ -171,8 +174,10 @@ void stream_hybrid_accept(struct vm *vm)
 			return;
 		}
 		struct hstream *hs = hs_new(vm, fd, HS_LINE);
-		if (hs)
+		if (hs) {
+			hs->deadline_ms = daemon_now_ms(vm->d) + HYBRID_LINE_TIMEOUT_MS;
 			watch_set(&hs->w, UV_READABLE);
+		}
 	}
 }
 
@@ -250,19 +255,44 @@ static void hs_connect_guest(struct hstream *hs, uint32_t port)
 	}
 }
 
-void vm_tick_streams(struct vm *vm, uint64_t now_ms)
+/* The first stream whose deadline has passed, or NULL. */
+static struct hstream *expired_stream(struct vm *vm, uint64_t now_ms)
 {
 	struct list_head *p, *t;
 
 	list_for_each_safe (p, t, &vm->streams) {
 		struct hstream *hs = list_entry(p, struct hstream, link);
 
-		if (hs->state != HS_CONNECTING || !hs->conn || now_ms < hs->deadline_ms)
+		if (((hs->state == HS_CONNECTING && hs->conn) || hs->state == HS_LINE) &&
+		    now_ms >= hs->deadline_ms)
+			return hs;
+	}
+	return NULL;
+}
+
+void vm_tick_streams(struct vm *vm, uint64_t now_ms)
+{
+	struct hstream *hs;
+
+	/* Closing one connection can close others (closed() may come from
+	 * any engine call), so look again from the head after each one; every
+	 * round ends one stream. */
+	while ((hs = expired_stream(vm, now_ms))) {
+		if (hs->state == HS_LINE) {
+			log_info("VM %s: hybrid client sent no CONNECT line within %d ms; closed",
+				 vm->name, HYBRID_LINE_TIMEOUT_MS);
+			hs_close(hs);
 			continue;
+		}
 		log_info("VM %s: connection to guest port %u timed out", vm->name,
 			 vsk_conn_peer_port(hs->conn));
 		hs_connect_done(hs, -ETIMEDOUT);
-		vsk_conn_host_closed(hs->conn); /* RST to the guest; closed() follows */
+		struct vsk_conn *c = hs->conn;
+		vsk_conn_host_closed(c); /* RST to the guest; closed() follows */
+		if (hs->conn == c) {
+			hs->conn = NULL; /* not expected: closed() must have come */
+			hs_close(hs);
+		}
 	}
 }
 
