@@ -278,7 +278,8 @@ teardown() {
 	[[ $out1 =~ ^error\ ETIMEDOUT\ ([0-9]+)$ ]]
 	[ "${BASH_REMATCH[1]}" -ge 490 ]
 	[ "${BASH_REMATCH[1]}" -lt 1450 ]
-	[[ $out2 =~ ^error\ ETIMEDOUT\ ([0-9]+)$'\n'pending\ so_error=0\ again=EALREADY$'\n'epoll\ .*EPOLLHUP ]]
+	local nl=$'\n'
+	[[ $out2 =~ ^error\ ETIMEDOUT\ ([0-9]+)${nl}pending\ so_error=0\ again=EALREADY${nl}epoll\ .*EPOLLHUP ]]
 	[ "${BASH_REMATCH[1]}" -ge 690 ]
 	[ "${BASH_REMATCH[1]}" -lt 1650 ]
 	[[ $out3 =~ ^error\ ETIMEDOUT\ ([0-9]+)$ ]]
@@ -292,6 +293,44 @@ teardown() {
 	run hv connect $G1 6000 -s thawed
 	expect_ok
 	[ "${lines[2]}" = 'data thawed' ]
+}
+
+@test "connects abandoned while pending (the client dies while g1 is frozen) leave no fd behind in vmsvcd" {
+	local qpid fds0 n k pids=()
+	sleep 0.2 # earlier tests' listeners are gone
+	fds0=$(daemon_fd_count)
+	guest_bg g1 g6000 'ghv -w 120 listen parent 6000'
+	qpid=$(cat "$(guest_state_dir g1)/qemu.pid")
+	grep -q '^qemu-system' "/proc/$qpid/comm"
+	kill -STOP "$qpid"
+	for k in 1 2 3 4 5 6; do
+		# -w 1: exit (status 3) after 1 s, with the connect still pending
+		if [ $((k % 2)) = 0 ]; then
+			"$HVTEST" -w 1 -t 5000 -n connect $G1 6000 >"$E2E_ROOT/ab$k.out" 2>&1 3>&- &
+		else
+			"$HVTEST" -w 1 -t 5000 connect $G1 6000 >"$E2E_ROOT/ab$k.out" 2>&1 3>&- &
+		fi
+		pids+=($!)
+	done
+	for k in 1 2 3 4 5 6; do
+		wait "${pids[$((k - 1))]}" || true
+	done
+	kill -CONT "$qpid"
+	for k in 1 2 3 4 5 6; do
+		grep -q '^error TIMEOUT' "$E2E_ROOT/ab$k.out"
+	done
+	# thawed, g1 accepts the six; the daemon finds their clients gone and
+	# ends the streams
+	guest_out_wait g1 g6000 '^echoed 6 0'
+	for ((n = 0; n < 200; n++)); do
+		[ "$(daemon_fd_count)" = "$fds0" ] && break
+		sleep 0.05
+	done
+	echo "# vmsvcd fds: $fds0 before, $(daemon_fd_count) after" >&3
+	[ "$(daemon_fd_count)" = "$fds0" ]
+	run hv connect $G1 6000 -s after
+	expect_ok
+	[ "${lines[2]}" = 'data after' ]
 }
 
 @test "vmsvc listen and vmsvc nc piped together: 1 MB each way between a loopback client and the guest, intact" {
@@ -384,4 +423,31 @@ teardown() {
 	stats_check 'v["accepted"] - b["accepted"] == 3 and v["active"] == 0 and v["bytes_to_host"] - b["bytes_to_host"] == 1011 and v["bytes_to_guest"] - b["bytes_to_guest"] == 1011 and {k: v["refused"][k] - b["refused"][k] for k in v["refused"]} == {"not_registered": 1, "disabled": 1, "no_listener": 1, "wrong_vm": 0, "not_permitted": 0}'
 	STATS_VM=g2 stats_check 'v["accepted"] == 0 and all(n == 0 for n in v["refused"].values())'
 	rm -f "$E2E_ROOT/stats.before.json"
+}
+
+@test "ENETUNREACH also while g1's vsock driver is down (QEMU attached); connections work once it is back" {
+	local state n
+	guest_exec g1 'killall hvtest vsock-tool socat 2>/dev/null; sleep 0.2
+		rmmod vmw_vsock_virtio_transport'
+	for ((n = 0; n < 100; n++)); do
+		state=$(vmsvc vm show g1 --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["state"])')
+		[ "$state" = connected ] && break
+		sleep 0.05
+	done
+	[ "$state" = connected ]
+	run hv connect $G1 6000
+	expect_err ENETUNREACH
+	run hv -n connect $G1 6000
+	expect_err ENETUNREACH
+	guest_exec g1 'insmod /lib/modules/$(uname -r)/kernel/net/vmw_vsock/vmw_vsock_virtio_transport.ko'
+	for ((n = 0; n < 100; n++)); do
+		state=$(vmsvc vm show g1 --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["state"])')
+		[ "$state" = running ] && break
+		sleep 0.05
+	done
+	[ "$state" = running ]
+	guest_bg g1 g6000 'ghv -c 1 listen parent 6000'
+	run hv connect $G1 6000 -s back
+	expect_ok
+	[ "${lines[2]}" = 'data back' ]
 }

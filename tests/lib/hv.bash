@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2154 # bats' run sets status, output, lines
 # Helpers for the hv_* end-to-end tests (tests/daemon-hv.bats, tests/e2e-hv*.bats)
 # built on tests/tools/hvtest.c ($VMSVC_HVTEST on the host; $VMSVC_HVTEST_STATIC
 # in the guest as /usr/bin/hvtest, with /usr/bin/ghv = VMSVC_GUEST=1 hvtest).
@@ -49,6 +49,8 @@ hv_bg() {
 		shift
 	done
 	shift
+	# no stale "listening" from an earlier run of the same ID
+	rm -f "$E2E_ROOT/$id.out" "$E2E_ROOT/$id.log"
 	if [ ${#o[@]} -gt 0 ]; then
 		setpriv --reuid=nobody "${o[@]}" -- "$VMSVC_HVTEST" "$@" \
 			</dev/null >"$E2E_ROOT/$id.out" 2>"$E2E_ROOT/$id.log" 3>&- &
@@ -155,7 +157,8 @@ ghv_wrapper() {
 guest_bg() {
 	local vm=$1 id=$2
 	shift 2
-	guest_exec "$vm" "$* >/tmp/$id.out 2>&1 &
+	guest_exec "$vm" "rm -f /tmp/$id.out
+		$* >/tmp/$id.out 2>&1 &
 		wait-for /tmp/$id.out listening"
 }
 
