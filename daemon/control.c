@@ -349,11 +349,13 @@ static json_object *connect_guest(struct daemon *d, struct ctl_client *c, struct
 	uint32_t port;
 	int r;
 
-	if (!vm)
-		return reply_error(EHOSTUNREACH, "no VM has this VmId");
+	/* Permission first, so that an unprivileged caller cannot probe
+	 * which VmIds exist. */
 	if (!may_connect_guest(c))
 		return reply_error(EACCES, "not permitted: connecting into guests needs root or "
 					   "the 'vmsvc' group");
+	if (!vm)
+		return reply_error(EHOSTUNREACH, "no VM has this VmId");
 	if (vm_state(vm) != VM_RUNNING)
 		return reply_error(ENETUNREACH, "the VM is not running");
 	if (service_port(d, &(*pcp)->svc, &port) < 0)
