@@ -78,7 +78,7 @@ static void request_refused_gets_rst_with_swapped_addresses(void **state)
 	assert_int_equal(st.conns, 0);
 }
 
-static void wrong_cids_are_dropped_without_reply(void **state)
+static void forged_source_is_dropped_and_other_cids_get_rst_from_them(void **state)
 {
 	struct env *e = ENV(state, NULL);
 	struct vsk_hdr h = { .src_cid = GCID + 1,
@@ -97,10 +97,19 @@ static void wrong_cids_are_dropped_without_reply(void **state)
 	assert_int_equal(gsend_hdr(e, &h), 0);
 	h.dst_cid = (uint64_t)1 << 32 | 2; /* 2 in the low half only */
 	assert_int_equal(gsend_hdr(e, &h), 0);
+	/* The forged one gets nothing; each REQUEST for another CID gets an
+	 * RST from that CID, addresses swapped. */
+	assert_int_equal(drain(e, L_3776), 3);
+	assert_int_equal(count_op(e, 0, VSK_OP_RST), 3);
+	assert_true(e->pk[0].h.src_cid == GCID + 1 && e->pk[1].h.src_cid == GCID &&
+		    e->pk[2].h.src_cid == ((uint64_t)1 << 32 | 2));
+	assert_true(e->pk[0].h.src_port == 2 && e->pk[0].h.dst_port == 1);
+	h.op = VSK_OP_RW; /* not a REQUEST: dropped without reply */
+	assert_int_equal(gsend_hdr(e, &h), 0);
 	assert_int_equal(drain(e, L_3776), 0);
 	assert_int_equal(e->connects, 0);
 	vsk_dev_get_stats(e->d, &st);
-	assert_int_equal(st.bad_addr, 4);
+	assert_int_equal(st.bad_addr, 5);
 }
 
 static void unknown_conn_gets_rst_but_rst_is_never_answered(void **state)
@@ -552,7 +561,7 @@ int main(void)
 		T(hdr_encodes_little_endian_and_decodes_back),
 		T(request_accepted_gets_response_with_credit),
 		T(request_refused_gets_rst_with_swapped_addresses),
-		T(wrong_cids_are_dropped_without_reply),
+		T(forged_source_is_dropped_and_other_cids_get_rst_from_them),
 		T(unknown_conn_gets_rst_but_rst_is_never_answered),
 		T(malformed_lengths_are_rejected),
 		T(seqpacket_and_unknown_types_get_rst),

@@ -76,6 +76,7 @@ struct vsk_conn {
 };
 
 struct vsk_rst {
+	uint64_t cid; /* the RST's source: the host, or the CID the guest asked for */
 	uint32_t lport, pport;
 	uint16_t type;
 };

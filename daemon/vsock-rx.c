@@ -58,7 +58,7 @@ static size_t emit_ring(struct vsk_dev *d, const struct iovec *iov, int iovcnt)
 {
 	const struct vsk_rst *r = &d->ring[d->ring_head];
 	struct vsk_hdr h = {
-		.src_cid = VSK_CID_HOST,
+		.src_cid = r->cid,
 		.dst_cid = d->cid,
 		.src_port = r->lport,
 		.dst_port = r->pport,

@@ -308,7 +308,9 @@ static void check_out(struct fz *z, const uint8_t *lin, size_t used, size_t cap)
 	CHECK(used <= cap && used >= VSK_HDR_SIZE);
 	CHECK(vsk_hdr_decode(lin, used, &h) == 0);
 	CHECK(h.len == used - VSK_HDR_SIZE && h.len <= 64 * 1024);
-	CHECK(h.src_cid == VSK_CID_HOST && h.dst_cid == GCID);
+	/* Only an RST may come from elsewhere: the answer to a REQUEST for
+	 * another CID. */
+	CHECK(h.dst_cid == GCID && (h.src_cid == VSK_CID_HOST || h.op == VSK_OP_RST));
 	CHECK(h.op >= VSK_OP_REQUEST && h.op <= VSK_OP_CREDIT_REQUEST);
 	if (h.op != VSK_OP_RW) {
 		CHECK(h.len == 0);
