@@ -81,13 +81,14 @@ static void usage(FILE *out)
 		     "Commands:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
-	fprintf(out, "\nOptions:\n"
-		     "  --config-dir DIR   registry and VM definitions (default $VMSVC_CONFIG_DIR or "
-		     "/etc/vmsvc)\n"
-		     "  --runtime-dir DIR  vmsvcd's sockets (default $VMSVC_RUNTIME_DIR or /run/vmsvc)\n"
-		     "  -h, --help         this help; 'vmsvc COMMAND --help' for a command\n"
-		     "  --version          print the version\n\n"
-		     "Exit status: 0 success, 1 failure, 2 wrong usage.\n");
+	fprintf(out,
+		"\nOptions:\n"
+		"  --config-dir DIR   registry and VM definitions (default $VMSVC_CONFIG_DIR or "
+		"/etc/vmsvc)\n"
+		"  --runtime-dir DIR  vmsvcd's sockets (default $VMSVC_RUNTIME_DIR or /run/vmsvc)\n"
+		"  -h, --help         this help; 'vmsvc COMMAND --help' for a command\n"
+		"  --version          print the version\n\n"
+		"Exit status: 0 success, 1 failure, 2 wrong usage.\n");
 }
 
 /* Consumes the global options before the command name; returns the index of

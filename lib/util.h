@@ -44,9 +44,9 @@ static inline void fclosep(FILE **f)
 	*f = NULL;
 }
 
-#define _cleanup_(f) __attribute__((cleanup(f)))
-#define _cleanup_free_ _cleanup_(freep)
-#define _cleanup_close_ _cleanup_(closep)
+#define _cleanup_(f)	 __attribute__((cleanup(f)))
+#define _cleanup_free_	 _cleanup_(freep)
+#define _cleanup_close_	 _cleanup_(closep)
 #define _cleanup_fclose_ _cleanup_(fclosep)
 
 /* Closes fd if open and returns -1, for "fd = safe_close(fd);". */
@@ -61,17 +61,17 @@ static inline int safe_close(int fd)
 }
 
 /* Hands ownership over: returns *p and leaves NULL (or -1) behind. */
-#define TAKE_PTR(p)                                                            \
-	({                                                                     \
-		__typeof__(p) _t = (p);                                        \
-		(p) = NULL;                                                    \
-		_t;                                                            \
+#define TAKE_PTR(p)                     \
+	({                              \
+		__typeof__(p) _t = (p); \
+		(p) = NULL;             \
+		_t;                     \
 	})
-#define TAKE_FD(fd)                                                            \
-	({                                                                     \
-		int _t = (fd);                                                 \
-		(fd) = -1;                                                     \
-		_t;                                                            \
+#define TAKE_FD(fd)            \
+	({                     \
+		int _t = (fd); \
+		(fd) = -1;     \
+		_t;            \
 	})
 
 /* Public-API wrapper: converts an internal negative errno to -1/errno. */
