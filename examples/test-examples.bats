@@ -36,26 +36,6 @@ teardown() {
 	daemon_check_alive
 }
 
-# bg LOG CMD...: run CMD in the background (stderr to LOG), tracked.
-bg() {
-	local log=$1
-	shift
-	"$@" </dev/null >"$E2E_ROOT/$log.out" 2>"$E2E_ROOT/$log.log" 3>&- &
-	bg_track $!
-}
-
-# wait_line LOG PATTERN: wait up to 10 s for PATTERN in LOG's stderr.
-wait_line() {
-	local i
-	for ((i = 0; i < 200; i++)); do
-		grep -q -- "$2" "$E2E_ROOT/$1.log" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "# no '$2' in $1.log:" >&2
-	cat "$E2E_ROOT/$1.log" >&2
-	return 1
-}
-
 # run_nc ARGS...: vmsvc nc with stdin from $IN, bats' run (stdout, stderr).
 run_nc() {
 	run --separate-stderr bash -c 'printf "%b" "$IN" | "$VMSVC" nc "$@"' nc "$@"

@@ -40,25 +40,6 @@ teardown() {
 	daemon_check_alive
 }
 
-# bg LOG CMD...: run CMD on the host in the background (stderr to LOG).
-bg() {
-	local log=$1
-	shift
-	"$@" </dev/null >"$E2E_ROOT/$log.out" 2>"$E2E_ROOT/$log.log" 3>&- &
-	bg_track $!
-}
-
-wait_line() {
-	local n
-	for ((n = 0; n < 200; n++)); do
-		grep -q -- "$2" "$E2E_ROOT/$1.log" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "# no '$2' in $1.log:" >&2
-	cat "$E2E_ROOT/$1.log" >&2
-	return 1
-}
-
 @test "guest-client reaches host-service through HV_GUID_PARENT; the host sees its VmId" {
 	bg hs "$EX/host-service" --once
 	wait_line hs listening

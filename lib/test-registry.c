@@ -19,6 +19,8 @@
 
 #include <cmocka.h>
 
+#include "test-confdir.h"
+
 #include <ini.h>
 
 #include "registry.h"
@@ -66,40 +68,9 @@ static void assert_problem(const char *gs, const char *text, unsigned line, cons
 	conf_problems_clear(&p);
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st, (void)flag, (void)ftw;
-	return remove(path);
-}
-
-static int setup_dir(void **state)
-{
-	char *dir = strdup("/tmp/test-registry-XXXXXX");
-
-	assert_non_null(mkdtemp(dir));
-	*state = dir;
-	return 0;
-}
-
-static int teardown_dir(void **state)
-{
-	nftw(*state, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-	free(*state);
-	return 0;
-}
-
 static void write_file(const char *dir, const char *rel, const char *text)
 {
-	char path[512];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/services.d", dir);
-	mkdir(path, 0755);
-	snprintf(path, sizeof(path), "%s/services.d/%s", dir, rel);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
+	confdir_write(dir, "services.d", rel, text);
 }
 
 static char *read_entry_text(const char *dir, const char *gs)

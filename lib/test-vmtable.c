@@ -18,45 +18,16 @@
 
 #include <cmocka.h>
 
+#include "test-confdir.h"
+
 #include "vmtable.h"
 
 #define ID1 "5b0d3f2e-8f4c-4c1e-9a51-0e6f2b7c9d11"
 #define ID2 "6c1e4a3f-9a5d-4d2f-8b62-1f7a3c8dae22"
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st, (void)flag, (void)ftw;
-	return remove(path);
-}
-
-static int setup_dir(void **state)
-{
-	char *dir = strdup("/tmp/test-vmtable-XXXXXX");
-
-	assert_non_null(mkdtemp(dir));
-	*state = dir;
-	return 0;
-}
-
-static int teardown_dir(void **state)
-{
-	nftw(*state, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-	free(*state);
-	return 0;
-}
-
 static void write_file(const char *dir, const char *rel, const char *text)
 {
-	char path[512];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/vms.d", dir);
-	mkdir(path, 0755);
-	snprintf(path, sizeof(path), "%s/vms.d/%s", dir, rel);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
+	confdir_write(dir, "vms.d", rel, text);
 }
 
 static bool has_problem(const struct vmt_table *t, const char *file, unsigned line,

@@ -24,6 +24,9 @@
 #                         daemon_stop ended it) or its log has such a report
 #   e2e_teardown_test     for teardown(): daemon_check_alive, and after a failed
 #                         test print the daemon's and the peers' log tails
+#   bg LOG CMD..., wait_line LOG PATTERN
+#                         background command with ROOT/LOG.out and .log,
+#                         tracked for bg_stop_all; wait for PATTERN in LOG.log
 #   vmsvc ARGS...         the CLI under test ($VMSVC)
 #   vm_vhost NAME, vm_hybrid NAME, vm_port_path NAME PORT
 #                         RUNDIR/vms/NAME.vhost, NAME.vsock, NAME.vsock_PORT
@@ -328,6 +331,27 @@ daemon_is_asan() {
 
 bg_track() {
 	echo "$1" >>"$E2E_ROOT/peers/bg.pids"
+}
+
+# bg LOG CMD...: run CMD in the background (stdout to ROOT/LOG.out, stderr to
+# ROOT/LOG.log), tracked for bg_stop_all.
+bg() {
+	local log=$1
+	shift
+	"$@" </dev/null >"$E2E_ROOT/$log.out" 2>"$E2E_ROOT/$log.log" 3>&- &
+	bg_track $!
+}
+
+# wait_line LOG PATTERN: wait up to 10 s for PATTERN in LOG's stderr.
+wait_line() {
+	local n
+	for ((n = 0; n < 200; n++)); do
+		grep -q -- "$2" "$E2E_ROOT/$1.log" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "# no '$2' in $1.log:" >&2
+	cat "$E2E_ROOT/$1.log" >&2
+	return 1
 }
 
 # ---- host peers (python3) ----
