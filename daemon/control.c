@@ -372,6 +372,21 @@ static json_object *connect_guest(struct daemon *d, struct ctl_client *c, struct
 	return NULL;
 }
 
+/* Whether fd is a connected AF_UNIX stream socket (what the protocol passes;
+ * anything else from a client is refused before we use it). */
+static bool is_unix_stream(int fd)
+{
+	int dom = 0, type = 0;
+	socklen_t len = sizeof(int);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &len) < 0)
+		return false;
+	len = sizeof(int);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+		return false;
+	return dom == AF_UNIX && type == SOCK_STREAM;
+}
+
 static json_object *op_connect(struct daemon *d, struct ctl_client *c, json_object *req,
 			       const int *fds, unsigned nfds)
 {
@@ -385,6 +400,9 @@ static json_object *op_connect(struct daemon *d, struct ctl_client *c, json_obje
 	    get_int(req, "filler", 0, 65536, 0, &filler) < 0 ||
 	    get_int(req, "sndbuf", 0, INT32_MAX, 0, &sndbuf) < 0)
 		return reply_error(EINVAL, "connect needs \"vm\", \"service\" and two fds");
+	if (!is_unix_stream(fds[0]) || !is_unix_stream(fds[1]))
+		return reply_error(EINVAL, "connect's fds must be the two ends of an AF_UNIX "
+					   "stream socket pair");
 	struct pconn *pc = calloc(1, sizeof(*pc));
 	if (!pc)
 		return reply_error(ENOMEM, "out of memory");

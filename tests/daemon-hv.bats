@@ -270,6 +270,22 @@ teardown() {
 	[[ $output =~ cnt\ +2\ +0\ +0\ +0\ +0/2/1/0/1 ]]
 }
 
+@test "control socket: a connect request whose fds are not a Unix stream pair is refused with EINVAL" {
+	run python3 - "$VMSVC_RUNTIME_DIR/control.sock" <<'PY'
+import array, json, os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect(sys.argv[1])
+r, w = os.pipe()
+req = {"op": "connect", "vm": "e0e16197-dd56-4a10-9195-5ee7a155a838",
+       "service": "00001388-facb-11e6-bd58-64006a7986d3", "filler": 0, "sndbuf": 0}
+s.sendmsg([json.dumps(req).encode()], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [r, w]))])
+print(json.loads(s.recv(65536))["error"])
+PY
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$output" = EINVAL ]
+}
+
 @test "hv_accept fails with ENETDOWN when vmsvcd stops; the listener does not keep it from a clean exit" {
 	hv_bg z -- listen wildcard 5000
 	daemon_stop
