@@ -12,7 +12,7 @@ void log_set_level(enum log_level level)
 	max_level = level;
 }
 
-enum log_level log_get_level(void)
+enum log_level log_level_max(void)
 {
 	return max_level;
 }
@@ -21,7 +21,7 @@ void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {
 	char buf[1024];
 
-	if (level > max_level)
+	if (level > max_level || level < LOG_LVL_ERR)
 		return;
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	/* One write per line so that concurrent writers do not interleave. */

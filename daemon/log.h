@@ -7,7 +7,8 @@ enum log_level { LOG_LVL_ERR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
 /* Messages above this level are dropped (default INFO; --verbose gives DEBUG). */
 void log_set_level(enum log_level level);
-enum log_level log_get_level(void);
+/* The highest level logged now (skip formatting above it). */
+enum log_level log_level_max(void);
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The same with a va_list, for engines that log through a callback. */
 void log_vmsg(enum log_level level, const char *fmt, __builtin_va_list ap);

@@ -230,7 +230,6 @@ int vm_host_connect(struct vm *vm, uint32_t port, int fd, struct pconn *pc, uint
 		return -ENOMEM;
 	r = hs_start_connect(hs, port, deadline_ms);
 	if (r < 0) {
-		vm->host_connect_failures++;
 		hs_close(hs);
 		return r;
 	}
@@ -250,7 +249,6 @@ static void hs_connect_guest(struct hstream *hs, uint32_t port)
 		log_info("VM %s: CONNECT %u refused: %s", vm->name, port,
 			 r == -ENETUNREACH ? "the guest's vsock driver is not running"
 					   : strerror(-r));
-		vm->host_connect_failures++;
 		hs_close(hs);
 	}
 }
@@ -514,7 +512,6 @@ static void cb_closed(void *opaque, struct vsk_conn *c, int err)
 	if (!hs)
 		return;
 	if (hs->state == HS_CONNECTING) {
-		vm->host_connect_failures++;
 		log_info("VM %s: host connection to guest port %u failed: %s", vm->name,
 			 vsk_conn_peer_port(c), strerror(-err));
 		hs_connect_done(hs, err == -ETIMEDOUT ? -ETIMEDOUT : -ECONNREFUSED);

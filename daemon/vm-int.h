@@ -76,7 +76,6 @@ struct vm {
 	bool accept_paused;	   /* listeners paused after accept() failed */
 	uint64_t accept_warned_ms; /* when that was last logged */
 	struct counters count;
-	uint64_t host_connect_failures;
 };
 
 /* stream.c */

@@ -287,20 +287,30 @@ static void vu_reset(void *opaque)
 	vsk_dev_reset(vm->vsk);
 }
 
+/* Logs one engine line as "VM NAME: WHAT: message". */
+static void vm_logv(const struct vm *vm, enum log_level l, const char *what, const char *fmt,
+		    va_list ap)
+{
+	char buf[512];
+
+	if (l > log_level_max())
+		return;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	log_msg(l, "VM %s: %s: %s", vm->name, what, buf);
+}
+
+/* vhost-user logs with syslog levels. */
 static void vu_log(void *opaque, int level, const char *fmt, ...)
 {
-	struct vm *vm = opaque;
 	enum log_level l = level <= LOG_ERR	  ? LOG_LVL_ERR
 			   : level <= LOG_WARNING ? LOG_LVL_WARN
 			   : level <= LOG_INFO	  ? LOG_LVL_INFO
 						  : LOG_LVL_DEBUG;
-	char buf[512];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	vm_logv(opaque, l, "vhost-user", fmt, ap);
 	va_end(ap);
-	log_msg(l, "VM %s: vhost-user: %s", vm->name, buf);
 }
 
 static const struct vu_ops vm_vu_ops = {
@@ -421,11 +431,12 @@ static void more_closed(uv_handle_t *h)
 
 void vm_vsk_log(void *opaque, int level, const char *fmt, va_list ap)
 {
-	struct vm *vm = opaque;
-	char buf[512];
-
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	log_msg((enum log_level)level, "VM %s: vsock: %s", vm->name, buf);
+	/* The vsock engine logs with enum log_level. */
+	vm_logv(opaque,
+		level < LOG_LVL_ERR	? LOG_LVL_ERR
+		: level > LOG_LVL_DEBUG ? LOG_LVL_DEBUG
+					: (enum log_level)level,
+		"vsock", fmt, ap);
 }
 
 static int vm_listen(struct vm *vm, const char *path, uv_poll_cb cb, struct watch **out)
