@@ -318,18 +318,6 @@ static json_object *connect_loopback(struct daemon *d, struct pconn *pc, int b)
 	return o;
 }
 
-static struct vm *find_vm_by_id(struct daemon *d, const hv_guid_t *id)
-{
-	struct list_head *p, *t;
-
-	list_for_each_safe (p, t, &d->vms) {
-		struct vm *vm = vm_from_link(p);
-		if (hv_guid_equal(vm_id(vm), id))
-			return vm;
-	}
-	return NULL;
-}
-
 /* The vsock port of a service: its template GUID, or its registry entry. */
 static int service_port(struct daemon *d, const hv_guid_t *sid, uint32_t *port)
 {
@@ -345,7 +333,7 @@ static int service_port(struct daemon *d, const hv_guid_t *sid, uint32_t *port)
 static json_object *connect_guest(struct daemon *d, struct ctl_client *c, struct pconn **pcp,
 				  const hv_guid_t *vm_guid, int64_t timeout_ms, int *b)
 {
-	struct vm *vm = find_vm_by_id(d, vm_guid);
+	struct vm *vm = daemon_find_vm(d, NULL, vm_guid);
 	uint32_t port;
 	int r;
 

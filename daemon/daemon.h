@@ -62,6 +62,10 @@ int daemon_listen_unix(struct daemon *d, const char *path);
 /* The counters of service id (never NULL: a static sink on ENOMEM). */
 struct counters *daemon_service_counters(struct daemon *d, const hv_guid_t *id);
 
+/* The served VM named name, or with VmId id (either may be NULL); NULL if
+ * none. */
+struct vm *daemon_find_vm(struct daemon *d, const char *name, const hv_guid_t *id);
+
 /* Milliseconds since an arbitrary start (monotonic). */
 uint64_t daemon_now_ms(struct daemon *d);
 

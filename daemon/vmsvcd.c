@@ -126,13 +126,14 @@ int daemon_listen_unix(struct daemon *d, const char *path)
 	return TAKE_FD(fd);
 }
 
-static struct vm *find_vm(struct daemon *d, const char *name)
+struct vm *daemon_find_vm(struct daemon *d, const char *name, const hv_guid_t *id)
 {
 	struct list_head *p, *t;
 
 	list_for_each_safe (p, t, &d->vms) {
 		struct vm *vm = vm_from_link(p);
-		if (strcmp(vm_name(vm), name) == 0)
+		if ((name && strcmp(vm_name(vm), name) == 0) ||
+		    (id && hv_guid_equal(vm_id(vm), id)))
 			return vm;
 	}
 	return NULL;
@@ -164,7 +165,7 @@ static void sync_vms(struct daemon *d)
 	}
 	for (size_t i = 0; i < vmt_count(t); i++) {
 		const struct vmt_vm *def = vmt_at(t, i);
-		if (find_vm(d, def->name))
+		if (daemon_find_vm(d, def->name, NULL))
 			continue;
 		struct vm *vm = NULL;
 		r = vm_start(d, def->name, &def->id, def->cid, &vm);
