@@ -3,7 +3,7 @@
 #ifndef VMSVCD_LOG_H
 #define VMSVCD_LOG_H
 
-enum log_level { LOG_LVL_ERR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
+#include "loglevel.h" /* enum log_level, shared with the engines */
 
 /* Messages above this level are dropped (default INFO; --verbose gives DEBUG). */
 void log_set_level(enum log_level level);
@@ -11,7 +11,7 @@ void log_set_level(enum log_level level);
 enum log_level log_level_max(void);
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The same with a va_list, for engines that log through a callback. */
-void log_vmsg(enum log_level level, const char *fmt, __builtin_va_list ap);
+void log_vmsg(enum log_level level, const char *fmt, va_list ap);
 
 #define log_err(...)   log_msg(LOG_LVL_ERR, __VA_ARGS__)
 #define log_warn(...)  log_msg(LOG_LVL_WARN, __VA_ARGS__)

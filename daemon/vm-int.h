@@ -101,7 +101,7 @@ void watch_close(struct watch *w);
 /* Fills the guest's rx buffers with what the engine has. */
 void vm_process_rx(struct vm *vm);
 /* The vsock engine's log callback. */
-void vm_vsk_log(void *opaque, int level, const char *fmt, va_list ap);
+void vm_vsk_log(void *opaque, enum log_level level, const char *fmt, va_list ap);
 /* accept() on listener (at path) failed with err: unless it is transient,
  * pause the listener until the next tick, logging at most every 5 s. */
 void vm_accept_failed(struct vm *vm, struct watch *listener, const char *path, int err);

@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <syslog.h>
 
 #include "log.h"
 #include "util.h"
@@ -299,18 +298,9 @@ static void vm_logv(const struct vm *vm, enum log_level l, const char *what, con
 	log_msg(l, "VM %s: %s: %s", vm->name, what, buf);
 }
 
-/* vhost-user logs with syslog levels. */
-static void vu_log(void *opaque, int level, const char *fmt, ...)
+static void vu_log(void *opaque, enum log_level level, const char *fmt, va_list ap)
 {
-	enum log_level l = level <= LOG_ERR	  ? LOG_LVL_ERR
-			   : level <= LOG_WARNING ? LOG_LVL_WARN
-			   : level <= LOG_INFO	  ? LOG_LVL_INFO
-						  : LOG_LVL_DEBUG;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vm_logv(opaque, l, "vhost-user", fmt, ap);
-	va_end(ap);
+	vm_logv(opaque, level, "vhost-user", fmt, ap);
 }
 
 static const struct vu_ops vm_vu_ops = {
@@ -429,14 +419,9 @@ static void more_closed(uv_handle_t *h)
 	vm_maybe_free(vm);
 }
 
-void vm_vsk_log(void *opaque, int level, const char *fmt, va_list ap)
+void vm_vsk_log(void *opaque, enum log_level level, const char *fmt, va_list ap)
 {
-	/* The vsock engine logs with enum log_level. */
-	vm_logv(opaque,
-		level < LOG_LVL_ERR	? LOG_LVL_ERR
-		: level > LOG_LVL_DEBUG ? LOG_LVL_DEBUG
-					: (enum log_level)level,
-		"vsock", fmt, ap);
+	vm_logv(opaque, level, "vsock", fmt, ap);
 }
 
 static int vm_listen(struct vm *vm, const char *path, uv_poll_cb cb, struct watch **out)

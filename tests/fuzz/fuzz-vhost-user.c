@@ -42,7 +42,7 @@ static void fz_kick(void *opaque, int q, int fd)
 		abort();
 }
 
-static void fz_log(void *opaque, int level, const char *fmt, ...)
+static void fz_log(void *opaque, enum log_level level, const char *fmt, va_list ap)
 {
 }
 

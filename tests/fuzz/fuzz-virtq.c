@@ -43,10 +43,10 @@ static void fuzz_consume(struct vq *vq, bool unpop)
 			if (vq_pop(vq, &e) != 1)
 				abort(); /* the same chain must come back */
 		}
-		n = vq_iov_to_buf(e.out, e.out_num, i % 7, buf, sizeof(buf));
+		n = iov_to_buf(e.out, e.out_num, i % 7, buf, sizeof(buf));
 		if (n > e.out_len)
 			abort();
-		n = vq_buf_to_iov(e.in, e.in_num, i % 5, buf, n);
+		n = iov_from_buf(e.in, e.in_num, i % 5, buf, n);
 		vq_push(vq, &e, (uint32_t)n + (i & 1));
 		(void)vq_should_notify(vq);
 	}

@@ -212,7 +212,7 @@ static void cb_closed(void *o, struct vsk_conn *c, int err)
 	free(f);
 }
 
-static void cb_log(void *o, int level, const char *fmt, va_list ap)
+static void cb_log(void *o, enum log_level level, const char *fmt, va_list ap)
 {
 	char line[256];
 
@@ -340,11 +340,11 @@ static void fill_rx(struct fz *z)
 		v[i].iov_base = mem[i];
 		v[i].iov_len = s == 0xffff ? sizeof(mem[i]) : s % 4200;
 	}
-	cap = vsk_iov_len(v, n);
+	cap = iov_size(v, n);
 	used = vsk_dev_fill_rx(z->d, v, n);
 	if (used == 0)
 		return;
-	CHECK(vsk_iov_to_buf(v, n, 0, lin, used) == used);
+	CHECK(iov_to_buf(v, n, 0, lin, used) == used);
 	check_out(z, lin, used, cap);
 }
 

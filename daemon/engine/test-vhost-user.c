@@ -91,7 +91,7 @@ static void cb_reset(void *opaque)
 	ev(f, "R");
 }
 
-static void cb_log(void *opaque, int level, const char *fmt, ...)
+static void cb_log(void *opaque, enum log_level level, const char *fmt, va_list ap)
 {
 }
 

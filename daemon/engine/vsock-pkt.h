@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "iov.h"
+
 #define VSK_HDR_SIZE	44
 #define VSK_CID_HOST	2
 #define VSK_MAX_PAYLOAD (64u * 1024) /* largest payload of one packet */
@@ -61,37 +63,6 @@ void vsk_hdr_encode(const struct vsk_hdr *h, void *buf);
 
 /** A short name of op for logs ("RW", "RST", ..., "op?"). */
 const char *vsk_op_name(unsigned op);
-
-/** Total bytes of iovcnt iovecs, or SIZE_MAX if the sum overflows. */
-size_t vsk_iov_len(const struct iovec *iov, int iovcnt);
-
-/**
- * Copies up to len bytes from src into the iovecs, starting off bytes into
- * them. Returns the bytes copied (less than len if the iovecs end).
- */
-size_t vsk_iov_from_buf(const struct iovec *iov, int iovcnt, size_t off, const void *src,
-			size_t len);
-
-/**
- * Copies up to len bytes out of the iovecs, starting off bytes into them,
- * to dst. Returns the bytes copied.
- */
-size_t vsk_iov_to_buf(const struct iovec *iov, int iovcnt, size_t off, void *dst, size_t len);
-
-/**
- * Points at the contiguous bytes that start off bytes into the iovecs:
- * returns the address and stores their length in *len (NULL and 0 past the
- * end).
- */
-void *vsk_iov_at(const struct iovec *iov, int iovcnt, size_t off, size_t *len);
-
-/**
- * Describes bytes [off, off + len) of the iovecs with at most max iovecs in
- * out (which must not alias iov). Returns the number of iovecs used, or -1
- * if the range does not fit in max iovecs or lies past the end.
- */
-int vsk_iov_slice(const struct iovec *iov, int iovcnt, size_t off, size_t len, struct iovec *out,
-		  int max);
 
 /*
  * A FIFO of bytes in heap chunks of 4-64 KiB: memory follows the bytes

@@ -29,7 +29,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -62,11 +61,17 @@ struct vu_dev {
 	struct vu_ring ring[VU_NUM_QUEUES];
 };
 
-#define vu_log(d, level, ...)                                           \
-	do {                                                            \
-		if ((d)->ops->log)                                      \
-			(d)->ops->log((d)->opaque, level, __VA_ARGS__); \
-	} while (0)
+__attribute__((format(printf, 3, 4))) static void vu_log(struct vu_dev *d, enum log_level level,
+							 const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!d->ops->log)
+		return;
+	va_start(ap, fmt);
+	d->ops->log(d->opaque, level, fmt, ap);
+	va_end(ap);
+}
 
 /* ---- messages and socket I/O ---- */
 
@@ -325,7 +330,7 @@ static void vu_update_running(struct vu_dev *d, int q)
 	} else if (r->vq.broken) {
 		d->broken = true; /* survives the restart */
 	}
-	vu_log(d, LOG_DEBUG, "queue %d %s", q, run ? "running" : "stopped");
+	vu_log(d, LOG_LVL_DEBUG, "queue %d %s", q, run ? "running" : "stopped");
 	if (d->ops->queue_state)
 		d->ops->queue_state(d->opaque, q, run);
 }
@@ -515,7 +520,7 @@ static int vu_decode_mem_table(struct vu_dev *d, const struct vu_msg *m, struct 
 		r = gm_add_fd(t, le64toh(reg[0]), le64toh(reg[2]), le64toh(reg[1]), le64toh(reg[3]),
 			      m->fds[i]);
 		if (r < 0) {
-			vu_log(d, LOG_ERR, "cannot map memory region %u: %s", i, strerror(-r));
+			vu_log(d, LOG_LVL_ERR, "cannot map memory region %u: %s", i, strerror(-r));
 			return r;
 		}
 	}
@@ -544,7 +549,7 @@ static int vu_set_mem_table(struct vu_dev *d, struct vu_msg *m, struct vu_msg *r
 	for (int q = 0; q < VU_NUM_QUEUES; q++) {
 		r = vu_map_ring(d, q);
 		if (r < 0)
-			vu_log(d, LOG_WARNING, "queue %d is outside the new memory table", q);
+			vu_log(d, LOG_LVL_WARN, "queue %d is outside the new memory table", q);
 		vu_update_running(d, q);
 	}
 	return 0;
@@ -804,7 +809,7 @@ int vu_handle(struct vu_dev *d, struct vu_msg *m, struct vu_msg *reply)
 	r = h ? vu_dispatch(d, h, m, reply) : -EOPNOTSUPP;
 	vu_msg_close_fds(m);
 	if (r < 0) {
-		vu_log(d, h ? LOG_ERR : LOG_WARNING, "vhost-user request %s (%u), size %u: %s",
+		vu_log(d, h ? LOG_LVL_ERR : LOG_LVL_WARN, "vhost-user request %s (%u), size %u: %s",
 		       h ? h->name : "unknown", m->request, m->size, strerror(-r));
 		reply->size = 0;
 	}

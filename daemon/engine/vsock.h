@@ -30,6 +30,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "loglevel.h"
 #include "vsock-pkt.h"
 
 /* vsk_dev_host_connect(): pick a free local port in [2^30, 2^31). */
@@ -111,9 +112,8 @@ struct vsk_ops {
 	void (*closed)(void *opaque, struct vsk_conn *c, int err);
 	/* Packets for the guest are waiting: fill rx buffers (optional). */
 	void (*rx_ready)(void *opaque);
-	/* A log line; level is enum log_level of log.h (0 err ... 3 debug).
-	 * Optional. */
-	void (*log)(void *opaque, int level, const char *fmt, va_list ap);
+	/* A log line (optional). */
+	eng_log_fn *log;
 };
 
 /**

@@ -120,7 +120,7 @@ static inline bool vsk_is_transient(ssize_t r)
 	return r == -EAGAIN || r == -EINTR;
 }
 
-void vsk_log(struct vsk_dev *d, int level, const char *fmt, ...)
+void vsk_log(struct vsk_dev *d, enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* Every public entry point brackets its work with these so that rx_ready

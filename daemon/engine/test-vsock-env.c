@@ -158,12 +158,12 @@ static void cb_closed(void *opaque, struct vsk_conn *c, int err)
 
 static unsigned log_lines;
 
-static void cb_log(void *opaque, int level, const char *fmt, va_list ap)
+static void cb_log(void *opaque, enum log_level level, const char *fmt, va_list ap)
 {
 	char line[256];
 
 	(void)opaque;
-	assert_true(level >= 0 && level <= 3);
+	assert_true((int)level >= 0 && level <= 3);
 	assert_true(vsnprintf(line, sizeof(line), fmt, ap) > 0);
 	log_lines++;
 }
@@ -282,12 +282,12 @@ size_t fill(struct env *e, enum layout l)
 		v[0].iov_len = VSK_HDR_SIZE;
 		break;
 	}
-	cap = vsk_iov_len(v, n);
+	cap = iov_size(v, n);
 	used = vsk_dev_fill_rx(e->d, v, n);
 	if (used == 0)
 		return 0;
 	assert_true(used <= cap);
-	assert_int_equal(vsk_iov_to_buf(v, n, 0, lin, used), used);
+	assert_int_equal(iov_to_buf(v, n, 0, lin, used), used);
 	if (e->npk == e->cappk) {
 		e->cappk = e->cappk ? e->cappk * 2 : 64;
 		e->pk = realloc(e->pk, e->cappk * sizeof(*e->pk));

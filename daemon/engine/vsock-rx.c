@@ -20,7 +20,6 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "log.h"
 #include "util.h"
 #include "vsock-int.h"
 
@@ -50,7 +49,7 @@ static size_t put_hdr(const struct vsk_hdr *h, const struct iovec *iov, int iovc
 	unsigned char b[VSK_HDR_SIZE];
 
 	vsk_hdr_encode(h, b);
-	vsk_iov_from_buf(iov, iovcnt, 0, b, sizeof(b));
+	iov_from_buf(iov, iovcnt, 0, b, sizeof(b));
 	return VSK_HDR_SIZE + (size_t)h->len;
 }
 
@@ -142,7 +141,7 @@ static size_t stage_out(struct vsk_conn *c, const struct iovec *iov, int iovcnt,
 {
 	size_t n = c->stage_len < room ? c->stage_len : room;
 
-	n = vsk_iov_from_buf(iov, iovcnt, VSK_HDR_SIZE, c->stage + c->stage_off, n);
+	n = iov_from_buf(iov, iovcnt, VSK_HDR_SIZE, c->stage + c->stage_off, n);
 	c->stage_off += (uint32_t)n;
 	c->stage_len -= (uint32_t)n;
 	if (c->stage_len == 0)
@@ -156,7 +155,7 @@ static size_t host_in(struct vsk_conn *c, const struct iovec *iov, int iovcnt, s
 {
 	struct vsk_dev *d = c->dev;
 	size_t seg, want = vsk_conn_credit(c), n;
-	void *p = vsk_iov_at(iov, iovcnt, VSK_HDR_SIZE, &seg);
+	void *p = iov_at(iov, iovcnt, VSK_HDR_SIZE, &seg);
 
 	bool direct;
 
@@ -211,7 +210,7 @@ static size_t emit_data(struct vsk_conn *c, const struct iovec *iov, int iovcnt,
 
 size_t vsk_dev_fill_rx(struct vsk_dev *d, const struct iovec *iov, int iovcnt)
 {
-	size_t cap = iovcnt > 0 ? vsk_iov_len(iov, iovcnt) : 0, n = 0;
+	size_t cap = iovcnt > 0 ? iov_size(iov, iovcnt) : 0, n = 0;
 
 	if (cap == SIZE_MAX || cap < VSK_HDR_SIZE)
 		return 0;

@@ -31,7 +31,6 @@
 #include <stdlib.h>
 #include <sys/random.h>
 
-#include "log.h"
 #include "vsock-int.h"
 
 #define DEF_MAX_CONNS	       1024
@@ -45,7 +44,7 @@
 
 _Static_assert(sizeof(struct vsk_conn) <= 256, "idle connections must stay small");
 
-void vsk_log(struct vsk_dev *d, int level, const char *fmt, ...)
+void vsk_log(struct vsk_dev *d, enum log_level level, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -484,7 +483,7 @@ static void flush_txq(struct vsk_conn *c)
 	while (c->txq.bytes > 0) {
 		struct iovec v[16];
 		int n = vsk_bufq_peek(&c->txq, v, 16);
-		size_t max = vsk_iov_len(v, n);
+		size_t max = iov_size(v, n);
 		ssize_t r = d->ops->host_write(d->opaque, c, v, n);
 
 		if (r == 0 || vsk_is_transient(r))

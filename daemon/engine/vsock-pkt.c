@@ -95,100 +95,6 @@ const char *vsk_op_name(unsigned op)
 	return op < sizeof(names) / sizeof(names[0]) ? names[op] : "op?";
 }
 
-size_t vsk_iov_len(const struct iovec *iov, int iovcnt)
-{
-	size_t total = 0;
-
-	for (int i = 0; i < iovcnt; i++) {
-		if (iov[i].iov_len > SIZE_MAX - total)
-			return SIZE_MAX;
-		total += iov[i].iov_len;
-	}
-	return total;
-}
-
-/* Finds the iovec holding byte off; stores the offset inside it. */
-static int iov_find(const struct iovec *iov, int iovcnt, size_t off, size_t *in)
-{
-	int i = 0;
-
-	while (i < iovcnt && off >= iov[i].iov_len) {
-		off -= iov[i].iov_len;
-		i++;
-	}
-	*in = off;
-	return i;
-}
-
-size_t vsk_iov_from_buf(const struct iovec *iov, int iovcnt, size_t off, const void *src,
-			size_t len)
-{
-	const unsigned char *s = src;
-	size_t in, done = 0;
-
-	for (int i = iov_find(iov, iovcnt, off, &in); i < iovcnt && done < len; i++, in = 0) {
-		size_t n = iov[i].iov_len - in;
-
-		if (n > len - done)
-			n = len - done;
-		memcpy((unsigned char *)iov[i].iov_base + in, s + done, n);
-		done += n;
-	}
-	return done;
-}
-
-size_t vsk_iov_to_buf(const struct iovec *iov, int iovcnt, size_t off, void *dst, size_t len)
-{
-	unsigned char *d = dst;
-	size_t in, done = 0;
-
-	for (int i = iov_find(iov, iovcnt, off, &in); i < iovcnt && done < len; i++, in = 0) {
-		size_t n = iov[i].iov_len - in;
-
-		if (n > len - done)
-			n = len - done;
-		memcpy(d + done, (const unsigned char *)iov[i].iov_base + in, n);
-		done += n;
-	}
-	return done;
-}
-
-void *vsk_iov_at(const struct iovec *iov, int iovcnt, size_t off, size_t *len)
-{
-	size_t in;
-	int i = iov_find(iov, iovcnt, off, &in); /* never an empty iovec */
-
-	if (i >= iovcnt) {
-		*len = 0;
-		return NULL;
-	}
-	*len = iov[i].iov_len - in;
-	return (unsigned char *)iov[i].iov_base + in;
-}
-
-int vsk_iov_slice(const struct iovec *iov, int iovcnt, size_t off, size_t len, struct iovec *out,
-		  int max)
-{
-	size_t in;
-	int n = 0;
-
-	for (int i = iov_find(iov, iovcnt, off, &in); i < iovcnt && len > 0; i++, in = 0) {
-		size_t take = iov[i].iov_len - in;
-
-		if (take == 0)
-			continue;
-		if (n >= max)
-			return -1;
-		if (take > len)
-			take = len;
-		out[n].iov_base = (unsigned char *)iov[i].iov_base + in;
-		out[n].iov_len = take;
-		n++;
-		len -= take;
-	}
-	return len == 0 ? n : -1;
-}
-
 static struct vsk_chunk *chunk_new(size_t want)
 {
 	size_t cap = (want + CHUNK_MIN - 1) / CHUNK_MIN * CHUNK_MIN;
@@ -224,7 +130,7 @@ int vsk_bufq_append(struct vsk_bufq *q, const struct iovec *iov, int iovcnt, siz
 		n = k->cap - k->end;
 		if (n > len)
 			n = len;
-		n = vsk_iov_to_buf(iov, iovcnt, off, k->data + k->end, n);
+		n = iov_to_buf(iov, iovcnt, off, k->data + k->end, n);
 		if (n == 0)
 			return -EINVAL; /* the iovecs ended early: caller's bug */
 		k->end += (uint32_t)n;

@@ -129,7 +129,7 @@ static void test_pop_tx_header_and_payload_chain_is_readable(void **state)
 	assert_int_equal(e.out_num, 2);
 	assert_int_equal(e.in_num, 0);
 	assert_int_equal(e.out_len, 144);
-	assert_int_equal(vq_iov_to_buf(e.out, e.out_num, 0, buf, sizeof(buf)), 144);
+	assert_int_equal(iov_to_buf(e.out, e.out_num, 0, buf, sizeof(buf)), 144);
 	assert_int_equal(buf[43], 'h');
 	assert_int_equal(buf[44], 'p');
 	assert_int_equal(vq_pop(&g.vq, &e), 0);
@@ -154,7 +154,7 @@ static void test_pop_rx_single_buffer_and_push_reports_length(void **state)
 	assert_int_equal(e.out_num, 0);
 	assert_int_equal(e.in_num, 1);
 	assert_int_equal(e.in_len, 3776);
-	assert_int_equal(vq_buf_to_iov(e.in, e.in_num, 44, msg, 5), 5);
+	assert_int_equal(iov_from_buf(e.in, e.in_num, 44, msg, 5), 5);
 	assert_memory_equal(g.mem + DATA_OFF + 44, msg, 5);
 	vq_push(&g.vq, &e, 49);
 	assert_int_equal(le32toh(g.used->ring[0].id), 5);
@@ -177,7 +177,7 @@ static void test_pop_rx_header_and_payload_split_is_writable(void **state)
 	assert_int_equal(e.in_len, 44 + 4096);
 	memset(pkt, 7, sizeof(pkt));
 	/* A packet written across the header/payload boundary. */
-	assert_int_equal(vq_buf_to_iov(e.in, e.in_num, 0, pkt, sizeof(pkt)), 100);
+	assert_int_equal(iov_from_buf(e.in, e.in_num, 0, pkt, sizeof(pkt)), 100);
 	assert_int_equal(g.mem[DATA_OFF + 43], 7);
 	assert_int_equal(g.mem[DATA_OFF + 0x1000 + 55], 7);
 	assert_int_equal(g.mem[DATA_OFF + 0x1000 + 56], 0);
@@ -594,11 +594,11 @@ static void test_iov_copy_helpers_honour_offset(void **state)
 	char a[4] = "abcd", b[3] = "efg", out[8] = { 0 };
 	struct iovec iov[2] = { { a, 4 }, { b, 3 } };
 
-	assert_int_equal(vq_iov_len(iov, 2), 7);
-	assert_int_equal(vq_iov_to_buf(iov, 2, 3, out, sizeof(out)), 4);
+	assert_int_equal(iov_size(iov, 2), 7);
+	assert_int_equal(iov_to_buf(iov, 2, 3, out, sizeof(out)), 4);
 	assert_memory_equal(out, "defg", 4);
-	assert_int_equal(vq_iov_to_buf(iov, 2, 9, out, sizeof(out)), 0);
-	assert_int_equal(vq_buf_to_iov(iov, 2, 2, "XYZ", 3), 3);
+	assert_int_equal(iov_to_buf(iov, 2, 9, out, sizeof(out)), 0);
+	assert_int_equal(iov_from_buf(iov, 2, 2, "XYZ", 3), 3);
 	assert_memory_equal(a, "abXY", 4);
 	assert_memory_equal(b, "Zfg", 3);
 }

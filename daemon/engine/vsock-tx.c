@@ -26,7 +26,6 @@
 #include <errno.h>
 #include <stdint.h>
 
-#include "log.h"
 #include "vsock-int.h"
 
 /* RST from cid for a packet that has no connection (never for an RST). */
@@ -263,7 +262,7 @@ int vsk_dev_guest_tx(struct vsk_dev *d, const void *hdr, const struct iovec *pay
 	d->st.from_guest_pkts++;
 	if (vsk_hdr_decode(hdr, VSK_HDR_SIZE, &h) < 0 || iovcnt < 0 || iovcnt > VSK_MAX_IOV ||
 	    (iovcnt > 0 && !payload) || h.len > VSK_MAX_PAYLOAD ||
-	    vsk_iov_len(payload, iovcnt) != h.len) {
+	    iov_size(payload, iovcnt) != h.len) {
 		d->st.malformed++;
 		return -EPROTO;
 	}
@@ -294,13 +293,13 @@ int vsk_dev_guest_tx_iov(struct vsk_dev *d, const struct iovec *iov, int iovcnt)
 {
 	unsigned char hdr[VSK_HDR_SIZE];
 	struct iovec payload[VSK_MAX_IOV];
-	size_t total = iovcnt >= 0 ? vsk_iov_len(iov, iovcnt) : 0;
+	size_t total = iovcnt >= 0 ? iov_size(iov, iovcnt) : 0;
 	int n = -1;
 
 	if (total != SIZE_MAX && total >= VSK_HDR_SIZE &&
-	    vsk_iov_to_buf(iov, iovcnt, 0, hdr, VSK_HDR_SIZE) == VSK_HDR_SIZE)
-		n = vsk_iov_slice(iov, iovcnt, VSK_HDR_SIZE, total - VSK_HDR_SIZE, payload,
-				  VSK_MAX_IOV);
+	    iov_to_buf(iov, iovcnt, 0, hdr, VSK_HDR_SIZE) == VSK_HDR_SIZE)
+		n = iov_slice(iov, iovcnt, VSK_HDR_SIZE, total - VSK_HDR_SIZE, payload,
+			      VSK_MAX_IOV);
 	if (n < 0) {
 		d->st.from_guest_pkts++;
 		d->st.malformed++;

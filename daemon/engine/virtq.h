@@ -29,6 +29,7 @@
 #include <sys/uio.h>
 
 #include "guestmem.h"
+#include "iov.h"
 
 #define VQ_MAX_SIZE 32768 /* largest queue size of a split ring */
 #define VQ_MAX_OUT  64	  /* readable iovecs per element */
@@ -174,21 +175,5 @@ void vq_push(struct vq *vq, const struct vq_elem *e, uint32_t used_len);
  * once per batch; it records what was signalled.
  */
 bool vq_should_notify(struct vq *vq);
-
-/** Total bytes of n iovecs. */
-size_t vq_iov_len(const struct iovec *iov, unsigned n);
-
-/**
- * Copies up to len bytes from the iovecs, starting offset bytes into them,
- * to buf. Returns the bytes copied (less than len if the iovecs end).
- */
-size_t vq_iov_to_buf(const struct iovec *iov, unsigned n, size_t offset, void *buf, size_t len);
-
-/**
- * Copies up to len bytes from buf into the iovecs, starting offset bytes
- * into them. Returns the bytes copied (less than len if the iovecs end).
- */
-size_t vq_buf_to_iov(const struct iovec *iov, unsigned n, size_t offset, const void *buf,
-		     size_t len);
 
 #endif /* VMSVC_VIRTQ_H */

@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "loglevel.h"
 #include "virtq.h"
 
 enum vu_request {
@@ -96,9 +97,8 @@ struct vu_ops {
 	 * and every popped element (it points into guest memory). Called
 	 * before anything is unmapped. */
 	void (*reset)(void *opaque);
-	/* level: syslog LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG. */
-	void (*log)(void *opaque, int level, const char *fmt, ...)
-		__attribute__((format(printf, 3, 4)));
+	/* A log line (optional). */
+	eng_log_fn *log;
 };
 
 /** Closes every fd of m and sets nfds to 0. */
