@@ -36,7 +36,11 @@ static json_object *daemon_status(void)
 	if (ctl_call(cli_runtime_dir(), req, 5000, &reply, NULL) == 0 &&
 	    json_object_object_get_ex(reply, "ok", &ok) && json_object_get_boolean(ok))
 		status_cache = reply;
-	else
+	else if (reply && json_object_object_get_ex(reply, "error", &ok) &&
+		 strcmp(json_object_get_string(ok), "EACCES") == 0)
+		cli_error("VM states are not shown: vmsvcd tells them only to root and "
+			  "members of the 'vmsvc' group");
+	if (reply != status_cache)
 		json_object_put(reply);
 	json_object_put(req);
 	return status_cache;

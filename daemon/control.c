@@ -3,7 +3,11 @@
  * control.c - the daemon side of the control protocol (lib/ctlproto.h):
  * one SOCK_SEQPACKET listener, one small object per client, one request
  * answered at a time. The socket is world-connectable; each operation
- * decides from SO_PEERCRED whether the client may do it.
+ * decides from SO_PEERCRED whether the client may do it, and each uid but
+ * root may hold at most max_clients_per_uid connections and
+ * max_connects_per_uid pending hv_connects (so that one local user cannot
+ * exhaust the daemon's fds). hv_* listeners are the ROUTE_HV route of the
+ * admission table.
  */
 #include <fcntl.h>
 #include <stdlib.h>
@@ -12,27 +16,47 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
-#include "control.h"
-#include "ctlproto.h"
-#include "daemon.h"
-#include "log.h"
-#include "registry.h"
-#include "util.h"
-#include "vm.h"
 #include <grp.h>
 #include <pwd.h>
 
+#include "control.h"
+#include "ctlproto.h"
+#include "daemon.h"
+#include "fdwatch.h"
+#include "hstream.h"
+#include "log.h"
+#include "registry.h"
+#include "route.h"
+#include "util.h"
+#include "vm.h"
+
 #define MAX_PEER_GROUPS 256
 
+/* What one uid holds (root is not counted). */
+struct uid_use {
+	uid_t uid;
+	unsigned clients, connects;
+	struct list_head link;
+};
+
+struct control {
+	struct daemon *d;
+	struct watch *listen;
+	char *path;
+	struct list_head clients;
+	struct list_head uses; /* struct uid_use */
+	struct route route;    /* ROUTE_HV */
+};
+
 struct ctl_client {
-	uv_poll_t poll;
-	int fd;
+	struct watch w; /* fd: the client's connection */
+	struct control *ctl;
+	struct uid_use *use; /* NULL for root */
 	struct ucred cred;
 	gid_t groups[MAX_PEER_GROUPS]; /* SO_PEERGROUPS at connect time */
 	unsigned ngroups;
 	struct list_head link;
 	struct list_head pconns; /* pending hv_connects of this client */
-	struct daemon *d;
 	bool listening;
 	hv_guid_t l_vm, l_svc;
 };
@@ -40,11 +64,13 @@ struct ctl_client {
 /* A pending hv_connect (docs/control-protocol.md). */
 struct pconn {
 	struct ctl_client *client; /* NULL once the client went away */
+	struct uid_use *use;	   /* charged for it, NULL for root */
 	struct list_head link;
 	int a_dup;	 /* duplicate of the caller's end: restores SO_SNDBUF */
 	uint32_t filler; /* bytes to drain from our end before data */
 	int sndbuf;
 	hv_guid_t svc;
+	hv_guid_t vm; /* the peer */
 };
 
 static json_object *reply_error(int err, const char *message)
@@ -131,10 +157,13 @@ static bool may_listen(const struct ctl_client *c, const struct reg_service *svc
 	return false;
 }
 
-/* Root or the vmsvc group may connect into guests. */
-static bool may_connect_guest(const struct ctl_client *c)
+/* Root or the vmsvc group may connect into guests and read the daemon's
+ * state (VMs, VmIds, counters). */
+static bool is_privileged(const struct ctl_client *c)
 {
-	return c->cred.uid == 0 || (c->d->sock_gid != 0 && peer_in_group(c, c->d->sock_gid));
+	gid_t gid = c->ctl->d->sock_gid;
+
+	return c->cred.uid == 0 || (gid != 0 && peer_in_group(c, gid));
 }
 
 /* ---- listeners ---- */
@@ -144,8 +173,15 @@ static bool is_wildcard(const hv_guid_t *g)
 	return hv_guid_equal(g, &HV_GUID_WILDCARD);
 }
 
-struct ctl_client *control_find_listener(struct daemon *d, const hv_guid_t *svc,
-					 const hv_guid_t *vm_id, bool *wrong_vm)
+/*
+ * The hv_* listener for service svc that a connection from VM vm_id (NULL:
+ * from the host, loopback) goes to, by precedence: the VM's own VmId, then
+ * CHILDREN, then WILDCARD (guests); LOOPBACK, then WILDCARD (host). NULL if
+ * none; *wrong_vm (may be NULL) tells whether a listener bound to another
+ * VM's VmId exists.
+ */
+static struct ctl_client *find_listener(struct control *ctl, const hv_guid_t *svc,
+					const hv_guid_t *vm_id, bool *wrong_vm)
 {
 	struct ctl_client *best = NULL;
 	int best_rank = 0;
@@ -153,7 +189,7 @@ struct ctl_client *control_find_listener(struct daemon *d, const hv_guid_t *svc,
 
 	if (wrong_vm)
 		*wrong_vm = false;
-	list_for_each_safe (p, t, &d->ctl_clients) {
+	list_for_each_safe (p, t, &ctl->clients) {
 		struct ctl_client *c = list_entry(p, struct ctl_client, link);
 		int rank = 0;
 
@@ -178,7 +214,10 @@ struct ctl_client *control_find_listener(struct daemon *d, const hv_guid_t *svc,
 	return best;
 }
 
-int control_deliver(struct ctl_client *l, const hv_guid_t *peer_vm, const hv_guid_t *svc, int fd)
+/* Hands the connected stream fd (the caller keeps its copy) to listener l as
+ * an incoming connection from peer_vm. 0, or -ECONNREFUSED when its queue
+ * is full or it is gone. */
+static int deliver(struct ctl_client *l, const hv_guid_t *peer_vm, const hv_guid_t *svc, int fd)
 {
 	json_object *m = json_object_new_object();
 	int r;
@@ -186,14 +225,39 @@ int control_deliver(struct ctl_client *l, const hv_guid_t *peer_vm, const hv_gui
 	json_object_object_add(m, "op", json_object_new_string("incoming"));
 	add_guid(m, "vm", peer_vm);
 	add_guid(m, "service", svc);
-	r = ctl_send_fds(l->fd, m, &fd, 1);
+	r = ctl_send_fds(l->w.fd, m, &fd, 1);
 	json_object_put(m);
 	return r < 0 ? -ECONNREFUSED : 0;
+}
+
+/* The ROUTE_HV route: a guest connection goes to the best hv_* listener,
+ * over a fresh socket pair. Returns our end or -ENOENT. */
+static int hv_route_open(void *opaque, const struct route_req *req, enum refusal *hint)
+{
+	struct control *ctl = opaque;
+	bool wrong_vm = false;
+	struct ctl_client *l = find_listener(ctl, &req->svc->id, req->vm_id, &wrong_vm);
+	int sp[2];
+
+	if (wrong_vm)
+		*hint = REFUSED_WRONG_VM;
+	if (!l)
+		return -ENOENT;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sp) < 0)
+		return -errno;
+	int r = deliver(l, req->vm_id, &req->svc->id, sp[1]);
+	safe_close(sp[1]);
+	if (r < 0) {
+		safe_close(sp[0]);
+		return -ENOENT;
+	}
+	return sp[0];
 }
 
 static json_object *op_listen(struct daemon *d, struct ctl_client *c, json_object *req,
 			      const int *fds, unsigned nfds)
 {
+	struct control *ctl = c->ctl;
 	hv_guid_t vm, sid;
 	int64_t backlog;
 	const struct reg_service *svc;
@@ -222,7 +286,7 @@ static json_object *op_listen(struct daemon *d, struct ctl_client *c, json_objec
 					   "member of its Group= may listen");
 	}
 	struct list_head *p, *t;
-	list_for_each_safe (p, t, &d->ctl_clients) {
+	list_for_each_safe (p, t, &ctl->clients) {
 		struct ctl_client *o = list_entry(p, struct ctl_client, link);
 		if (o->listening && hv_guid_equal(&o->l_svc, &sid) && hv_guid_equal(&o->l_vm, &vm))
 			return reply_error(EADDRINUSE, "a listener is already bound to this "
@@ -234,6 +298,37 @@ static json_object *op_listen(struct daemon *d, struct ctl_client *c, json_objec
 	return reply_ok();
 }
 
+/* ---- per-uid limits ---- */
+
+/* The use record of uid (created), NULL for root or on ENOMEM. */
+static struct uid_use *use_get(struct control *ctl, uid_t uid)
+{
+	struct list_head *p, *t;
+	struct uid_use *u;
+
+	if (uid == 0)
+		return NULL;
+	list_for_each_safe (p, t, &ctl->uses) {
+		u = list_entry(p, struct uid_use, link);
+		if (u->uid == uid)
+			return u;
+	}
+	u = calloc(1, sizeof(*u));
+	if (u) {
+		u->uid = uid;
+		list_add_tail(&u->link, &ctl->uses);
+	}
+	return u;
+}
+
+static void use_put(struct uid_use *u)
+{
+	if (u && u->clients == 0 && u->connects == 0) {
+		list_del(&u->link);
+		free(u);
+	}
+}
+
 /* ---- connect ---- */
 
 static struct pconn *pconn_free(struct pconn *pc)
@@ -242,6 +337,10 @@ static struct pconn *pconn_free(struct pconn *pc)
 		return NULL;
 	if (pc->client)
 		list_del(&pc->link);
+	if (pc->use) {
+		pc->use->connects--;
+		use_put(pc->use);
+	}
 	safe_close(pc->a_dup);
 	free(pc);
 	return NULL;
@@ -282,20 +381,27 @@ static void pconn_reply(struct pconn *pc, int err, const hv_guid_t *peer_vm)
 		add_guid(o, "vm", peer_vm);
 		add_guid(o, "service", &pc->svc);
 	}
-	ctl_send(pc->client->fd, o, -1);
+	ctl_send(pc->client->w.fd, o, -1);
 	json_object_put(o);
 }
 
-void control_connect_done(struct pconn *pc, int err, const hv_guid_t *peer_vm, int stream_fd)
+/* hs_connect's done(): replies to the client if it is still there, makes
+ * its socket writable, frees pc. */
+static int pconn_done(void *opaque, int err, int stream_fd, uint32_t local_port)
 {
-	pconn_reply(pc, err, peer_vm);
+	struct pconn *pc = opaque;
+
+	(void)local_port;
+	pconn_reply(pc, err, &pc->vm);
 	if (err == 0 && pconn_release(pc, stream_fd) < 0)
 		shutdown(stream_fd, SHUT_RDWR);
 	pconn_free(pc);
+	return 0;
 }
 
-static json_object *connect_loopback(struct daemon *d, struct pconn *pc, int b)
+static json_object *connect_loopback(struct control *ctl, struct pconn *pc, int b)
 {
+	struct daemon *d = ctl->d;
 	const struct reg_service *svc = d->reg ? reg_find_guid(d->reg, &pc->svc) : NULL;
 	struct counters *sc = daemon_service_counters(d, &pc->svc);
 	struct ctl_client *l;
@@ -305,9 +411,8 @@ static json_object *connect_loopback(struct daemon *d, struct pconn *pc, int b)
 		return reply_error(EACCES, svc ? "the service is disabled in the registry"
 					       : "the service is not registered");
 	}
-	l = control_find_listener(d, &pc->svc, NULL, NULL);
-	if (!l || pconn_release(pc, b) < 0 ||
-	    control_deliver(l, &HV_GUID_LOOPBACK, &pc->svc, b) < 0) {
+	l = find_listener(ctl, &pc->svc, NULL, NULL);
+	if (!l || pconn_release(pc, b) < 0 || deliver(l, &HV_GUID_LOOPBACK, &pc->svc, b) < 0) {
 		sc->refused[REFUSED_NO_LISTENER]++;
 		return reply_error(ECONNREFUSED, "nobody listens for this service on the host");
 	}
@@ -331,32 +436,38 @@ static int service_port(struct daemon *d, const hv_guid_t *sid, uint32_t *port)
 }
 
 static json_object *connect_guest(struct daemon *d, struct ctl_client *c, struct pconn **pcp,
-				  const hv_guid_t *vm_guid, int64_t timeout_ms, int *b)
+				  int64_t timeout_ms, int *b)
 {
-	struct vm *vm = daemon_find_vm(d, NULL, vm_guid);
+	struct pconn *pc = *pcp;
+	struct vm *vm = vm_find(d, NULL, &pc->vm);
 	uint32_t port;
 	int r;
 
 	/* Permission first, so that an unprivileged caller cannot probe
 	 * which VmIds exist. */
-	if (!may_connect_guest(c))
+	if (!is_privileged(c))
 		return reply_error(EACCES, "not permitted: connecting into guests needs root or "
 					   "the 'vmsvc' group");
 	if (!vm)
 		return reply_error(EHOSTUNREACH, "no VM has this VmId");
 	if (vm_state(vm) != VM_RUNNING)
 		return reply_error(ENETUNREACH, "the VM is not running");
-	if (service_port(d, &(*pcp)->svc, &port) < 0)
+	if (service_port(d, &pc->svc, &port) < 0)
 		return reply_error(EADDRNOTAVAIL, "the service GUID is not a VSOCK template and "
 						  "is not registered with a port");
-	r = vm_host_connect(vm, port, *b, *pcp, daemon_now_ms(d) + (uint64_t)timeout_ms);
+	if (c->use && c->use->connects >= d->max_connects_per_uid)
+		return reply_error(EAGAIN, "too many pending connects from this user; wait for "
+					   "them to complete");
+	r = hs_connect(vm, port, *b, now_ms() + (uint64_t)timeout_ms, pconn_done, pc);
 	*b = -1; /* taken */
-	if (r < 0) {
+	if (r < 0)
 		return reply_error(-r, "cannot connect");
-	}
-	(*pcp)->client = c;
-	list_add_tail(&(*pcp)->link, &c->pconns);
-	*pcp = NULL; /* answered later by control_connect_done() */
+	pc->client = c;
+	list_add_tail(&pc->link, &c->pconns);
+	pc->use = c->use;
+	if (pc->use)
+		pc->use->connects++;
+	*pcp = NULL; /* answered later by pconn_done() */
 	return NULL;
 }
 
@@ -404,11 +515,12 @@ static json_object *op_connect(struct daemon *d, struct ctl_client *c, json_obje
 		return reply_error(EINVAL, "connect needs \"vm\", \"service\" and two fds");
 	}
 	fcntl(b, F_SETFL, fcntl(b, F_GETFL) | O_NONBLOCK);
+	pc->vm = vm;
 	daemon_refresh_registry(d);
 	if (hv_guid_equal(&vm, &HV_GUID_LOOPBACK))
-		o = connect_loopback(d, pc, b);
+		o = connect_loopback(c->ctl, pc, b);
 	else
-		o = connect_guest(d, c, &pc, &vm, timeout, &b);
+		o = connect_guest(d, c, &pc, timeout, &b);
 	safe_close(b);
 	pconn_free(pc);
 	return o;
@@ -421,10 +533,9 @@ static json_object *service_stats(struct daemon *d, const hv_guid_t *id, const c
 {
 	json_object *o = json_object_new_object();
 	struct counters live = { 0 }, *c = daemon_service_counters(d, id);
-	struct list_head *p, *t;
 
-	list_for_each_safe (p, t, &d->vms)
-		vm_live_bytes(vm_from_link(p), id, &live);
+	for (struct vm *vm = vm_first(d); vm; vm = vm_next(d, vm))
+		hs_live_bytes(vm, id, &live);
 	json_object_object_add(o, "name", name ? json_object_new_string(name) : NULL);
 	add_guid(o, "guid", id);
 	json_object_object_add(o, "port", has_port ? json_object_new_int64(port) : NULL);
@@ -432,14 +543,23 @@ static json_object *service_stats(struct daemon *d, const hv_guid_t *id, const c
 	return o;
 }
 
+static json_object *refuse_state(void)
+{
+	return reply_error(EACCES, "not permitted: reading VM state and counters needs root or "
+				   "the 'vmsvc' group");
+}
+
 static json_object *op_stats(struct daemon *d, struct ctl_client *c, json_object *req,
 			     const int *fds, unsigned nfds)
 {
-	json_object *o = reply_ok(), *svcs = json_object_new_array(),
-		    *vms = json_object_new_array();
-	struct list_head *p, *t;
+	json_object *o, *svcs, *vms;
 
-	(void)c, (void)req, (void)fds, (void)nfds;
+	(void)req, (void)fds, (void)nfds;
+	if (!is_privileged(c))
+		return refuse_state();
+	o = reply_ok();
+	svcs = json_object_new_array();
+	vms = json_object_new_array();
 	daemon_refresh_registry(d);
 	for (size_t i = 0; d->reg && i < reg_count(d->reg); i++) {
 		const struct reg_service *s = reg_at(d->reg, i);
@@ -451,12 +571,11 @@ static json_object *op_stats(struct daemon *d, struct ctl_client *c, json_object
 		if (!d->reg || !reg_find_guid(d->reg, &id))
 			json_object_array_add(svcs, service_stats(d, &id, NULL, 0, false));
 	}
-	list_for_each_safe (p, t, &d->vms) {
-		struct vm *vm = vm_from_link(p);
+	for (struct vm *vm = vm_first(d); vm; vm = vm_next(d, vm)) {
 		json_object *v = json_object_new_object();
 		struct counters live = { 0 };
 
-		vm_live_bytes(vm, NULL, &live);
+		hs_live_bytes(vm, NULL, &live);
 		json_object_object_add(v, "name", json_object_new_string(vm_name(vm)));
 		add_guid(v, "id", vm_id(vm));
 		counters_to_json(vm_counters(vm), &live, v);
@@ -470,18 +589,18 @@ static json_object *op_stats(struct daemon *d, struct ctl_client *c, json_object
 static json_object *op_status(struct daemon *d, struct ctl_client *c, json_object *req,
 			      const int *fds, unsigned nfds)
 {
-	json_object *o = json_object_new_object(), *vms = json_object_new_array();
-	struct list_head *p, *t;
+	json_object *o, *vms;
 
-	(void)c, (void)req, (void)fds, (void)nfds;
-	list_for_each_safe (p, t, &d->vms) {
-		struct vm *vm = vm_from_link(p);
+	(void)req, (void)fds, (void)nfds;
+	if (!is_privileged(c))
+		return refuse_state();
+	o = json_object_new_object();
+	vms = json_object_new_array();
+	for (struct vm *vm = vm_first(d); vm; vm = vm_next(d, vm)) {
 		json_object *v = json_object_new_object();
-		char id[HV_GUID_STRSIZE];
 
-		hv_guid_format(vm_id(vm), id, sizeof(id));
 		json_object_object_add(v, "name", json_object_new_string(vm_name(vm)));
-		json_object_object_add(v, "id", json_object_new_string(id));
+		add_guid(v, "id", vm_id(vm));
 		json_object_object_add(v, "cid", json_object_new_int64(vm_cid(vm)));
 		json_object_object_add(v, "state",
 				       json_object_new_string(vm_state_name(vm_state(vm))));
@@ -520,13 +639,7 @@ static json_object *dispatch(struct daemon *d, struct ctl_client *c, json_object
 	return reply_error(EOPNOTSUPP, "unknown operation");
 }
 
-static void client_closed(uv_handle_t *h)
-{
-	struct ctl_client *c = h->data;
-
-	c->fd = safe_close(c->fd);
-	free(c);
-}
+/* ---- clients ---- */
 
 static void client_close(struct ctl_client *c)
 {
@@ -539,7 +652,12 @@ static void client_close(struct ctl_client *c)
 	}
 	c->listening = false;
 	list_del(&c->link);
-	uv_close((uv_handle_t *)&c->poll, client_closed);
+	if (c->use) {
+		c->use->clients--;
+		use_put(c->use);
+		c->use = NULL;
+	}
+	watch_close(&c->w);
 }
 
 static void on_client(uv_poll_t *p, int status, int events)
@@ -555,7 +673,7 @@ static void on_client(uv_poll_t *p, int status, int events)
 		client_close(c);
 		return;
 	}
-	r = ctl_recv_fds(c->fd, &req, fds, 2, &nfds);
+	r = ctl_recv_fds(c->w.fd, &req, fds, 2, &nfds);
 	if (r == -EAGAIN)
 		return;
 	if (r == 0 || (r < 0 && r != -EPROTO)) {
@@ -569,89 +687,156 @@ static void on_client(uv_poll_t *p, int status, int events)
 		r = -EPROTO;
 	}
 	reply = r < 0 ? reply_error(EPROTO, "malformed request: expected one JSON object")
-		      : dispatch(c->d, c, req, fds, nfds);
+		      : dispatch(c->ctl->d, c, req, fds, nfds);
 	json_object_put(req);
 	/* Reply before closing the received fds: a failed connect's caller
 	 * sees its socket hang up only once the reply is there. */
-	if (reply && ctl_send(c->fd, reply, -1) < 0)
+	if (reply && ctl_send(c->w.fd, reply, -1) < 0)
 		client_close(c);
 	json_object_put(reply);
 	for (unsigned i = 0; i < nfds; i++)
 		safe_close(fds[i]);
 }
 
+/* Refuses a client over its uid's limit: it reads why, then end of stream. */
+static void refuse_client(int fd, uid_t uid, unsigned max)
+{
+	char msg[160];
+	json_object *o;
+
+	snprintf(msg, sizeof(msg),
+		 "too many connections to vmsvcd from uid %u (at most %u; vmsvcd "
+		 "--max-clients-per-user)",
+		 (unsigned)uid, max);
+	o = reply_error(EUSERS, msg);
+	ctl_send(fd, o, -1);
+	json_object_put(o);
+	safe_close(fd);
+}
+
+static void client_new(struct control *ctl, int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct uid_use *use = NULL;
+	struct ctl_client *c;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		safe_close(fd);
+		return;
+	}
+	if (cred.uid != 0) {
+		use = use_get(ctl, cred.uid);
+		if (!use || use->clients >= ctl->d->max_clients_per_uid) {
+			refuse_client(fd, cred.uid, ctl->d->max_clients_per_uid);
+			use_put(use);
+			return;
+		}
+	}
+	c = (struct ctl_client *)watch_new(ctl->d->loop, fd, sizeof(*c), on_client, NULL, NULL);
+	if (!c) {
+		use_put(use);
+		return;
+	}
+	c->cred = cred;
+	len = sizeof(c->groups);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, c->groups, &len) == 0)
+		c->ngroups = len / sizeof(gid_t);
+	c->ctl = ctl;
+	c->use = use;
+	if (use)
+		use->clients++;
+	list_init(&c->pconns);
+	list_add_tail(&c->link, &ctl->clients);
+	watch_set(&c->w, UV_READABLE | UV_DISCONNECT);
+}
+
 static void on_listen(uv_poll_t *p, int status, int events)
 {
-	struct daemon *d = p->loop->data;
+	struct watch *l = p->data;
+	struct control *ctl = l->owner;
 
 	(void)events;
 	if (status < 0)
 		return;
 	for (int n = 0; n < 32; n++) {
-		socklen_t len = sizeof(struct ucred);
-		int fd = accept4(d->ctl_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = watch_accept(l, ctl->path);
 		if (fd < 0)
 			return;
-		struct ctl_client *c = calloc(1, sizeof(*c));
-		if (!c || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) < 0 ||
-		    uv_poll_init(d->loop, &c->poll, fd) < 0) {
-			free(c);
-			safe_close(fd);
-			continue;
-		}
-		len = sizeof(c->groups);
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, c->groups, &len) == 0)
-			c->ngroups = len / sizeof(gid_t);
-		c->fd = fd;
-		c->d = d;
-		list_init(&c->pconns);
-		c->poll.data = c;
-		list_add_tail(&c->link, &d->ctl_clients);
-		uv_poll_start(&c->poll, UV_READABLE | UV_DISCONNECT, on_client);
+		client_new(ctl, fd);
 	}
 }
 
-int control_start(struct daemon *d)
+static int listen_seqpacket(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	_cleanup_close_ int fd = -1;
 
-	if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", d->runtime_dir, CTL_SOCKET_NAME) >=
-	    (int)sizeof(sa.sun_path))
+	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if ((unlink(sa.sun_path) < 0 && errno != ENOENT) ||
-	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(sa.sun_path, 0666) < 0 ||
+	if ((unlink(path) < 0 && errno != ENOENT) ||
+	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0666) < 0 ||
 	    listen(fd, 64) < 0)
 		return -errno;
-	d->loop->data = d;
-	list_init(&d->ctl_clients);
-	if (uv_poll_init(d->loop, &d->ctl_poll, fd) < 0)
-		return -EIO;
-	d->ctl_fd = TAKE_FD(fd);
-	uv_poll_start(&d->ctl_poll, UV_READABLE, on_listen);
-	return 0;
+	return TAKE_FD(fd);
 }
 
-static void listener_closed(uv_handle_t *h)
+int control_start(struct daemon *d)
 {
-	struct daemon *d = h->loop->data;
+	struct control *ctl = calloc(1, sizeof(*ctl));
+	int fd;
 
-	d->ctl_fd = safe_close(d->ctl_fd);
+	if (!ctl || !(ctl->path = path_join(d->runtime_dir, CTL_SOCKET_NAME))) {
+		free(ctl);
+		return -ENOMEM;
+	}
+	ctl->d = d;
+	list_init(&ctl->clients);
+	list_init(&ctl->uses);
+	d->ctl = ctl;
+	fd = listen_seqpacket(ctl->path);
+	if (fd < 0)
+		return fd;
+	ctl->listen = watch_new(d->loop, fd, sizeof(struct watch), on_listen, ctl, NULL);
+	if (!ctl->listen)
+		return -ENOMEM;
+	watch_set(ctl->listen, UV_READABLE);
+	ctl->route = (struct route){
+		.name = "hv_* listener", .cls = ROUTE_HV, .open = hv_route_open, .opaque = ctl
+	};
+	route_add(d, &ctl->route);
+	return 0;
 }
 
 void control_stop(struct daemon *d)
 {
+	struct control *ctl = d->ctl;
 	struct list_head *p, *t;
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 
-	if (d->ctl_fd < 0)
+	if (!ctl || !ctl->listen)
 		return;
-	snprintf(path, sizeof(path), "%s/%s", d->runtime_dir, CTL_SOCKET_NAME);
-	unlink(path);
-	list_for_each_safe (p, t, &d->ctl_clients)
+	route_del(&ctl->route);
+	unlink(ctl->path);
+	list_for_each_safe (p, t, &ctl->clients)
 		client_close(list_entry(p, struct ctl_client, link));
-	uv_close((uv_handle_t *)&d->ctl_poll, listener_closed);
+	watch_close(ctl->listen);
+	ctl->listen = NULL;
+}
+
+void control_free(struct daemon *d)
+{
+	struct control *ctl = d->ctl;
+	struct list_head *p, *t;
+
+	if (!ctl)
+		return;
+	list_for_each_safe (p, t, &ctl->uses)
+		free(list_entry(p, struct uid_use, link));
+	free(ctl->path);
+	free(ctl);
+	d->ctl = NULL;
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vm.c - the QEMU side of one VM: the vhost-user socket, the virtqueues and
- * the glue that moves packets between them and the vsock engine.
+ * vm.c - the VM table and the QEMU side of each VM: the vhost-user socket,
+ * the virtqueues and the glue that moves packets between them and the
+ * vsock engine. The VM's host streams are hstream.c.
  *
  * Queue work is bounded per wake-up (QUEUE_BUDGET chains per queue) so
  * that one busy guest cannot starve the others; leftover work continues
@@ -14,10 +15,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "log.h"
 #include "util.h"
 #include "vm-int.h"
+#include "vmtable.h"
 
 #define QUEUE_BUDGET 256
 #define RXQ	     0
@@ -27,64 +30,46 @@ static void vm_maybe_free(struct vm *vm);
 
 /* ---- fd watches ---- */
 
-static void watch_closed(uv_handle_t *h)
+static void vm_handle_closed(void *owner)
 {
-	struct watch *w = h->data;
-	struct vm *vm = w->vm;
+	struct vm *vm = owner;
 
-	w->fd = safe_close(w->fd);
-	free(w);
 	vm->handles--;
 	vm_maybe_free(vm);
 }
 
-struct watch *watch_new(struct vm *vm, int fd, size_t size, uv_poll_cb cb)
+struct watch *vm_watch_new(struct vm *vm, int fd, size_t size, uv_poll_cb cb)
 {
-	struct watch *w = calloc(1, size);
+	struct watch *w = watch_new(vm->d->loop, fd, size, cb, vm, vm_handle_closed);
 
-	if (!w || uv_poll_init(vm->d->loop, &w->poll, fd) < 0) {
-		safe_close(fd);
-		free(w);
-		return NULL;
-	}
-	w->fd = fd;
-	w->vm = vm;
-	w->cb = cb;
-	w->poll.data = w;
-	vm->handles++;
+	if (w)
+		vm->handles++;
 	return w;
-}
-
-void watch_set(struct watch *w, int events)
-{
-	if (events == w->events)
-		return;
-	w->events = events;
-	if (events)
-		uv_poll_start(&w->poll, events, w->cb);
-	else
-		uv_poll_stop(&w->poll);
-}
-
-void watch_close(struct watch *w)
-{
-	if (!w)
-		return;
-	/* uv_close stops polling at once (EPOLL_CTL_DEL); the fd is closed
-	 * in the close callback. */
-	uv_close((uv_handle_t *)&w->poll, watch_closed);
 }
 
 /* ---- accessors ---- */
 
-struct list_head *vm_link(struct vm *vm)
+struct vm *vm_first(struct daemon *d)
 {
-	return &vm->link;
+	return list_empty(&d->vms) ? NULL : list_entry(d->vms.next, struct vm, link);
 }
 
-struct vm *vm_from_link(struct list_head *l)
+struct vm *vm_next(struct daemon *d, struct vm *vm)
 {
-	return list_entry(l, struct vm, link);
+	return vm->link.next == &d->vms ? NULL : list_entry(vm->link.next, struct vm, link);
+}
+
+struct vm *vm_find(struct daemon *d, const char *name, const hv_guid_t *id)
+{
+	for (struct vm *vm = vm_first(d); vm; vm = vm_next(d, vm))
+		if ((name && strcmp(vm->name, name) == 0) || (id && hv_guid_equal(&vm->id, id)))
+			return vm;
+	return NULL;
+}
+
+struct daemon *vm_daemon(const struct vm *vm)
+{
+	return vm->d;
 }
 
 const char *vm_name(const struct vm *vm)
@@ -222,6 +207,7 @@ static void schedule_more(struct vm *vm)
 static void on_kick(uv_poll_t *p, int status, int events)
 {
 	struct watch *w = p->data;
+	struct vm *vm = w->owner;
 	uint64_t v;
 
 	(void)events;
@@ -231,8 +217,8 @@ static void on_kick(uv_poll_t *p, int status, int events)
 	 * (set when we started watching it), so a spurious wake-up costs an
 	 * EAGAIN, never a hang. */
 	if (read(w->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		log_debug("VM %s: kick read: %s", w->vm->name, strerror(errno));
-	process_tx(w->vm);
+		log_debug("VM %s: kick read: %s", vm->name, strerror(errno));
+	process_tx(vm);
 }
 
 /* ---- vhost-user callbacks ---- */
@@ -273,7 +259,7 @@ static void vu_kick_fd(void *opaque, int qidx, int fd)
 		return;
 	}
 	fcntl(dup_fd, F_SETFL, fcntl(dup_fd, F_GETFL) | O_NONBLOCK);
-	vm->kick[qidx] = watch_new(vm, dup_fd, sizeof(struct watch), on_kick);
+	vm->kick[qidx] = vm_watch_new(vm, dup_fd, sizeof(struct watch), on_kick);
 	if (vm->kick[qidx])
 		watch_set(vm->kick[qidx], UV_READABLE);
 }
@@ -327,7 +313,7 @@ static void qemu_disconnect(struct vm *vm, const char *why)
 static void on_qemu(uv_poll_t *p, int status, int events)
 {
 	struct watch *w = p->data;
-	struct vm *vm = w->vm;
+	struct vm *vm = w->owner;
 
 	(void)events;
 	if (status < 0) {
@@ -358,17 +344,15 @@ static void on_qemu(uv_poll_t *p, int status, int events)
 static void on_vhost_listen(uv_poll_t *p, int status, int events)
 {
 	struct watch *w = p->data;
-	struct vm *vm = w->vm;
+	struct vm *vm = w->owner;
 	int fd;
 
 	(void)events;
 	if (status < 0)
 		return;
-	fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd < 0) {
-		vm_accept_failed(vm, w, vm->vhost_path, errno);
+	fd = watch_accept(w, vm->vhost_path);
+	if (fd < 0)
 		return;
-	}
 	if (vm->qemu) {
 		log_warn("VM %s: a second QEMU tried to attach to %s; refused", vm->name,
 			 vm->vhost_path);
@@ -381,7 +365,7 @@ static void on_vhost_listen(uv_poll_t *p, int status, int events)
 		log_err("VM %s: out of memory for a QEMU connection", vm->name);
 		return;
 	}
-	vm->qemu = watch_new(vm, fd, sizeof(struct watch), on_qemu); /* owns fd */
+	vm->qemu = vm_watch_new(vm, fd, sizeof(struct watch), on_qemu); /* owns fd */
 	if (!vm->qemu) {
 		log_err("VM %s: out of memory for a QEMU connection", vm->name);
 		vm->vu = vu_dev_free(vm->vu);
@@ -393,6 +377,17 @@ static void on_vhost_listen(uv_poll_t *p, int status, int events)
 
 /* ---- lifecycle ---- */
 
+static const struct vm_ext *exts[VM_MAX_EXTS];
+static unsigned n_exts;
+
+int vm_ext_register(const struct vm_ext *ext)
+{
+	if (n_exts == VM_MAX_EXTS)
+		return -ENOSPC;
+	exts[n_exts++] = ext;
+	return 0;
+}
+
 static void vm_free(struct vm *vm)
 {
 	vsk_dev_free(vm->vsk);
@@ -400,7 +395,6 @@ static void vm_free(struct vm *vm)
 	free(vm->reply);
 	free(vm->name);
 	free(vm->vhost_path);
-	free(vm->hybrid_path);
 	free(vm);
 }
 
@@ -430,49 +424,51 @@ static int vm_listen(struct vm *vm, const char *path, uv_poll_cb cb, struct watc
 
 	if (fd < 0)
 		return fd;
-	*out = watch_new(vm, fd, sizeof(struct watch), cb);
+	*out = vm_watch_new(vm, fd, sizeof(struct watch), cb);
 	if (!*out)
 		return -ENOMEM;
 	watch_set(*out, UV_READABLE);
 	return 0;
 }
 
-static void on_hybrid_listen(uv_poll_t *p, int status, int events)
-{
-	struct watch *w = p->data;
+static void vm_stop(struct vm *vm);
 
-	(void)events;
-	if (status >= 0)
-		stream_hybrid_accept(w->vm);
-}
-
-int vm_start(struct daemon *d, const char *name, const hv_guid_t *id, uint32_t cid, struct vm **out)
+static int vm_alloc(struct daemon *d, const struct vmt_vm *def, struct vm **out)
 {
 	struct vm *vm = calloc(1, sizeof(*vm));
-	int r;
 
 	if (!vm)
 		return -ENOMEM;
 	vm->d = d;
-	vm->id = *id;
-	vm->cid = cid;
+	vm->id = def->id;
+	vm->cid = def->cid;
 	list_init(&vm->link);
 	list_init(&vm->streams);
-	vm->name = strdup(name);
+	vm->name = strdup(def->name);
 	vm->msg = malloc(sizeof(*vm->msg));
 	vm->reply = malloc(sizeof(*vm->reply));
 	vm->more = malloc(sizeof(*vm->more));
 	if (!vm->name || !vm->msg || !vm->reply || !vm->more ||
-	    asprintf(&vm->vhost_path, "%s/%s.vhost", d->vms_dir, name) < 0 ||
-	    asprintf(&vm->hybrid_path, "%s/%s.vsock", d->vms_dir, name) < 0) {
+	    asprintf(&vm->vhost_path, "%s/%s.vhost", d->vms_dir, def->name) < 0) {
 		free(vm->more);
 		vm_free(vm);
 		return -ENOMEM;
 	}
+	*out = vm;
+	return 0;
+}
+
+static int vm_start(struct daemon *d, const struct vmt_vm *def)
+{
+	struct vm *vm;
+	int r = vm_alloc(d, def, &vm);
+
+	if (r < 0)
+		return r;
 	/* Connect deadlines are ours (per request, up to
 	 * HVSOCKET_CONNECT_TIMEOUT_MAX): the engine's is only a backstop. */
 	const struct vsk_limits lim = { .connect_timeout_ms = HVSOCKET_CONNECT_TIMEOUT_MAX + 5000 };
-	r = vsk_dev_new(&vm->vsk, cid, &stream_vsk_ops, vm, &lim);
+	r = vsk_dev_new(&vm->vsk, vm->cid, &hs_vsk_ops, vm, &lim);
 	if (r < 0) {
 		free(vm->more);
 		vm_free(vm);
@@ -481,75 +477,145 @@ int vm_start(struct daemon *d, const char *name, const hv_guid_t *id, uint32_t c
 	uv_idle_init(d->loop, vm->more);
 	vm->more->data = vm;
 	vm->handles++;
+	list_add_tail(&vm->link, &d->vms);
 	r = vm_listen(vm, vm->vhost_path, on_vhost_listen, &vm->vhost_listen);
-	if (r == 0)
-		r = vm_listen(vm, vm->hybrid_path, on_hybrid_listen, &vm->hybrid_listen);
 	if (r < 0) {
-		log_err("VM %s: cannot listen on %s: %s", name,
-			vm->vhost_listen ? vm->hybrid_path : vm->vhost_path, strerror(-r));
+		log_err("VM %s: cannot listen on %s: %s", vm->name, vm->vhost_path, strerror(-r));
 		vm_stop(vm);
 		return r;
 	}
-	log_info("VM %s: serving CID %u at %s", name, cid, vm->vhost_path);
-	*out = vm;
+	for (unsigned i = 0; i < n_exts; i++)
+		vm->ext[i] = exts[i]->attach(vm);
+	log_info("VM %s: serving CID %u at %s", vm->name, vm->cid, vm->vhost_path);
 	return 0;
 }
 
-void vm_stop(struct vm *vm)
+/* Stops serving: every connection is reset, QEMU's socket closed, the
+ * socket files removed, and the VM taken off the daemon's list. The memory
+ * goes once libuv has closed every handle. */
+static void vm_stop(struct vm *vm)
 {
 	if (vm->stopping)
 		return;
 	vm->stopping = true;
 	list_del(&vm->link);
-	stream_reset_all(vm);
+	for (unsigned i = 0; i < n_exts; i++) {
+		if (vm->ext[i])
+			exts[i]->detach(vm->ext[i]);
+		vm->ext[i] = NULL;
+	}
+	hs_reset_all(vm);
 	qemu_disconnect(vm, "VM stopped");
-	stream_close_pending(vm);
 	vsk_dev_reset(vm->vsk);
 	if (vm->vhost_listen) {
 		unlink(vm->vhost_path);
 		watch_close(vm->vhost_listen);
 	}
-	if (vm->hybrid_listen) {
-		unlink(vm->hybrid_path);
-		watch_close(vm->hybrid_listen);
-	}
-	vm->vhost_listen = vm->hybrid_listen = NULL;
+	vm->vhost_listen = NULL;
 	uv_close((uv_handle_t *)vm->more, more_closed);
 	vm->more = NULL;
 }
 
-void vm_accept_failed(struct vm *vm, struct watch *listener, const char *path, int err)
-{
-	uint64_t now = daemon_now_ms(vm->d);
-
-	if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR || err == ECONNABORTED)
-		return;
-	/* Out of fds or memory: the listener stays readable, and polling it
-	 * level-triggered would spin and flood the log until something
-	 * closes. Pause it; vm_tick() resumes it. */
-	if (vm->accept_warned_ms == 0 || now - vm->accept_warned_ms >= 5000) {
-		log_warn("VM %s: accept on %s: %s; pausing new connections briefly", vm->name, path,
-			 strerror(err));
-		vm->accept_warned_ms = now;
-	}
-	watch_set(listener, 0);
-	vm->accept_paused = true;
-}
-
-void vm_tick(struct vm *vm, uint64_t now_ms)
+static void vm_tick(struct vm *vm, uint64_t now_ms)
 {
 	vsk_dev_tick(vm->vsk, now_ms);
-	vm_tick_streams(vm, now_ms);
-	if (vm->accept_paused && !vm->stopping) {
-		vm->accept_paused = false;
-		if (vm->vhost_listen)
-			watch_set(vm->vhost_listen, UV_READABLE);
-		if (vm->hybrid_listen)
-			watch_set(vm->hybrid_listen, UV_READABLE);
-	}
+	hs_tick(vm, now_ms);
+	for (unsigned i = 0; i < n_exts; i++)
+		if (vm->ext[i] && exts[i]->tick)
+			exts[i]->tick(vm->ext[i], now_ms);
 }
 
-const struct counters *vm_counters(const struct vm *vm)
+struct counters *vm_counters(struct vm *vm)
 {
 	return &vm->count;
+}
+
+/* ---- the VM table ---- */
+
+static struct {
+	uv_fs_event_t watch;
+	bool watching;
+	struct daemon_tick tick;
+} table;
+
+void vm_table_sync(struct daemon *d)
+{
+	struct vmt_table *t = NULL;
+	struct list_head *p, *tmp;
+	int r = vmt_load(d->config_dir, &t);
+
+	if (r < 0) {
+		log_err("cannot read VM definitions in %s/vms.d: %s", d->config_dir, strerror(-r));
+		return;
+	}
+	const struct conf_problems *pr = vmt_problems(t);
+	for (size_t i = 0; i < pr->count; i++)
+		log_warn("%s:%u: %s (VM ignored)", pr->items[i].file, pr->items[i].line,
+			 pr->items[i].message);
+	/* Removed or changed (another CID or VmId): stop; new ones start. */
+	list_for_each_safe (p, tmp, &d->vms) {
+		struct vm *vm = list_entry(p, struct vm, link);
+		const struct vmt_vm *def = vmt_find_name(t, vm->name);
+		if (!def || def->cid != vm->cid || !hv_guid_equal(&def->id, &vm->id)) {
+			log_info("VM %s: definition removed or changed, stopping", vm->name);
+			vm_stop(vm);
+		}
+	}
+	for (size_t i = 0; i < vmt_count(t); i++) {
+		const struct vmt_vm *def = vmt_at(t, i);
+		if (!vm_find(d, def->name, NULL) && (r = vm_start(d, def)) < 0)
+			log_err("VM %s: cannot start: %s", def->name, strerror(-r));
+	}
+	vmt_table_free(t);
+}
+
+static void on_vms_change(uv_fs_event_t *h, const char *file, int events, int status)
+{
+	(void)file, (void)events, (void)status;
+	vm_table_sync(h->data);
+}
+
+static void on_table_tick(void *opaque, uint64_t now_ms)
+{
+	struct daemon *d = opaque;
+	struct list_head *p, *tmp;
+
+	list_for_each_safe (p, tmp, &d->vms)
+		vm_tick(list_entry(p, struct vm, link), now_ms);
+}
+
+int vm_table_start(struct daemon *d)
+{
+	_cleanup_free_ char *dir = path_join(d->config_dir, "vms.d");
+	int r;
+
+	if (!dir)
+		return -ENOMEM;
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		log_warn("cannot create %s: %s", dir, strerror(errno));
+	uv_fs_event_init(d->loop, &table.watch);
+	table.watch.data = d;
+	r = uv_fs_event_start(&table.watch, on_vms_change, dir, 0);
+	if (r < 0) {
+		log_warn("cannot watch %s (%s): changes need SIGHUP", dir, uv_strerror(r));
+		uv_close((uv_handle_t *)&table.watch, NULL);
+	} else {
+		table.watching = true;
+	}
+	table.tick = (struct daemon_tick){ .fn = on_table_tick, .opaque = d };
+	daemon_on_tick(d, &table.tick);
+	vm_table_sync(d);
+	return 0;
+}
+
+void vm_table_stop(struct daemon *d)
+{
+	struct list_head *p, *tmp;
+
+	list_for_each_safe (p, tmp, &d->vms)
+		vm_stop(list_entry(p, struct vm, link));
+	daemon_untick(&table.tick);
+	if (table.watching)
+		uv_close((uv_handle_t *)&table.watch, NULL);
+	table.watching = false;
 }

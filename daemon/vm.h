@@ -1,60 +1,66 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vm.h - one VM served by vmsvcd: its vhost-user socket (QEMU), its vsock
- * engine, its hybrid socket (host to guest) and the host streams of its
- * connections.
+ * vm.h - the VMs served by vmsvcd: the VM table (kept equal to vms.d),
+ * lookup, and per VM its vhost-user socket (QEMU) and vsock engine. The
+ * host side of its connections is hstream.h.
  */
 #ifndef VMSVCD_VM_H
 #define VMSVCD_VM_H
 
+#include <stdbool.h>
 #include <stdint.h>
-#include <uv.h>
 
 #include <vmsvc/vmsvc.h>
 
 #include "counters.h"
-#include "list.h"
 
 struct daemon;
 struct vm;
 
 enum vm_state { VM_STOPPED, VM_CONNECTED, VM_RUNNING };
 
-/* Creates the VM's sockets under RUNDIR/vms and starts serving it.
- * Returns 0 and *out, or a negative errno. */
-int vm_start(struct daemon *d, const char *name, const hv_guid_t *id, uint32_t cid,
-	     struct vm **out);
+/* Loads vms.d, starts serving its VMs and keeps watching it. 0 or -errno. */
+int vm_table_start(struct daemon *d);
+/* Makes the served VMs equal to vms.d again (SIGHUP). */
+void vm_table_sync(struct daemon *d);
+/* Stops every VM and the watch (shutdown). */
+void vm_table_stop(struct daemon *d);
 
-/* Stops serving: every connection is reset, QEMU's socket closed, the
- * socket files removed, and the VM taken off the daemon's list. The memory
- * goes once libuv has closed every handle. */
-void vm_stop(struct vm *vm);
+/* The served VM named name, or with VmId id (either may be NULL); NULL if
+ * none. */
+struct vm *vm_find(struct daemon *d, const char *name, const hv_guid_t *id);
+/* Iteration over the served VMs: vm_first(d), then vm_next(d, vm); NULL
+ * at the end. The VM returned must not be stopped during the loop. */
+struct vm *vm_first(struct daemon *d);
+struct vm *vm_next(struct daemon *d, struct vm *vm);
 
-/* Advances the vsock engine's timers. */
-void vm_tick(struct vm *vm, uint64_t now_ms);
+/*
+ * Per-VM state of another module (the hybrid socket, in-box services):
+ * attach() runs when a VM starts being served and returns the module's
+ * state (NULL: failure, logged by the module; the VM is served without
+ * it), detach() when it stops, tick() every DAEMON_TICK_MS.
+ */
+struct vm_ext {
+	const char *name;
+	void *(*attach)(struct vm *vm);
+	void (*detach)(void *state);
+	void (*tick)(void *state, uint64_t now_ms); /* may be NULL */
+};
+/* Registers ext for every VM started from now on (at most VM_MAX_EXTS). */
+#define VM_MAX_EXTS 8
+int vm_ext_register(const struct vm_ext *ext);
 
-struct list_head *vm_link(struct vm *vm);
-struct vm *vm_from_link(struct list_head *l);
+struct daemon *vm_daemon(const struct vm *vm);
 const char *vm_name(const struct vm *vm);
 uint32_t vm_cid(const struct vm *vm);
 const hv_guid_t *vm_id(const struct vm *vm);
 enum vm_state vm_state(const struct vm *vm);
 const char *vm_state_name(enum vm_state s);
+/* Whether the guest's driver is running (rx and tx queues started). */
+bool vm_running(const struct vm *vm);
 /* Connections now open (closing ones included). */
 unsigned vm_connections(const struct vm *vm);
-/* The VM's counters, and the live byte counts of its open connections
- * (added per service into *svc_live when svc is not NULL and matches). */
-const struct counters *vm_counters(const struct vm *vm);
-void vm_live_bytes(const struct vm *vm, const hv_guid_t *svc, struct counters *live);
-
-struct pconn;
-/*
- * Opens a host connection to guest port `port` whose host stream is fd
- * (taken: closed on failure too). pc (may be NULL) is the pending hv_connect
- * it completes (control_connect_done() is called exactly once, possibly
- * before this returns); deadline_ms is when to give up. Returns 0 or a
- * negative errno (then pc was not completed).
- */
-int vm_host_connect(struct vm *vm, uint32_t port, int fd, struct pconn *pc, uint64_t deadline_ms);
+/* The VM's counters. */
+struct counters *vm_counters(struct vm *vm);
 
 #endif

@@ -3,14 +3,19 @@
  * ctlproto.h - vmsvcd's control protocol on RUNDIR/control.sock.
  *
  * A SOCK_SEQPACKET Unix socket: each message is one JSON object (at most
- * CTL_MSG_MAX bytes, no NUL), optionally with one fd passed by SCM_RIGHTS.
- * Requests carry "op"; replies carry "ok" (boolean) and, on failure,
- * "error" (an errno name such as "EACCES") and "message" (for people).
- * The client's identity comes from SO_PEERCRED, never from the payload.
+ * CTL_MSG_MAX bytes, no NUL), with up to CTL_MAX_FDS fds passed by
+ * SCM_RIGHTS. Requests carry "op"; replies carry "ok" (boolean) and, on
+ * failure, "error" (an errno name such as "EACCES") and "message" (for
+ * people). The client's identity comes from SO_PEERCRED, never from the
+ * payload.
  *
- * Operations so far:
- *   {"op":"status"} -> {"ok":true,"vms":[{"name","id","cid","state",
- *                       "connections"}...]}
+ * Operations (docs/control-protocol.md has the fields and errors):
+ *   status   the VMs and their state (root and the vmsvc group only)
+ *   stats    counters per service and per VM (root and the vmsvc group)
+ *   connect  hv_connect: two fds (a socket pair's ends) in, answered when
+ *            the peer accepted or refused
+ *   listen   hv_listen: the connection then carries "incoming" messages,
+ *            each with one fd
  */
 #ifndef VMSVC_CTLPROTO_H
 #define VMSVC_CTLPROTO_H

@@ -132,14 +132,6 @@ static int sock_take_ctl(int fd)
 
 /* ---- fd helpers ---- */
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static bool is_nonblocking(int fd)
 {
 	int fl = fcntl(fd, F_GETFL);
@@ -151,11 +143,11 @@ static bool is_nonblocking(int fd)
  * -EINTR is returned; otherwise a signal restarts the wait. */
 static int wait_fd(int fd, short events, int timeout_ms, bool intr, short *revents)
 {
-	int64_t end = now_ms() + timeout_ms;
+	int64_t end = (int64_t)now_ms() + timeout_ms;
 
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = events };
-		int left = timeout_ms < 0 ? -1 : (int)(end - now_ms());
+		int left = timeout_ms < 0 ? -1 : (int)(end - (int64_t)now_ms());
 		int r = poll(&p, 1, timeout_ms < 0 ? -1 : (left > 0 ? left : 0));
 		if (r < 0 && errno == EINTR && !intr)
 			continue;

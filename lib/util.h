@@ -11,8 +11,10 @@
 #define VMSVC_UTIL_H
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Marks a function of the public API: the library is built with
@@ -82,6 +84,15 @@ static inline int posix_ret(int r)
 		return -1;
 	}
 	return r;
+}
+
+/* Milliseconds on the monotonic clock (from an arbitrary start). */
+static inline uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 #endif /* VMSVC_UTIL_H */

@@ -5,8 +5,9 @@
  * "OK <hostport>\n" once the guest accepted; then the stream is the
  * connection.
  *
- * The line is read one byte at a time by the caller so that payload the
- * client sent right after the newline stays in the socket.
+ * The parser is fed byte by byte; the caller decides how it reads them
+ * (vmsvcd peeks, then reads exactly up to the newline, so that payload the
+ * client sent right after it stays in the socket).
  */
 #ifndef VMSVCD_HYBRID_H
 #define VMSVCD_HYBRID_H
