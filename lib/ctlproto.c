@@ -153,15 +153,17 @@ int ctl_call(const char *runtime_dir, json_object *req, int timeout_ms, json_obj
 		return -errno;
 	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return -errno;
-	r = ctl_send(s, req, -1);
-	if (r < 0)
-		return r;
+	int sent = ctl_send(s, req, -1);
+	/* A daemon that refuses the connection itself (a per-user limit)
+	 * says why and closes: our send then fails, but its message waits. */
+	if (sent < 0 && sent != -EPIPE && sent != -ECONNRESET)
+		return sent;
 	p = (struct pollfd){ .fd = s, .events = POLLIN };
-	r = poll(&p, 1, timeout_ms);
+	r = poll(&p, 1, sent < 0 ? 0 : timeout_ms);
 	if (r < 0)
 		return -errno;
 	if (r == 0)
-		return -ETIMEDOUT;
+		return sent < 0 ? sent : -ETIMEDOUT;
 	r = ctl_recv(s, reply, fd);
 	if (r == 0)
 		return -ECONNRESET;
