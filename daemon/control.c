@@ -16,9 +16,6 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
-#include <grp.h>
-#include <pwd.h>
-
 #include "control.h"
 #include "ctlproto.h"
 #include "daemon.h"
@@ -139,22 +136,16 @@ static bool peer_in_group(const struct ctl_client *c, gid_t gid)
 	return false;
 }
 
-/* Root, the entry's User=, or a member of its Group= may listen. */
+/* Root, the entry's User=, or a member of its Group= may listen. The
+ * names were resolved when the registry was loaded (reg_resolve_owners):
+ * no user database lookup on the event loop. */
 static bool may_listen(const struct ctl_client *c, const struct reg_service *svc)
 {
 	if (c->cred.uid == 0)
 		return true;
-	if (svc->user) {
-		struct passwd *pw = getpwnam(svc->user);
-		if (pw && pw->pw_uid == c->cred.uid)
-			return true;
-	}
-	if (svc->group) {
-		struct group *gr = getgrnam(svc->group);
-		if (gr && peer_in_group(c, gr->gr_gid))
-			return true;
-	}
-	return false;
+	if (svc->user && svc->uid != REG_NO_ID && svc->uid == c->cred.uid)
+		return true;
+	return svc->group && svc->gid != REG_NO_ID && peer_in_group(c, svc->gid);
 }
 
 /* Root or the vmsvc group may connect into guests and read the daemon's

@@ -46,6 +46,25 @@ struct counters *daemon_service_counters(struct daemon *d, const hv_guid_t *id)
 	return c ? c : &sink;
 }
 
+/* User= and Group= are looked up here, once per load (the lookups may
+ * block), not for every listen. */
+static void resolve_owners(struct reg_table *t)
+{
+	reg_resolve_owners(t);
+	for (size_t i = 0; i < reg_count(t); i++) {
+		const struct reg_service *s = reg_at(t, i);
+
+		if (s->user && s->uid == REG_NO_ID)
+			log_warn("service '%s': User=%s is not a known user (ignored until the "
+				 "registry is reloaded)",
+				 s->name, s->user);
+		if (s->group && s->gid == REG_NO_ID)
+			log_warn("service '%s': Group=%s is not a known group (ignored until the "
+				 "registry is reloaded)",
+				 s->name, s->group);
+	}
+}
+
 static void reg_load_now(struct daemon *d)
 {
 	struct reg_table *t = NULL;
@@ -61,6 +80,7 @@ static void reg_load_now(struct daemon *d)
 	for (size_t i = 0; i < pr->count; i++)
 		log_warn("%s:%u: %s (entry ignored)", pr->items[i].file, pr->items[i].line,
 			 pr->items[i].message);
+	resolve_owners(t);
 	reg_table_free(d->reg);
 	d->reg = t;
 	d->reg_loaded = true;

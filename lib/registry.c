@@ -11,6 +11,8 @@
  * take the lock, reload from disk, check, write with af_write. A check made
  * on a table loaded before the lock would race with other writers.
  */
+#include <grp.h>
+#include <pwd.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/random.h>
@@ -291,6 +293,8 @@ static int init_entry(void *entry, const char *fname, char *why)
 	struct reg_service *s = entry;
 
 	s->enabled = true;
+	s->uid = REG_NO_ID;
+	s->gid = REG_NO_ID;
 	return parse_file_name(fname, &s->id, why);
 }
 
@@ -370,6 +374,18 @@ size_t reg_count(const struct reg_table *t)
 const struct reg_service *reg_at(const struct reg_table *t, size_t i)
 {
 	return ctab_at(&t->tab, i);
+}
+
+void reg_resolve_owners(struct reg_table *t)
+{
+	for (size_t i = 0; i < t->tab.count; i++) {
+		struct reg_service *s = (struct reg_service *)ctab_at(&t->tab, i);
+		const struct passwd *pw = s->user ? getpwnam(s->user) : NULL;
+		const struct group *gr = s->group ? getgrnam(s->group) : NULL;
+
+		s->uid = pw ? pw->pw_uid : REG_NO_ID;
+		s->gid = gr ? gr->gr_gid : REG_NO_ID;
+	}
 }
 
 const struct conf_problems *reg_problems(const struct reg_table *t)

@@ -30,6 +30,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <vmsvc/vmsvc.h>
 
@@ -51,7 +52,9 @@
 #define REG_FILE_SIZE (sizeof(REG_DIR "/.conf") + HV_GUID_STRLEN)
 
 /* One registered service. Strings are heap copies owned by the struct;
- * user, group and description are NULL when unset. */
+ * user, group and description are NULL when unset. uid and gid are User=
+ * and Group= as reg_resolve_owners() found them, REG_NO_ID until then and
+ * when unset or unknown. */
 struct reg_service {
 	hv_guid_t id;
 	char *name;
@@ -60,7 +63,11 @@ struct reg_service {
 	char *user;
 	char *group;
 	char *description;
+	uid_t uid;
+	gid_t gid;
 };
+
+#define REG_NO_ID ((unsigned)-1)
 
 /* A loaded registry (opaque). */
 struct reg_table;
@@ -111,6 +118,13 @@ const struct reg_service *reg_lookup(const struct reg_table *t, const char *key)
 
 /* True if the table reported a problem for the entry file of id. */
 bool reg_is_broken(const struct reg_table *t, const hv_guid_t *id);
+
+/**
+ * Looks up every entry's User= and Group= in the user and group databases
+ * and stores the ids in the entries. getpwnam()/getgrnam() may block (LDAP,
+ * sssd): call this once after loading, so that permission checks never do.
+ */
+void reg_resolve_owners(struct reg_table *t);
 
 /* Writes "services.d/<guid>.conf" into buf (REG_FILE_SIZE bytes). */
 void reg_entry_file(const hv_guid_t *id, char buf[REG_FILE_SIZE]);

@@ -643,6 +643,29 @@ static void load_skips_broken_entries_and_keeps_the_others(void **state)
 	reg_table_free(t);
 }
 
+static void owners_are_unresolved_after_load_and_resolved_once_asked(void **state)
+{
+	struct reg_table *t = NULL;
+	const struct reg_service *s;
+
+	write_file(*state, G2761 ".conf",
+		   "[Service]\nElementName=a\nPort=2761\nUser=root\nGroup=root\n");
+	write_file(
+		*state, G22 ".conf",
+		"[Service]\nElementName=b\nPort=22\nUser=no-such-user-x\nGroup=no-such-group-x\n");
+	assert_int_equal(reg_load(*state, &t), 0);
+	s = reg_find_name(t, "a");
+	assert_int_equal(s->uid, REG_NO_ID);
+	assert_int_equal(s->gid, REG_NO_ID);
+	reg_resolve_owners(t);
+	assert_int_equal(s->uid, 0);
+	assert_int_equal(s->gid, 0);
+	s = reg_find_name(t, "b");
+	assert_int_equal(s->uid, REG_NO_ID);
+	assert_int_equal(s->gid, REG_NO_ID);
+	reg_table_free(t);
+}
+
 static void load_reports_directory_named_like_an_entry(void **state)
 {
 	struct reg_table *t = NULL;
@@ -901,6 +924,7 @@ int main(void)
 		DIR_TEST(load_of_missing_folder_gives_empty_table),
 		DIR_TEST(load_fails_when_services_d_is_a_file),
 		DIR_TEST(load_skips_broken_entries_and_keeps_the_others),
+		DIR_TEST(owners_are_unresolved_after_load_and_resolved_once_asked),
 		DIR_TEST(load_reports_directory_named_like_an_entry),
 		DIR_TEST(load_keeps_first_of_duplicate_names_and_ports),
 		DIR_TEST(lookups_find_by_name_guid_and_port),

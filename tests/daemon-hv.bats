@@ -227,6 +227,30 @@ teardown() {
 	[[ $stderr == *"not permitted to listen for service 'grp'"* ]]
 }
 
+@test "listen permission checks read no user or group database: User= and Group= are resolved when the registry is loaded" {
+	local st i
+	strace -f -e trace=openat,accept4 -o "$E2E_ROOT/strace.out" -p "$(daemon_pid)" \
+		2>"$E2E_ROOT/strace.log" 3>&- &
+	st=$!
+	bg_track $st
+	for ((i = 0; i < 100; i++)); do
+		[ "$(awk '/^TracerPid:/ { print $2 }' "/proc/$(daemon_pid)/status")" != 0 ] && break
+		sleep 0.05
+	done
+	for ((i = 0; i < 3; i++)); do
+		run as_nobody -- "$HVTEST" listen loopback 5005 # Group=vmsvc
+		[ "$output" = "error EACCES" ]
+	done
+	hv_bg mine --regid=nogroup --clear-groups -- listen loopback 5004 # User=nobody
+	hv_stop mine
+	kill -INT $st
+	wait $st || true
+	# strace saw the four control connections, and no lookup among them
+	[ "$(grep -c 'accept4(' "$E2E_ROOT/strace.out")" -ge 4 ]
+	run grep -E '/etc/(passwd|group)' "$E2E_ROOT/strace.out"
+	[ "$status" = 1 ]
+}
+
 @test "connecting into a guest needs root or the vmsvc group; loopback connections need neither" {
 	run as_nobody -- "$HVTEST" connect $G1 5000
 	expect_err EACCES
