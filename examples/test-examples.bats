@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# shellcheck disable=SC2016,SC2154 # single quotes on purpose; stderr set by bats run
 # The hv_* library, the examples and 'vmsvc nc' / 'vmsvc listen' against the
 # real vmsvcd, host side only (loopback: no guest, never AF_VSOCK; every
 # command runs with VMSVC_GUEST=0 so that the library cannot take the vsock

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# shellcheck disable=SC2016,SC2154 # single quotes on purpose; stderr set by bats run
 # The examples and 'vmsvc nc' / 'vmsvc listen' across a real guest: the
 # library's AF_VSOCK side runs only inside the QEMU test guest; every host
 # command runs with VMSVC_GUEST=0, so the host side never opens AF_VSOCK.

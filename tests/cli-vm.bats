@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# shellcheck disable=SC2154 # args set by the eval of vmsvc vm qemu-args
 # vmsvc vm: every subcommand, its errors and exit codes (0 success, 1 failure,
 # 2 wrong usage), --json output field by field, broken definitions, and the
 # exact QEMU options of qemu-args. Runs the real binary on a private folder.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# shellcheck disable=SC2030,SC2031 # bats run
 # vmsvcd and a service manager: READY=1 on $NOTIFY_SOCKET once its sockets
 # exist (path and abstract addresses), and a clean exit on SIGTERM.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# shellcheck disable=SC2016 # single quotes on purpose
 # End-to-end, guest only: the test guest boots without a vsock device, its
 # control channel works, and its tools speak AF_VSOCK over the guest-internal
 # loopback (CID 1, vsock_loopback). Nothing here touches AF_VSOCK on the host.

@@ -68,6 +68,7 @@ int main(void)
 }
 C
 	# shellcheck disable=SC2046
+	# shellcheck disable=SC2086 # CFLAGS_SAN and pkg-config give lists of flags
 	"$CCBIN" $CFLAGS_SAN -Wall -Werror -o "$BATS_TEST_TMPDIR/t" "$BATS_TEST_TMPDIR/t.c" $(pkg-config --cflags --libs vmsvc)
 	run env LD_LIBRARY_PATH="$VMSVC_BUILD_DIR/lib" "$BATS_TEST_TMPDIR/t"
 	[ "$status" -eq 0 ]
@@ -77,6 +78,7 @@ C
 @test "a program builds against the installed vmsvc.pc" {
 	pc=$(dirname "$(find "$ROOT" -name vmsvc.pc)")
 	# shellcheck disable=SC2046
+	# shellcheck disable=SC2086 # CFLAGS_SAN is a list of flags
 	"$CCBIN" $CFLAGS_SAN -o "$BATS_TEST_TMPDIR/t2" -x c - \
 		$(PKG_CONFIG_SYSROOT_DIR=$DEST PKG_CONFIG_PATH=$pc pkg-config --cflags --libs vmsvc) <<'C'
 #include <vmsvc/vmsvc.h>

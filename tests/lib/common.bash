@@ -57,6 +57,7 @@ run_vmsvc() {
 	run --separate-stderr "$VMSVC" "$@"
 }
 
+# shellcheck disable=SC2154 # status and output: set by bats' run
 _show_run() {
 	printf '# status: %s\n# stdout:\n%s\n# stderr:\n%s\n' "$status" "$output" \
 		"${stderr:-}" >&2
