@@ -304,6 +304,24 @@ static void host_connect_completes_on_response(void **state)
 	assert_int_equal(vsk_dev_host_connect(e->d, 22, lp, g, &g->c), -EADDRINUSE);
 }
 
+static void host_connect_from_a_privileged_port_picks_distinct_ports_below_1024(void **state)
+{
+	struct env *e = ENV(state, NULL);
+	struct fhost *f = fhost_new(e), *g = fhost_new(e);
+	uint32_t a, b;
+
+	assert_int_equal(vsk_dev_host_connect(e->d, 640, VSK_PORT_PRIVILEGED, f, &f->c), 0);
+	assert_int_equal(vsk_dev_host_connect(e->d, 640, VSK_PORT_PRIVILEGED, g, &g->c), 0);
+	a = vsk_conn_local_port(f->c);
+	b = vsk_conn_local_port(g->c);
+	assert_true(a >= 512 && a < 1024);
+	assert_true(b >= 512 && b < 1024);
+	assert_int_not_equal(a, b);
+	assert_int_equal(drain(e, L_3776), 2);
+	assert_int_equal(last(e)->h.op, VSK_OP_REQUEST);
+	assert_int_equal(last(e)->h.src_port, b);
+}
+
 static void host_connect_may_be_closed_from_connected(void **state)
 {
 	struct env *e = ENV(state, NULL);
@@ -571,6 +589,7 @@ int main(void)
 		T(guest_close_with_stuck_host_times_out),
 		T(guest_rst_closes_with_econnreset),
 		T(host_connect_completes_on_response),
+		T(host_connect_from_a_privileged_port_picks_distinct_ports_below_1024),
 		T(host_connect_may_be_closed_from_connected),
 		T(host_connect_refused_by_guest_rst),
 		T(host_connect_times_out_with_rst),

@@ -90,7 +90,7 @@ struct vsk_dev {
 	struct vsk_conn **slots;
 	uint32_t mask;
 	uint64_t seed;
-	uint32_t nconns, next_port;
+	uint32_t nconns, next_port, next_priv;
 	struct list_head conns, ctl_q, data_q;
 	struct vsk_rst ring[VSK_RST_RING];
 	unsigned ring_head, ring_len;

@@ -40,6 +40,8 @@
 #define DEF_STAGE_BUDGET       (4u << 20)
 #define PORT_LO		       (1u << 30) /* host-side ports of host connects: [2^30, 2^31) */
 #define PORT_HI		       (1u << 31)
+#define PRIV_PORT_LO	       512u /* VSK_PORT_PRIVILEGED: [512, 1024) */
+#define PRIV_PORT_HI	       1024u
 #define TABLE_MIN	       16
 
 _Static_assert(sizeof(struct vsk_conn) <= 256, "idle connections must stay small");
@@ -373,6 +375,7 @@ int vsk_dev_new(struct vsk_dev **out, uint64_t guest_cid, const struct vsk_ops *
 	d->opaque = opaque;
 	limits_init(&d->lim, lim);
 	d->next_port = PORT_LO;
+	d->next_priv = PRIV_PORT_LO;
 	list_init(&d->conns);
 	list_init(&d->ctl_q);
 	list_init(&d->data_q);
@@ -419,13 +422,15 @@ void vsk_dev_get_stats(const struct vsk_dev *d, struct vsk_stats *st)
 
 /* --- host side --- */
 
-static int pick_port(struct vsk_dev *d, uint32_t guest_port, uint32_t *out)
+/* A free port in [lo, hi) for a connection to guest_port, from *next on. */
+static int pick_port(struct vsk_dev *d, uint32_t guest_port, uint32_t lo, uint32_t hi,
+		     uint32_t *next, uint32_t *out)
 {
 	/* at most nconns ports can be taken: nconns + 1 tries find one */
-	for (uint32_t i = 0; i <= d->nconns; i++) {
-		uint32_t p = d->next_port;
+	for (uint32_t i = 0; i <= d->nconns && i < hi - lo; i++) {
+		uint32_t p = *next;
 
-		d->next_port = p + 1 >= PORT_HI ? PORT_LO : p + 1;
+		*next = p + 1 >= hi ? lo : p + 1;
 		if (!vsk_tbl_find(d, vsk_conn_key(p, guest_port))) {
 			*out = p;
 			return 0;
@@ -442,8 +447,12 @@ int vsk_dev_host_connect(struct vsk_dev *d, uint32_t guest_port, uint32_t local_
 
 	if (d->nconns >= d->lim.max_conns)
 		return -EMFILE;
-	if (local_port == VSK_PORT_ANY) {
-		r = pick_port(d, guest_port, &local_port);
+	if (local_port == VSK_PORT_ANY || local_port == VSK_PORT_PRIVILEGED) {
+		bool priv = local_port == VSK_PORT_PRIVILEGED;
+
+		r = priv ? pick_port(d, guest_port, PRIV_PORT_LO, PRIV_PORT_HI, &d->next_priv,
+				     &local_port)
+			 : pick_port(d, guest_port, PORT_LO, PORT_HI, &d->next_port, &local_port);
 		if (r < 0)
 			return r;
 	} else if (vsk_tbl_find(d, vsk_conn_key(local_port, guest_port))) {

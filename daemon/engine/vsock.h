@@ -35,6 +35,9 @@
 
 /* vsk_dev_host_connect(): pick a free local port in [2^30, 2^31). */
 #define VSK_PORT_ANY UINT32_MAX
+/* vsk_dev_host_connect(): pick a free privileged local port, in [512, 1024):
+ * for the daemon's in-box services, whose guest side accepts only those. */
+#define VSK_PORT_PRIVILEGED (UINT32_MAX - 1)
 
 /* Limits of one device; a field left 0 takes the default shown. */
 struct vsk_limits {
@@ -170,7 +173,8 @@ bool vsk_dev_rx_pending(const struct vsk_dev *d);
 
 /**
  * Opens a connection from the host to guest_port (Firecracker CONNECT):
- * from local_port, or from a free port in [2^30, 2^31) with VSK_PORT_ANY.
+ * from local_port, or from a free port in [2^30, 2^31) with VSK_PORT_ANY,
+ * or in [512, 1024) with VSK_PORT_PRIVILEGED.
  * data is attached to the connection. Sends REQUEST; later connected(c) or
  * closed(c, err). Returns 0 and *out, -EADDRINUSE, -EMFILE (max_conns) or
  * -ENOMEM.
