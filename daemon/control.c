@@ -449,7 +449,7 @@ static json_object *connect_guest(struct daemon *d, struct ctl_client *c, struct
 	if (c->use && c->use->connects >= d->max_connects_per_uid)
 		return reply_error(EAGAIN, "too many pending connects from this user; wait for "
 					   "them to complete");
-	r = hs_connect(vm, port, *b, now_ms() + (uint64_t)timeout_ms, pconn_done, pc);
+	r = hs_connect(vm, port, VSK_PORT_ANY, *b, now_ms() + (uint64_t)timeout_ms, pconn_done, pc);
 	*b = -1; /* taken */
 	if (r < 0)
 		return reply_error(-r, "cannot connect");

@@ -195,8 +195,8 @@ static void hs_set_service(struct hstream *hs, uint32_t port)
 	}
 }
 
-int hs_connect(struct vm *vm, uint32_t port, int fd, uint64_t deadline_ms, hs_done_fn *done,
-	       void *opaque)
+int hs_connect(struct vm *vm, uint32_t port, uint32_t local_port, int fd, uint64_t deadline_ms,
+	       hs_done_fn *done, void *opaque)
 {
 	struct hstream *hs;
 	int r;
@@ -210,7 +210,7 @@ int hs_connect(struct vm *vm, uint32_t port, int fd, uint64_t deadline_ms, hs_do
 		return -ENOMEM;
 	hs->deadline_ms = deadline_ms;
 	hs_set_service(hs, port);
-	r = vsk_dev_host_connect(vm->vsk, port, VSK_PORT_ANY, hs, &hs->conn);
+	r = vsk_dev_host_connect(vm->vsk, port, local_port, hs, &hs->conn);
 	if (r < 0) {
 		hs->conn = NULL;
 		hs_close(hs);

@@ -17,6 +17,7 @@
 #include <vmsvc/vmsvc.h>
 
 #include "counters.h"
+#include "vsock.h"
 
 struct vm;
 
@@ -33,14 +34,16 @@ struct vm;
 typedef int hs_done_fn(void *opaque, int err, int fd, uint32_t local_port);
 
 /*
- * Connects to guest port `port`; fd (a connected Unix stream socket,
+ * Connects to guest port `port` from local_port (VSK_PORT_ANY: any free
+ * port; VSK_PORT_PRIVILEGED: one below 1024, which only the daemon's own
+ * services use; or a given port); fd (a connected Unix stream socket,
  * non-blocking) becomes the host end of the connection and is taken (closed
  * on failure too). deadline_ms (monotonic, now_ms()) is when to give up.
  * Returns 0 (done() follows) or a negative errno (-ENETUNREACH when the
  * guest's driver is not running; done() is then never called).
  */
-int hs_connect(struct vm *vm, uint32_t port, int fd, uint64_t deadline_ms, hs_done_fn *done,
-	       void *opaque);
+int hs_connect(struct vm *vm, uint32_t port, uint32_t local_port, int fd, uint64_t deadline_ms,
+	       hs_done_fn *done, void *opaque);
 
 /* Adds the live byte counts of vm's open connections into *live (only
  * those of service svc when svc is not NULL). */

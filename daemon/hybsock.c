@@ -78,7 +78,8 @@ static void client_connect(struct hyb_client *c, uint32_t port)
 		log_warn("VM %s: CONNECT %u: %s", vm_name(vm), port, strerror(errno));
 		return;
 	}
-	r = hs_connect(vm, port, fd, now_ms() + HYBRID_CONNECT_TIMEOUT_MS, on_connected, NULL);
+	r = hs_connect(vm, port, VSK_PORT_ANY, fd, now_ms() + HYBRID_CONNECT_TIMEOUT_MS,
+		       on_connected, NULL);
 	if (r < 0)
 		log_info("VM %s: CONNECT %u refused: %s", vm_name(vm), port,
 			 r == -ENETUNREACH ? "the guest's vsock driver is not running"
