@@ -53,16 +53,14 @@ struct ctl_client {
 	gid_t groups[MAX_PEER_GROUPS]; /* SO_PEERGROUPS at connect time */
 	unsigned ngroups;
 	struct list_head link;
-	struct list_head pconns; /* pending hv_connects of this client */
+	struct list_head pending; /* struct ctl_pending: requests answered later */
 	bool listening;
 	hv_guid_t l_vm, l_svc;
 };
 
 /* A pending hv_connect (docs/control-protocol.md). */
 struct pconn {
-	struct ctl_client *client; /* NULL once the client went away */
-	struct uid_use *use;	   /* charged for it, NULL for root */
-	struct list_head link;
+	struct ctl_pending pend;
 	int a_dup;	 /* duplicate of the caller's end: restores SO_SNDBUF */
 	uint32_t filler; /* bytes to drain from our end before data */
 	int sndbuf;
@@ -320,18 +318,85 @@ static void use_put(struct uid_use *u)
 	}
 }
 
+/* ---- requests answered later, and other modules' operations ---- */
+
+int ctl_pending_begin(struct ctl_pending *p, struct ctl_client *c)
+{
+	if (c->use && c->use->connects >= c->ctl->d->max_connects_per_uid)
+		return -EAGAIN;
+	p->client = c;
+	p->use = c->use;
+	if (p->use)
+		p->use->connects++;
+	list_add_tail(&p->link, &c->pending);
+	return 0;
+}
+
+void ctl_pending_end(struct ctl_pending *p, json_object *reply, int fd)
+{
+	if (p->client) {
+		if (reply)
+			ctl_send(p->client->w.fd, reply, fd);
+		list_del(&p->link);
+		p->client = NULL;
+	}
+	if (p->use) {
+		p->use->connects--;
+		use_put(p->use);
+		p->use = NULL;
+	}
+}
+
+const struct ucred *ctl_client_cred(const struct ctl_client *c)
+{
+	return &c->cred;
+}
+
+bool ctl_client_in_group(const struct ctl_client *c, gid_t gid)
+{
+	return peer_in_group(c, gid);
+}
+
+void ctl_client_groups(const struct ctl_client *c, const gid_t **groups, unsigned *n)
+{
+	*groups = c->groups;
+	*n = c->ngroups;
+}
+
+json_object *ctl_reply_error(int err, const char *message)
+{
+	return reply_error(err, message);
+}
+
+json_object *ctl_reply_ok(void)
+{
+	return reply_ok();
+}
+
+#define MAX_EXTRA_OPS 8
+static struct {
+	const char *name;
+	ctl_op_fn *run;
+} extra_ops[MAX_EXTRA_OPS];
+
+int control_add_op(const char *name, ctl_op_fn *run)
+{
+	for (size_t i = 0; i < MAX_EXTRA_OPS; i++)
+		if (!extra_ops[i].name) {
+			extra_ops[i].name = name;
+			extra_ops[i].run = run;
+			return 0;
+		}
+	return -ENOSPC;
+}
+
 /* ---- connect ---- */
 
 static struct pconn *pconn_free(struct pconn *pc)
 {
 	if (!pc)
 		return NULL;
-	if (pc->client)
-		list_del(&pc->link);
-	if (pc->use) {
-		pc->use->connects--;
-		use_put(pc->use);
-	}
+	ctl_pending_end(&pc->pend, NULL, -1);
 	safe_close(pc->a_dup);
 	free(pc);
 	return NULL;
@@ -361,7 +426,7 @@ static void pconn_reply(struct pconn *pc, int err, const hv_guid_t *peer_vm)
 {
 	json_object *o;
 
-	if (!pc->client)
+	if (!pc->pend.client)
 		return;
 	if (err) {
 		o = reply_error(-err, err == -ECONNREFUSED ? "nobody listens for this service"
@@ -372,7 +437,7 @@ static void pconn_reply(struct pconn *pc, int err, const hv_guid_t *peer_vm)
 		add_guid(o, "vm", peer_vm);
 		add_guid(o, "service", &pc->svc);
 	}
-	ctl_send(pc->client->w.fd, o, -1);
+	ctl_send(pc->pend.client->w.fd, o, -1);
 	json_object_put(o);
 }
 
@@ -446,18 +511,13 @@ static json_object *connect_guest(struct daemon *d, struct ctl_client *c, struct
 	if (service_port(d, &pc->svc, &port) < 0)
 		return reply_error(EADDRNOTAVAIL, "the service GUID is not a VSOCK template and "
 						  "is not registered with a port");
-	if (c->use && c->use->connects >= d->max_connects_per_uid)
+	if (ctl_pending_begin(&pc->pend, c) < 0)
 		return reply_error(EAGAIN, "too many pending connects from this user; wait for "
 					   "them to complete");
 	r = hs_connect(vm, port, VSK_PORT_ANY, *b, now_ms() + (uint64_t)timeout_ms, pconn_done, pc);
 	*b = -1; /* taken */
 	if (r < 0)
 		return reply_error(-r, "cannot connect");
-	pc->client = c;
-	list_add_tail(&pc->link, &c->pconns);
-	pc->use = c->use;
-	if (pc->use)
-		pc->use->connects++;
 	*pcp = NULL; /* answered later by pconn_done() */
 	return NULL;
 }
@@ -627,6 +687,9 @@ static json_object *dispatch(struct daemon *d, struct ctl_client *c, json_object
 	for (size_t i = 0; i < ARRAY_SIZE(ops); i++)
 		if (strcmp(name, ops[i].name) == 0)
 			return ops[i].run(d, c, req, fds, nfds);
+	for (size_t i = 0; i < MAX_EXTRA_OPS && extra_ops[i].name; i++)
+		if (strcmp(name, extra_ops[i].name) == 0)
+			return extra_ops[i].run(d, c, req, fds, nfds);
 	return reply_error(EOPNOTSUPP, "unknown operation");
 }
 
@@ -636,10 +699,10 @@ static void client_close(struct ctl_client *c)
 {
 	struct list_head *p, *t;
 
-	list_for_each_safe (p, t, &c->pconns) {
-		struct pconn *pc = list_entry(p, struct pconn, link);
-		list_del(&pc->link);
-		pc->client = NULL; /* the connection goes on; nobody to answer */
+	list_for_each_safe (p, t, &c->pending) {
+		struct ctl_pending *pend = list_entry(p, struct ctl_pending, link);
+		list_del(&pend->link);
+		pend->client = NULL; /* the request goes on; nobody to answer */
 	}
 	c->listening = false;
 	list_del(&c->link);
@@ -737,7 +800,7 @@ static void client_new(struct control *ctl, int fd)
 	c->use = use;
 	if (use)
 		use->clients++;
-	list_init(&c->pconns);
+	list_init(&c->pending);
 	list_add_tail(&c->link, &ctl->clients);
 	watch_set(&c->w, UV_READABLE | UV_DISCONNECT);
 }
