@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cmd-service.c - vmsvc service: the service registry
- * (CONFIG/services.d/<guid>.conf, see lib/registry.h).
+ * (CONFIG/services.d/<guid>.conf, see conf/registry.h).
  *
  * Exit codes: 2 for a malformed command line or argument (bad GUID, port out
  * of range, invalid name), 1 when the operation fails (unknown service,

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cmd-vm.c - vmsvc vm: the VMs vmsvcd serves (CONFIG/vms.d/NAME.conf, see
- * lib/vmtable.h) and the QEMU options that attach one to it.
+ * conf/vmtable.h) and the QEMU options that attach one to it.
  *
  * Exit codes as for 'vmsvc service': 2 for a malformed command line or
  * argument, 1 when the operation fails.
