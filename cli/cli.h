@@ -39,10 +39,20 @@ const char *cli_config_dir(void);
 /* The runtime folder: $VMSVC_RUNTIME_DIR, else /run/vmsvc (or --runtime-dir). */
 const char *cli_runtime_dir(void);
 
+/* --- cli-parse.c: what the command line names --- */
 /* Parses a u32 in decimal or 0x hex. Returns 0, -EINVAL or -ERANGE; prints nothing. */
 int cli_parse_u32(const char *s, uint32_t *out);
 /* Parses a GUID; on failure prints "'X' is not a GUID (...)" and returns -EINVAL. */
 int cli_parse_guid(const char *s, hv_guid_t *out);
+/* A service on the command line: a registered name, a GUID or a vsock port.
+ * Sets *id and a label for messages ("'echo'", a GUID, "port 5000").
+ * Prints why and returns -ENOENT when it is none of these. */
+int cli_resolve_service(const char *arg, hv_guid_t *id, char *label, size_t size);
+/* A VM on the command line: 'loopback', 'parent', a VmId or a VM's name.
+ * Sets *id and a label ("VM 'g1'"); prints why and returns -ENOENT. */
+int cli_resolve_vm(const char *arg, hv_guid_t *id, char *label, size_t size);
+/* A label for a peer's VmId: "VM 'g1'", "the host (loopback)", ... */
+void cli_vm_label(const hv_guid_t *vm, char *label, size_t size);
 
 /* --- cli-config.c: for the subcommands that read the config folder --- */
 struct conf_problems;
@@ -85,22 +95,14 @@ int cli_table_loaded(const struct cli_table *c, int r, const struct conf_problem
 /* Says that the table's folder cannot be written (err: negative errno). */
 void cli_table_write_error(const struct cli_table *c, int err);
 
+/* --- cli-daemon.c: talking to vmsvcd --- */
 /* Prints why vmsvcd could not be reached (err: negative errno of ctl_call). */
 void cli_daemon_error(int err);
 /* The VM's state as vmsvcd reports it ("stopped", "connected", "running")
  * and its open connections; "stopped", 0 when vmsvcd is not running. */
 void cli_vm_state(const char *name, const char **state, unsigned *connections);
 
-/* --- cmd-nc.c: shared with cmd-listen.c --- */
-/* A service on the command line: a registered name, a GUID or a vsock port.
- * Sets *id and a label for messages ("'echo'", a GUID, "port 5000").
- * Prints why and returns -ENOENT when it is none of these. */
-int cli_resolve_service(const char *arg, hv_guid_t *id, char *label, size_t size);
-/* A VM on the command line: 'loopback', 'parent', a VmId or a VM's name.
- * Sets *id and a label ("VM 'g1'"); prints why and returns -ENOENT. */
-int cli_resolve_vm(const char *arg, hv_guid_t *id, char *label, size_t size);
-/* A label for a peer's VmId: "VM 'g1'", "the host (loopback)", ... */
-void cli_vm_label(const hv_guid_t *vm, char *label, size_t size);
+/* --- cli-hv.c: for the subcommands that connect or listen (nc, listen) --- */
 /* Prints what an hv_connect (or, listening, hv_bind/hv_listen) errno means
  * for VM vm and service svc, and what to do about it. */
 void cli_explain_hv_error(int err, const hv_guid_t *vm, const char *vlabel, const hv_guid_t *svc,
