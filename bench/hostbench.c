@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * hostbench: the host side of the vmsvc benchmark (bench/run); the guest
- * side is tools/guest/vsock-bench.c, and both share the loops and output
- * format of tools/guest/bench.h. Host transports only: Unix sockets (the
+ * side is bench/guest/vsock-bench.c, and both share the loops and output
+ * format of bench/guest/bench.h. Host transports only: Unix sockets (the
  * NAME.vsock_P listeners and the NAME.vsock hybrid socket of vmsvcd) and
  * TCP on 127.0.0.1. It never opens an AF_VSOCK socket.
  *

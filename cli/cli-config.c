@@ -2,7 +2,8 @@
 /*
  * cli-config.c - helpers shared by the subcommands that read the config
  * folder (service, vm): problem reports, JSON output, option errors, and
- * the parts of a table command family (cli_table_*) that they share.
+ * the parts of a table command family (cli_table_*) that they share, list
+ * and show among them.
  */
 #include <getopt.h>
 #include <json-c/json.h>
@@ -115,4 +116,43 @@ int cli_table_loaded(const struct cli_table *c, int r, const struct conf_problem
 void cli_table_write_error(const struct cli_table *c, int err)
 {
 	cli_error("cannot write %s/%s: %s", cli_config_dir(), c->dir, strerror(-err));
+}
+
+void cli_table_list(const struct cli_table *c, const void *t, size_t n,
+		    const void *(*at)(const void *t, size_t i), bool json)
+{
+	int w = 4;
+
+	if (json) {
+		json_object *a = json_object_new_array();
+		for (size_t i = 0; i < n; i++)
+			json_object_array_add(a, c->json(at(t, i)));
+		cli_print_json(a);
+		json_object_put(a);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		if ((int)strlen(c->name(at(t, i))) > w)
+			w = (int)strlen(c->name(at(t, i)));
+	printf("%-*s  %-36s  %-10s  %-8s  %s\n", w, c->columns[0], c->columns[1], c->columns[2],
+	       c->columns[3], c->columns[4]);
+	for (size_t i = 0; i < n; i++) {
+		struct cli_row row = { 0 };
+		char id[HV_GUID_STRSIZE];
+		c->row(at(t, i), &row);
+		hv_guid_format(&row.id, id, sizeof(id));
+		printf("%-*s  %-36s  %-10u  %-8s  %s\n", w, row.name, id, row.number, row.state,
+		       row.last);
+	}
+}
+
+void cli_table_show(const struct cli_table *c, const void *entry, bool json)
+{
+	if (json) {
+		json_object *o = c->json(entry);
+		cli_print_json(o);
+		json_object_put(o);
+	} else {
+		c->show(entry);
+	}
 }

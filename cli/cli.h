@@ -39,10 +39,20 @@ const char *cli_config_dir(void);
 /* The runtime folder: $VMSVC_RUNTIME_DIR, else /run/vmsvc (or --runtime-dir). */
 const char *cli_runtime_dir(void);
 
+/* --- cli-parse.c: what the command line names --- */
 /* Parses a u32 in decimal or 0x hex. Returns 0, -EINVAL or -ERANGE; prints nothing. */
 int cli_parse_u32(const char *s, uint32_t *out);
 /* Parses a GUID; on failure prints "'X' is not a GUID (...)" and returns -EINVAL. */
 int cli_parse_guid(const char *s, hv_guid_t *out);
+/* A service on the command line: a registered name, a GUID or a vsock port.
+ * Sets *id and a label for messages ("'echo'", a GUID, "port 5000").
+ * Prints why and returns -ENOENT when it is none of these. */
+int cli_resolve_service(const char *arg, hv_guid_t *id, char *label, size_t size);
+/* A VM on the command line: 'loopback', 'parent', a VmId or a VM's name.
+ * Sets *id and a label ("VM 'g1'"); prints why and returns -ENOENT. */
+int cli_resolve_vm(const char *arg, hv_guid_t *id, char *label, size_t size);
+/* A label for a peer's VmId: "VM 'g1'", "the host (loopback)", ... */
+void cli_vm_label(const hv_guid_t *vm, char *label, size_t size);
 
 /* --- cli-config.c: for the subcommands that read the config folder --- */
 struct conf_problems;
@@ -56,13 +66,29 @@ void cli_print_json(struct json_object *o);
  * that c ('?' or ':') is about and returns EXIT_USAGE. */
 int cli_option_error(const char *cmd, int c, char **argv);
 
-/* A subcommand family over one config table (service, vm). */
+/* A line of 'list': NAME, an id (GUID, VmId), a number (port, CID), a
+ * state and a last column (owner, connections). */
+struct cli_row {
+	const char *name;
+	hv_guid_t id;
+	uint32_t number;
+	const char *state;
+	char last[160];
+};
+
+/* A subcommand family over one config table (service, vm). The callbacks
+ * get an entry of the table (struct reg_service, struct vmt_vm). */
 struct cli_table {
 	const char *cmd;   /* "service": for messages and 'Try vmsvc CMD --help' */
 	const char *dir;   /* the table's folder in CONFIG ("services.d") */
 	const char *what;  /* "service": in the skipped-entries summary */
 	const char *needs; /* "a service NAME or GUID": what show and the like take */
 	void (*usage)(FILE *out);
+	const char *columns[5]; /* the header of 'list', one per column of a cli_row */
+	const char *(*name)(const void *entry);
+	void (*row)(const void *entry, struct cli_row *row);
+	struct json_object *(*json)(const void *entry); /* list --json, show --json */
+	void (*show)(const void *entry);		/* show without --json */
 };
 /* A subcommand of a family: argv[0] is its name ("add"). */
 struct cli_subcommand {
@@ -84,23 +110,21 @@ int cli_table_parse_simple(const struct cli_table *c, int argc, char **argv, boo
 int cli_table_loaded(const struct cli_table *c, int r, const struct conf_problems *p);
 /* Says that the table's folder cannot be written (err: negative errno). */
 void cli_table_write_error(const struct cli_table *c, int err);
+/* 'list': the n entries at(t, 0) ... at(t, n - 1) as a JSON array, or as
+ * a header and a line each, the NAME column as wide as the longest name. */
+void cli_table_list(const struct cli_table *c, const void *t, size_t n,
+		    const void *(*at)(const void *t, size_t i), bool json);
+/* 'show': one entry as JSON or as c->show prints it. */
+void cli_table_show(const struct cli_table *c, const void *entry, bool json);
 
+/* --- cli-daemon.c: talking to vmsvcd --- */
 /* Prints why vmsvcd could not be reached (err: negative errno of ctl_call). */
 void cli_daemon_error(int err);
 /* The VM's state as vmsvcd reports it ("stopped", "connected", "running")
  * and its open connections; "stopped", 0 when vmsvcd is not running. */
 void cli_vm_state(const char *name, const char **state, unsigned *connections);
 
-/* --- cmd-nc.c: shared with cmd-listen.c --- */
-/* A service on the command line: a registered name, a GUID or a vsock port.
- * Sets *id and a label for messages ("'echo'", a GUID, "port 5000").
- * Prints why and returns -ENOENT when it is none of these. */
-int cli_resolve_service(const char *arg, hv_guid_t *id, char *label, size_t size);
-/* A VM on the command line: 'loopback', 'parent', a VmId or a VM's name.
- * Sets *id and a label ("VM 'g1'"); prints why and returns -ENOENT. */
-int cli_resolve_vm(const char *arg, hv_guid_t *id, char *label, size_t size);
-/* A label for a peer's VmId: "VM 'g1'", "the host (loopback)", ... */
-void cli_vm_label(const hv_guid_t *vm, char *label, size_t size);
+/* --- cli-hv.c: for the subcommands that connect or listen (nc, listen) --- */
 /* Prints what an hv_connect (or, listening, hv_bind/hv_listen) errno means
  * for VM vm and service svc, and what to do about it. */
 void cli_explain_hv_error(int err, const hv_guid_t *vm, const char *vlabel, const hv_guid_t *svc,

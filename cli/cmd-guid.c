@@ -2,7 +2,6 @@
 /*
  * cmd-guid.c - vmsvc guid: make and inspect service GUIDs.
  */
-#include <ctype.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <json-c/json.h>
@@ -30,36 +29,6 @@ static void guid_usage(FILE *out)
 		     "             well-known name; NAME is a well-known name such as 'parent'\n\n"
 		     "GUIDs are accepted with or without braces, in any case.\n"
 		     "Exit status: 0 success, 1 failure, 2 wrong usage.\n");
-}
-
-int cli_parse_u32(const char *s, uint32_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	bool hex = s && s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
-
-	/* Decimal, or 0x hex; no sign, no blanks, no octal surprise for "010". */
-	if (!s || !(hex ? isxdigit((unsigned char)s[2]) : isdigit((unsigned char)s[0])))
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(hex ? s + 2 : s, &end, hex ? 16 : 10);
-	if (*end)
-		return -EINVAL;
-	if (errno || v > UINT32_MAX)
-		return -ERANGE;
-	*out = (uint32_t)v;
-	return 0;
-}
-
-int cli_parse_guid(const char *s, hv_guid_t *out)
-{
-	if (hv_guid_parse(s, out) == 0)
-		return 0;
-	cli_error("'%s' is not a GUID (expected xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx, "
-		  "optionally in braces)",
-		  s);
-	return -EINVAL;
 }
 
 static void print_guid_line(const hv_guid_t *g)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cmd-service.c - vmsvc service: the service registry
- * (CONFIG/services.d/<guid>.conf, see lib/registry.h).
+ * (CONFIG/services.d/<guid>.conf, see conf/registry.h).
  *
  * Exit codes: 2 for a malformed command line or argument (bad GUID, port out
  * of range, invalid name), 1 when the operation fails (unknown service,
@@ -53,12 +53,88 @@ static void service_usage(FILE *out)
 		"Exit status: 0 success, 1 failure, 2 wrong usage.\n");
 }
 
+/* --- how list, show and add print a service --- */
+
+static json_object *json_string_or_null(const char *s)
+{
+	return s ? json_object_new_string(s) : NULL;
+}
+
+static json_object *service_json(const void *entry)
+{
+	const struct reg_service *s = entry;
+	json_object *o = json_object_new_object();
+	char guid[HV_GUID_STRSIZE];
+
+	hv_guid_format(&s->id, guid, sizeof(guid));
+	json_object_object_add(o, "name", json_object_new_string(s->name));
+	json_object_object_add(o, "guid", json_object_new_string(guid));
+	json_object_object_add(o, "port", json_object_new_int64(s->port));
+	json_object_object_add(o, "enabled", json_object_new_boolean(s->enabled));
+	json_object_object_add(o, "user", json_string_or_null(s->user));
+	json_object_object_add(o, "group", json_string_or_null(s->group));
+	json_object_object_add(o, "description", json_string_or_null(s->description));
+	return o;
+}
+
+/* "user", "user:group", ":group" or "root". */
+static void format_owner(const struct reg_service *s, char *buf, size_t size)
+{
+	if (!s->user && !s->group)
+		snprintf(buf, size, "root");
+	else
+		snprintf(buf, size, "%s%s%s", s->user ? s->user : "", s->group ? ":" : "",
+			 s->group ? s->group : "");
+}
+
+static const char *service_name(const void *entry)
+{
+	return ((const struct reg_service *)entry)->name;
+}
+
+static void service_row(const void *entry, struct cli_row *row)
+{
+	const struct reg_service *s = entry;
+
+	_Static_assert(sizeof(row->last) >= 2 * REG_ACCOUNT_MAX + 8, "room for USER:GROUP");
+	row->name = s->name;
+	row->id = s->id;
+	row->number = s->port;
+	row->state = s->enabled ? "enabled" : "disabled";
+	format_owner(s, row->last, sizeof(row->last));
+}
+
+static void service_show(const void *entry)
+{
+	const struct reg_service *s = entry;
+	char guid[HV_GUID_STRSIZE], file[REG_FILE_SIZE];
+
+	hv_guid_format(&s->id, guid, sizeof(guid));
+	reg_entry_file(&s->id, file);
+	printf("name:         %s\n"
+	       "guid:         %s\n"
+	       "port:         %u\n"
+	       "state:        %s\n"
+	       "user:         %s\n"
+	       "group:        %s\n"
+	       "description:  %s\n"
+	       "file:         %s/%s\n",
+	       s->name, guid, s->port, s->enabled ? "enabled" : "disabled", s->user ? s->user : "-",
+	       s->group ? s->group : "-", s->description ? s->description : "-", cli_config_dir(),
+	       file);
+}
+
 static const struct cli_table table = {
 	.cmd = CMD,
 	.dir = REG_DIR,
 	.what = "service",
 	.needs = "a service NAME or GUID",
 	.usage = service_usage,
+	.columns = { "NAME", "GUID", "PORT", "STATE", "OWNER" },
+	.name = service_name,
+	.row = service_row,
+	.json = service_json,
+	.show = service_show,
 };
 
 /* Loads the registry and prints its problems. Returns 0 or EXIT_FAIL. */
@@ -271,35 +347,9 @@ static int svc_add(int argc, char **argv)
 
 /* --- list, show --- */
 
-static json_object *json_string_or_null(const char *s)
+static const void *service_at(const void *t, size_t i)
 {
-	return s ? json_object_new_string(s) : NULL;
-}
-
-static json_object *service_json(const struct reg_service *s)
-{
-	json_object *o = json_object_new_object();
-	char guid[HV_GUID_STRSIZE];
-
-	hv_guid_format(&s->id, guid, sizeof(guid));
-	json_object_object_add(o, "name", json_object_new_string(s->name));
-	json_object_object_add(o, "guid", json_object_new_string(guid));
-	json_object_object_add(o, "port", json_object_new_int64(s->port));
-	json_object_object_add(o, "enabled", json_object_new_boolean(s->enabled));
-	json_object_object_add(o, "user", json_string_or_null(s->user));
-	json_object_object_add(o, "group", json_string_or_null(s->group));
-	json_object_object_add(o, "description", json_string_or_null(s->description));
-	return o;
-}
-
-/* "user", "user:group", ":group" or "root". */
-static void format_owner(const struct reg_service *s, char *buf, size_t size)
-{
-	if (!s->user && !s->group)
-		snprintf(buf, size, "root");
-	else
-		snprintf(buf, size, "%s%s%s", s->user ? s->user : "", s->group ? ":" : "",
-			 s->group ? s->group : "");
+	return reg_at(t, i);
 }
 
 static int svc_list(int argc, char **argv)
@@ -307,32 +357,12 @@ static int svc_list(int argc, char **argv)
 	_cleanup_(reg_table_freep) struct reg_table *t = NULL;
 	bool json = false;
 	int r = cli_table_parse_simple(&table, argc, argv, true, &json, 0);
-	int w = 4;
 
 	if (r >= 0)
 		return r;
 	if (load_table(&t))
 		return EXIT_FAIL;
-	if (json) {
-		json_object *a = json_object_new_array();
-		for (size_t i = 0; i < reg_count(t); i++)
-			json_object_array_add(a, service_json(reg_at(t, i)));
-		cli_print_json(a);
-		json_object_put(a);
-		return EXIT_OK;
-	}
-	for (size_t i = 0; i < reg_count(t); i++)
-		if ((int)strlen(reg_at(t, i)->name) > w)
-			w = (int)strlen(reg_at(t, i)->name);
-	printf("%-*s  %-36s  %-10s  %-8s  %s\n", w, "NAME", "GUID", "PORT", "STATE", "OWNER");
-	for (size_t i = 0; i < reg_count(t); i++) {
-		const struct reg_service *s = reg_at(t, i);
-		char guid[HV_GUID_STRSIZE], owner[2 * REG_ACCOUNT_MAX + 8];
-		hv_guid_format(&s->id, guid, sizeof(guid));
-		format_owner(s, owner, sizeof(owner));
-		printf("%-*s  %-36s  %-10u  %-8s  %s\n", w, s->name, guid, s->port,
-		       s->enabled ? "enabled" : "disabled", owner);
-	}
+	cli_table_list(&table, t, reg_count(t), service_at, json);
 	return EXIT_OK;
 }
 
@@ -340,7 +370,6 @@ static int svc_show(int argc, char **argv)
 {
 	_cleanup_(reg_table_freep) struct reg_table *t = NULL;
 	const struct reg_service *s;
-	char guid[HV_GUID_STRSIZE], file[REG_FILE_SIZE];
 	bool json = false;
 	int r = cli_table_parse_simple(&table, argc, argv, true, &json, 1);
 
@@ -351,25 +380,7 @@ static int svc_show(int argc, char **argv)
 	s = lookup(t, argv[optind]);
 	if (!s)
 		return EXIT_FAIL;
-	if (json) {
-		json_object *o = service_json(s);
-		cli_print_json(o);
-		json_object_put(o);
-		return EXIT_OK;
-	}
-	hv_guid_format(&s->id, guid, sizeof(guid));
-	reg_entry_file(&s->id, file);
-	printf("name:         %s\n"
-	       "guid:         %s\n"
-	       "port:         %u\n"
-	       "state:        %s\n"
-	       "user:         %s\n"
-	       "group:        %s\n"
-	       "description:  %s\n"
-	       "file:         %s/%s\n",
-	       s->name, guid, s->port, s->enabled ? "enabled" : "disabled", s->user ? s->user : "-",
-	       s->group ? s->group : "-", s->description ? s->description : "-", cli_config_dir(),
-	       file);
+	cli_table_show(&table, s, json);
 	return EXIT_OK;
 }
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cmd-vm.c - vmsvc vm: the VMs vmsvcd serves (CONFIG/vms.d/NAME.conf, see
- * lib/vmtable.h) and the QEMU options that attach one to it.
+ * conf/vmtable.h) and the QEMU options that attach one to it.
  *
  * Exit codes as for 'vmsvc service': 2 for a malformed command line or
  * argument, 1 when the operation fails.
@@ -58,12 +58,82 @@ static int vm_runtime_state(const char *name, const char **state, unsigned *conn
 	return 0;
 }
 
+/* --- how list, show and add print a VM --- */
+
+static json_object *vm_json(const void *entry)
+{
+	const struct vmt_vm *vm = entry;
+	json_object *o = json_object_new_object();
+	char id[HV_GUID_STRSIZE];
+	const char *state;
+	unsigned conns;
+
+	vm_runtime_state(vm->name, &state, &conns);
+	hv_guid_format(&vm->id, id, sizeof(id));
+	json_object_object_add(o, "name", json_object_new_string(vm->name));
+	json_object_object_add(o, "id", json_object_new_string(id));
+	json_object_object_add(o, "cid", json_object_new_int64(vm->cid));
+	json_object_object_add(o, "state", json_object_new_string(state));
+	json_object_object_add(o, "connections", json_object_new_int64(conns));
+	json_object_object_add(o, "description",
+			       vm->description ? json_object_new_string(vm->description) : NULL);
+	return o;
+}
+
+/* What add prints without --json: name, id and CID. */
+static void print_vm(const struct vmt_vm *vm)
+{
+	char id[HV_GUID_STRSIZE];
+
+	hv_guid_format(&vm->id, id, sizeof(id));
+	printf("name:         %s\nid:           %s\ncid:          %u\n", vm->name, id, vm->cid);
+}
+
+static void vm_show_text(const void *entry)
+{
+	const struct vmt_vm *vm = entry;
+	const char *state;
+	unsigned conns;
+
+	print_vm(vm);
+	vm_runtime_state(vm->name, &state, &conns);
+	printf("state:        %s\n"
+	       "connections:  %u\n"
+	       "description:  %s\n"
+	       "file:         %s/" VMT_DIR "/%s.conf\n"
+	       "vhost-user:   %s/vms/%s.vhost\n",
+	       state, conns, vm->description ? vm->description : "-", cli_config_dir(), vm->name,
+	       cli_runtime_dir(), vm->name);
+}
+
+static const char *vm_name(const void *entry)
+{
+	return ((const struct vmt_vm *)entry)->name;
+}
+
+static void vm_row(const void *entry, struct cli_row *row)
+{
+	const struct vmt_vm *vm = entry;
+	unsigned conns;
+
+	vm_runtime_state(vm->name, &row->state, &conns);
+	row->name = vm->name;
+	row->id = vm->id;
+	row->number = vm->cid;
+	snprintf(row->last, sizeof(row->last), "%u", conns);
+}
+
 static const struct cli_table table = {
 	.cmd = CMD,
 	.dir = VMT_DIR,
 	.what = "VM",
 	.needs = "a VM NAME",
 	.usage = vm_usage,
+	.columns = { "NAME", "ID", "CID", "STATE", "CONNECTIONS" },
+	.name = vm_name,
+	.row = vm_row,
+	.json = vm_json,
+	.show = vm_show_text,
 };
 
 static int load_table(struct vmt_table **t)
@@ -86,51 +156,6 @@ static const struct vmt_vm *lookup(const struct vmt_table *t, const char *name)
 	else
 		cli_error("no VM '%s' (see 'vmsvc vm list')", name);
 	return NULL;
-}
-
-static json_object *vm_json(const struct vmt_vm *vm)
-{
-	json_object *o = json_object_new_object();
-	char id[HV_GUID_STRSIZE];
-	const char *state;
-	unsigned conns;
-
-	vm_runtime_state(vm->name, &state, &conns);
-	hv_guid_format(&vm->id, id, sizeof(id));
-	json_object_object_add(o, "name", json_object_new_string(vm->name));
-	json_object_object_add(o, "id", json_object_new_string(id));
-	json_object_object_add(o, "cid", json_object_new_int64(vm->cid));
-	json_object_object_add(o, "state", json_object_new_string(state));
-	json_object_object_add(o, "connections", json_object_new_int64(conns));
-	json_object_object_add(o, "description",
-			       vm->description ? json_object_new_string(vm->description) : NULL);
-	return o;
-}
-
-static void print_vm(const struct vmt_vm *vm, bool json, bool details)
-{
-	char id[HV_GUID_STRSIZE];
-	const char *state;
-	unsigned conns;
-
-	if (json) {
-		json_object *o = vm_json(vm);
-		cli_print_json(o);
-		json_object_put(o);
-		return;
-	}
-	hv_guid_format(&vm->id, id, sizeof(id));
-	printf("name:         %s\nid:           %s\ncid:          %u\n", vm->name, id, vm->cid);
-	if (!details)
-		return;
-	vm_runtime_state(vm->name, &state, &conns);
-	printf("state:        %s\n"
-	       "connections:  %u\n"
-	       "description:  %s\n"
-	       "file:         %s/" VMT_DIR "/%s.conf\n"
-	       "vhost-user:   %s/vms/%s.vhost\n",
-	       state, conns, vm->description ? vm->description : "-", cli_config_dir(), vm->name,
-	       cli_runtime_dir(), vm->name);
 }
 
 /* --- add --- */
@@ -222,44 +247,31 @@ static int vm_add(int argc, char **argv)
 		cli_table_write_error(&table, r);
 		return EXIT_FAIL;
 	}
-	print_vm(&vm, json, false);
+	if (json)
+		cli_table_show(&table, &vm, true);
+	else
+		print_vm(&vm);
 	return EXIT_OK;
 }
 
 /* --- list, show, remove --- */
+
+static const void *vm_at(const void *t, size_t i)
+{
+	return vmt_at(t, i);
+}
 
 static int vm_list(int argc, char **argv)
 {
 	_cleanup_(vmt_table_freep) struct vmt_table *t = NULL;
 	bool json = false;
 	int r = cli_table_parse_simple(&table, argc, argv, true, &json, 0);
-	int w = 4;
 
 	if (r >= 0)
 		return r;
 	if (load_table(&t))
 		return EXIT_FAIL;
-	if (json) {
-		json_object *a = json_object_new_array();
-		for (size_t i = 0; i < vmt_count(t); i++)
-			json_object_array_add(a, vm_json(vmt_at(t, i)));
-		cli_print_json(a);
-		json_object_put(a);
-		return EXIT_OK;
-	}
-	for (size_t i = 0; i < vmt_count(t); i++)
-		if ((int)strlen(vmt_at(t, i)->name) > w)
-			w = (int)strlen(vmt_at(t, i)->name);
-	printf("%-*s  %-36s  %-10s  %-8s  %s\n", w, "NAME", "ID", "CID", "STATE", "CONNECTIONS");
-	for (size_t i = 0; i < vmt_count(t); i++) {
-		const struct vmt_vm *vm = vmt_at(t, i);
-		char id[HV_GUID_STRSIZE];
-		const char *state;
-		unsigned conns;
-		vm_runtime_state(vm->name, &state, &conns);
-		hv_guid_format(&vm->id, id, sizeof(id));
-		printf("%-*s  %-36s  %-10u  %-8s  %u\n", w, vm->name, id, vm->cid, state, conns);
-	}
+	cli_table_list(&table, t, vmt_count(t), vm_at, json);
 	return EXIT_OK;
 }
 
@@ -277,7 +289,7 @@ static int vm_show(int argc, char **argv)
 	vm = lookup(t, argv[optind]);
 	if (!vm)
 		return EXIT_FAIL;
-	print_vm(vm, json, true);
+	cli_table_show(&table, vm, json);
 	return EXIT_OK;
 }
 

@@ -2,8 +2,9 @@
 /*
  * hvsock-int.h - internals of the hv_* calls, not exported from libvmsvc:
  * the pure parts (hvsock-proto.c: address routing, control protocol
- * replies) for the unit tests and the fuzz harness, and the per-fd table
- * shared by hvsock.c and hvsock-vsock.c.
+ * replies) for the unit tests and the fuzz harness; the per-fd table
+ * (hvsock-fdtab.c) that both transports use; the AF_VSOCK transport
+ * (hvsock-vsock.c) that hvsock.c calls. hvsock-vsock.c calls only the table.
  */
 #ifndef VMSVC_HVSOCK_INT_H
 #define VMSVC_HVSOCK_INT_H
@@ -73,7 +74,7 @@ int hvs_parse_incoming(json_object *o, hv_guid_t *vm, hv_guid_t *service);
 /* The runtime folder: $VMSVC_RUNTIME_DIR, else /run/vmsvc. */
 const char *hvs_runtime_dir(void);
 
-/* ---- shared by hvsock.c and hvsock-vsock.c ---- */
+/* ---- hvsock-fdtab.c: the per-fd table, used by both transports ---- */
 
 #define HVS_DEFAULT_CONNECT_TIMEOUT_MS 2000
 
@@ -96,10 +97,26 @@ struct hvs_sock {
 	int ctl; /* a pending connect's control connection (owned), or -1 */
 };
 
+/* A new entry: open, unbound, the default connect timeout, no ctl. */
+extern const struct hvs_sock hvs_sock_init;
+
 /* Locks the table and returns fd's entry, or NULL; the table stays locked
  * either way until hvs_tab_unlock(). */
 struct hvs_sock *hvs_sock_lock(int fd);
 void hvs_tab_unlock(void);
+
+/* Copies fd's entry into *s (its ctl stays owned by the table). 0,
+ * -EBADF or -ENOTSOCK (not a socket of ours). */
+int hvs_sock_get(int fd, struct hvs_sock *s);
+
+/* Makes *s the entry of fd, a new fd number of ours; a stale entry left by
+ * a plain close() is replaced (its ctl, never reused by anyone, is closed).
+ * 0 or -ENOMEM. */
+int hvs_sock_new(int fd, const struct hvs_sock *s);
+
+/* Takes a pending connect's control connection out of fd's entry: the
+ * caller closes it. -1 if there is none. */
+int hvs_sock_take_ctl(int fd);
 
 /* Puts the socket src at fd's number, keeping fd's O_NONBLOCK and
  * FD_CLOEXEC. The caller still closes src. 0 or -errno. */

@@ -6,10 +6,9 @@
  *   so the fd is a real socket from the start. hv_bind (AF_VSOCK),
  *   hv_connect and hv_listen later dup3() the real socket onto the same fd
  *   number, keeping its O_NONBLOCK and FD_CLOEXEC.
- * - A table indexed by fd keeps what the kernel cannot: the Hyper-V
- *   addresses, the options and a pending connect's control connection. One
- *   mutex guards it; it is never held across a blocking call. An entry owns
- *   its ctl fd; whoever takes it out of the entry closes it.
+ * - The per-fd table (hvsock-fdtab.c) keeps what the kernel cannot: the
+ *   Hyper-V addresses, the options and a pending connect's control
+ *   connection.
  * - Connect through vmsvcd (docs/control-protocol.md): a socket pair A/B. A
  *   gets a minimal send buffer and filler bytes until it would block, then
  *   becomes fd; B and a duplicate of A go to vmsvcd with the request. The
@@ -25,7 +24,6 @@
  */
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -50,85 +48,6 @@
 #define FILLER_MAX 65536
 /* Bits of a socket type that are the type itself (SOCK_TYPE_MASK). */
 #define TYPE_MASK 0xf
-
-static pthread_mutex_t tab_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct hvs_sock *tab;
-static size_t tab_size;
-
-/* ---- the fd table ---- */
-
-static const struct hvs_sock sock_init = {
-	.used = true,
-	.opt = { [HVS_OPT_TIMEOUT] = HVS_DEFAULT_CONNECT_TIMEOUT_MS },
-	.local = { .Family = AF_HYPERV },
-	.ctl = -1,
-};
-
-struct hvs_sock *hvs_sock_lock(int fd)
-{
-	pthread_mutex_lock(&tab_lock);
-	if (fd < 0 || (size_t)fd >= tab_size || !tab[fd].used)
-		return NULL;
-	return &tab[fd];
-}
-
-void hvs_tab_unlock(void)
-{
-	pthread_mutex_unlock(&tab_lock);
-}
-
-/* Copies fd's entry into *s (its ctl stays owned by the table). */
-static int sock_get(int fd, struct hvs_sock *s)
-{
-	struct hvs_sock *p;
-
-	if (fd < 0)
-		return -EBADF;
-	p = hvs_sock_lock(fd);
-	if (p)
-		*s = *p;
-	hvs_tab_unlock();
-	return p ? 0 : -ENOTSOCK;
-}
-
-/* Makes *s the entry of fd, a new fd number of ours; a stale entry left by
- * a plain close() is replaced (its ctl, never reused by anyone, is closed). */
-static int sock_new(int fd, const struct hvs_sock *s)
-{
-	int stale = -1, r = 0;
-
-	pthread_mutex_lock(&tab_lock);
-	if ((size_t)fd >= tab_size) {
-		size_t n = tab_size ? tab_size : 64;
-		while (n <= (size_t)fd)
-			n *= 2;
-		struct hvs_sock *t = realloc(tab, n * sizeof(*t));
-		if (!t) {
-			r = -ENOMEM;
-			goto out;
-		}
-		memset(t + tab_size, 0, (n - tab_size) * sizeof(*t));
-		tab = t;
-		tab_size = n;
-	}
-	if (tab[fd].used)
-		stale = tab[fd].ctl;
-	tab[fd] = *s;
-out:
-	hvs_tab_unlock();
-	safe_close(stale);
-	return r;
-}
-
-/* Takes a pending connect's control connection out of fd's entry. */
-static int sock_take_ctl(int fd)
-{
-	struct hvs_sock *p = hvs_sock_lock(fd);
-	int c = p ? TAKE_FD(p->ctl) : -1;
-
-	hvs_tab_unlock();
-	return c;
-}
 
 /* ---- fd helpers ---- */
 
@@ -157,20 +76,6 @@ static int wait_fd(int fd, short events, int timeout_ms, bool intr, short *reven
 			*revents = p.revents;
 		return r;
 	}
-}
-
-int hvs_fd_replace(int fd, int src)
-{
-	int fl = fcntl(fd, F_GETFL), fdfl = fcntl(fd, F_GETFD), nfl;
-
-	if (fl < 0 || fdfl < 0)
-		return -errno;
-	if (dup3(src, fd, (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
-		return -errno;
-	nfl = fcntl(fd, F_GETFL);
-	if (nfl < 0 || fcntl(fd, F_SETFL, (nfl & ~O_NONBLOCK) | (fl & O_NONBLOCK)) < 0)
-		return -errno;
-	return 0;
 }
 
 /* ---- the control connection ---- */
@@ -333,7 +238,7 @@ static int connect_check(int fd)
 {
 	struct hvs_reply rep;
 	short ev = 0;
-	int c = sock_take_ctl(fd), r;
+	int c = hvs_sock_take_ctl(fd), r;
 
 	if (c < 0)
 		return -EALREADY;
@@ -362,7 +267,7 @@ pending:;
 static int connect_wait(int fd, int timeout_ms)
 {
 	struct hvs_reply rep;
-	int c = sock_take_ctl(fd), r;
+	int c = hvs_sock_take_ctl(fd), r;
 
 	if (c < 0)
 		return -EALREADY;
@@ -452,37 +357,6 @@ static bool is_stream_socket(int fd)
 	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
 }
 
-int hvs_accepted(int nfd, enum hvs_transport t, const struct hvs_sock *ls, const hv_guid_t *vm,
-		 struct sockaddr_hv *peer)
-{
-	struct hvs_sock s = sock_init;
-	int fl = fcntl(nfd, F_GETFL), r;
-
-	/* like accept(): a blocking fd, whatever the daemon's end had */
-	if (fl < 0 || fcntl(nfd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
-		r = -errno;
-		safe_close(nfd);
-		return r;
-	}
-	s.state = HVS_ST_CONNECTED;
-	s.transport = t;
-	s.bound = true;
-	s.local = ls->local;
-	s.has_peer = true;
-	s.peer = (struct sockaddr_hv){ .Family = AF_HYPERV,
-				       .VmId = *vm,
-				       .ServiceId = ls->local.ServiceId };
-	s.opt[HVS_OPT_TIMEOUT] = ls->opt[HVS_OPT_TIMEOUT];
-	r = sock_new(nfd, &s);
-	if (r < 0) {
-		safe_close(nfd);
-		return r;
-	}
-	if (peer)
-		*peer = s.peer;
-	return nfd;
-}
-
 /* Waits until the listening fd is readable; -EAGAIN if it is non-blocking. */
 static int wait_incoming(int fd)
 {
@@ -530,7 +404,7 @@ static int ctl_accept(int fd, const struct hvs_sock *ls, struct sockaddr_hv *pee
 VMSVC_EXPORT int hv_socket(int type, int protocol)
 {
 	const int flags = SOCK_NONBLOCK | SOCK_CLOEXEC;
-	struct hvs_sock s = sock_init;
+	struct hvs_sock s = hvs_sock_init;
 	int fd, r;
 
 	if (type & ~(TYPE_MASK | flags))
@@ -543,7 +417,7 @@ VMSVC_EXPORT int hv_socket(int type, int protocol)
 	fd = socket(AF_UNIX, SOCK_STREAM | (type & flags), 0);
 	if (fd < 0)
 		return -1;
-	r = sock_new(fd, &s);
+	r = hvs_sock_new(fd, &s);
 	if (r < 0) {
 		safe_close(fd);
 		return posix_ret(r);
@@ -557,7 +431,7 @@ static int do_bind(int fd, const struct sockaddr_hv *addr)
 	struct hvs_sock s;
 	int r = hvs_check_addr(addr);
 
-	if (r < 0 || (r = sock_get(fd, &s)) < 0)
+	if (r < 0 || (r = hvs_sock_get(fd, &s)) < 0)
 		return r;
 	if (s.bound || s.state != HVS_ST_OPEN)
 		return -EINVAL;
@@ -585,7 +459,7 @@ VMSVC_EXPORT int hv_bind(int fd, const struct sockaddr_hv *addr)
 static int do_listen(int fd, int backlog)
 {
 	struct hvs_sock s;
-	int r = sock_get(fd, &s);
+	int r = hvs_sock_get(fd, &s);
 
 	if (r < 0)
 		return r;
@@ -618,7 +492,7 @@ VMSVC_EXPORT int hv_listen(int fd, int backlog)
 static int do_accept(int fd, struct sockaddr_hv *peer)
 {
 	struct hvs_sock s;
-	int r = sock_get(fd, &s);
+	int r = hvs_sock_get(fd, &s);
 
 	if (r < 0)
 		return r;
@@ -656,7 +530,7 @@ static int do_connect(int fd, const struct sockaddr_hv *addr)
 	struct hvs_sock s;
 	int r = hvs_check_addr(addr);
 
-	if (r < 0 || (r = sock_get(fd, &s)) < 0)
+	if (r < 0 || (r = hvs_sock_get(fd, &s)) < 0)
 		return r;
 	if (s.state == HVS_ST_CONNECTING)
 		return connect_again(fd, &s);
@@ -710,7 +584,7 @@ static int do_setsockopt(int fd, int level, int name, const void *val, socklen_t
 {
 	struct hvs_sock s;
 	uint32_t v;
-	int r = sock_get(fd, &s), slot;
+	int r = hvs_sock_get(fd, &s), slot;
 
 	if (r < 0)
 		return r;
@@ -756,7 +630,7 @@ static int pending_so_error(int fd, void *val, socklen_t *len)
 static int do_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 {
 	struct hvs_sock s;
-	int r = sock_get(fd, &s), slot;
+	int r = hvs_sock_get(fd, &s), slot;
 
 	if (r < 0)
 		return r;
@@ -785,7 +659,7 @@ VMSVC_EXPORT int hv_getsockopt(int fd, int level, int name, void *val, socklen_t
 static int do_getsockname(int fd, struct sockaddr_hv *addr)
 {
 	struct hvs_sock s;
-	int r = sock_get(fd, &s);
+	int r = hvs_sock_get(fd, &s);
 
 	if (r < 0)
 		return r;
@@ -803,7 +677,7 @@ VMSVC_EXPORT int hv_getsockname(int fd, struct sockaddr_hv *addr)
 static int do_getpeername(int fd, struct sockaddr_hv *addr)
 {
 	struct hvs_sock s;
-	int r = sock_get(fd, &s);
+	int r = hvs_sock_get(fd, &s);
 
 	if (r < 0)
 		return r;

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Helpers for bats tests that boot the vmsvc test guest (tools/run-guest) and
-# drive it through its control channel (serial ttyS1, see tools/guest/init).
+# drive it through its control channel (serial ttyS1, see tests/guest/init).
 #
 #   guest_start NAME [--vhost PATH] [--net] [run-guest options...]
 #       boot a guest in the background; waits (GUEST_BOOT_TIMEOUT, 60 s) for

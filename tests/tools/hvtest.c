@@ -28,7 +28,7 @@
  *            again=ERRNAME" (SO_ERROR and a second hv_connect)
  *   -s TEXT  connect: send TEXT (\n escapes), SHUT_WR, read to EOF:
  *            "data ESCAPED"
- *   -g BYTES:SEED  connect: send that test stream (tools/guest/stream.h)
+ *   -g BYTES:SEED  connect: send that test stream (tests/guest/stream.h)
  *            while reading to EOF: "sent N sha256 HEX", "recv N sha256 HEX"
  *   -m MODE  listen: echo (default; echo to EOF: "echoed N BYTES"), greet
  *            ("hello VMID\n", then echo), sink ("recv N BYTES sha256 HEX")

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * streamgen: host side of the deterministic test streams that the guest tool
- * (tools/guest/vsock-tool.c) sends and checks. Same SEED, same bytes; the
- * definition lives in tools/guest/stream.h.
+ * (tests/guest/vsock-tool.c) sends and checks. Same SEED, same bytes; the
+ * definition lives in tests/guest/stream.h.
  *
  *   streamgen gen BYTES SEED     write the stream to stdout, random write sizes
  *   streamgen sha BYTES SEED     print the stream's SHA-256 (64 hex digits)

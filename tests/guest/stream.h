@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Deterministic test streams and SHA-256, shared by the guest tool
- * (tools/guest/vsock-tool.c, static, runs inside the test guest) and the host
+ * (tests/guest/vsock-tool.c, static, runs inside the test guest) and the host
  * tool (tests/tools/streamgen.c). Header-only so both build from one source.
  *
  * Stream definition (both sides must agree, so it is frozen):

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * bench.h - the measuring loops shared by the guest benchmark program
- * (tools/guest/vsock-bench.c, static, runs inside the test guest) and its
+ * (bench/guest/vsock-bench.c, static, runs inside the test guest) and its
  * host counterpart (bench/hostbench.c). Header-only, like stream.h, so that
  * both sides move bytes, time them and compute statistics the same way.
  * Nothing here knows the address family: the programs open the sockets.
