@@ -16,6 +16,7 @@
 #include "access.h"
 #include "daemon.h"
 #include "fdwatch.h"
+#include "vhost-user-io.h"
 #include "vhost-user.h"
 #include "vm.h"
 #include "vsock.h"
@@ -34,8 +35,12 @@ struct vm {
 	uv_idle_t *more; /* more queue work after a budget ran out */
 
 	struct vu_dev *vu;
+	struct vu_io *io; /* QEMU's partial message and unread reply */
 	struct vsk_dev *vsk;
-	struct vu_msg *msg, *reply;
+	struct vu_msg *reply;
+	/* Since when (now_ms()) QEMU owes the rest of a message or has not
+	 * read a reply; 0 when it owes nothing. */
+	uint64_t qemu_wait_ms;
 
 	struct list_head streams; /* struct hstream (hstream.c) */
 	void *ext[VM_MAX_EXTS];	  /* vm_ext states */

@@ -9,6 +9,13 @@
  * from an idle handle on the next loop iteration. A guest that breaks the
  * virtqueue protocol marks only its own device broken: its connections are
  * reset and its queues are ignored until the driver resets them.
+ *
+ * Nor does one QEMU hold the loop: its vhost-user socket is never waited
+ * for. A partial message stays in the VM's vu_io until the socket is
+ * readable again; a reply QEMU does not read is queued while the watch
+ * turns to writability (no request is read meanwhile, so at most one reply
+ * is queued). A QEMU that leaves either outstanding for VM_QEMU_STALL_MS
+ * is disconnected from the tick.
  */
 #include <fcntl.h>
 #include <stdarg.h>
@@ -23,8 +30,14 @@
 #include "vmtable.h"
 
 #define QUEUE_BUDGET 256
-#define RXQ	     0
-#define TXQ	     1
+#define QEMU_BATCH   64 /* vhost-user requests handled per wake-up */
+/* How long QEMU may leave a message incomplete or a reply unread before it
+ * is disconnected. QEMU writes every message in one go and blocks until it
+ * has read each reply, so a QEMU that takes this long is broken or hostile;
+ * meanwhile it holds only its own VM, one partial message and one reply. */
+#define VM_QEMU_STALL_MS 5000
+#define RXQ		 0
+#define TXQ		 1
 
 static void vm_maybe_free(struct vm *vm);
 
@@ -306,39 +319,93 @@ static void qemu_disconnect(struct vm *vm, const char *why)
 	log_info("VM %s: QEMU disconnected (%s)", vm->name, why);
 	vsk_dev_reset(vm->vsk);
 	vm->vu = vu_dev_free(vm->vu); /* calls vu_kick_fd(-1) for both queues */
+	vm->io = vu_io_free(vm->io);  /* closes the fds of a partial message */
+	vm->qemu_wait_ms = 0;
 	watch_close(vm->qemu);
 	vm->qemu = NULL;
+}
+
+/* Handles request m and sends its reply, if any. Returns 0, VU_IO_QUEUED
+ * (QEMU has not taken all of the reply yet) or a negative errno. */
+static int qemu_answer(struct vm *vm, struct vu_msg *m)
+{
+	memset(vm->reply, 0, offsetof(struct vu_msg, payload));
+	vm->reply->nfds = 0;
+	vu_handle(vm->vu, m, vm->reply);
+	if (!vm->qemu || !vu_reply_pending(vm->reply))
+		return 0;
+	return vu_io_send(vm->io, vm->qemu->fd, vm->reply);
+}
+
+/* Handles up to QEMU_BATCH requests, as far as they have arrived. While a
+ * reply waits for QEMU to read it, no further request is read: the watch
+ * turns to writability until the reply is out. */
+static void qemu_read(struct vm *vm, struct watch *w)
+{
+	for (int n = 0; n < QEMU_BATCH && vm->qemu == w; n++) {
+		struct vu_msg *m;
+		int r = vu_io_recv(vm->io, w->fd, &m);
+
+		if (r == -EAGAIN)
+			break;
+		if (r <= 0) {
+			qemu_disconnect(vm, r == 0 ? "end of stream" : strerror(-r));
+			return;
+		}
+		vm->qemu_wait_ms = 0;
+		r = qemu_answer(vm, m);
+		if (r < 0) {
+			qemu_disconnect(vm, strerror(-r));
+			return;
+		}
+		if (r == VU_IO_QUEUED && vm->qemu == w) {
+			vm->qemu_wait_ms = now_ms();
+			watch_set(w, UV_WRITABLE);
+			return;
+		}
+	}
+	if (vm->qemu == w && vu_io_reading(vm->io) && vm->qemu_wait_ms == 0)
+		vm->qemu_wait_ms = now_ms();
 }
 
 static void on_qemu(uv_poll_t *p, int status, int events)
 {
 	struct watch *w = p->data;
 	struct vm *vm = w->owner;
+	int r;
 
 	(void)events;
 	if (status < 0) {
 		qemu_disconnect(vm, uv_strerror(status));
 		return;
 	}
-	for (int n = 0; n < 64 && vm->qemu == w; n++) {
-		int r = vu_recv_msg(w->fd, vm->msg);
-		if (r == -EAGAIN)
-			return;
-		if (r <= 0) {
-			qemu_disconnect(vm, r == 0 ? "end of stream" : strerror(-r));
+	if (vu_io_queued(vm->io)) {
+		r = vu_io_flush(vm->io, w->fd);
+		if (r < 0) {
+			qemu_disconnect(vm, strerror(-r));
 			return;
 		}
-		memset(vm->reply, 0, offsetof(struct vu_msg, payload));
-		vm->reply->nfds = 0;
-		vu_handle(vm->vu, vm->msg, vm->reply);
-		if (vu_reply_pending(vm->reply)) {
-			r = vu_send_reply(w->fd, vm->reply);
-			if (r < 0) {
-				qemu_disconnect(vm, strerror(-r));
-				return;
-			}
-		}
+		if (r == VU_IO_QUEUED)
+			return;
+		vm->qemu_wait_ms = 0;
+		watch_set(w, UV_READABLE);
 	}
+	qemu_read(vm, w);
+}
+
+/* Disconnects a QEMU that left a message incomplete, or a reply unread,
+ * for VM_QEMU_STALL_MS. */
+static void qemu_tick(struct vm *vm, uint64_t now)
+{
+	if (!vm->qemu || vm->qemu_wait_ms == 0 || now - vm->qemu_wait_ms < VM_QEMU_STALL_MS)
+		return;
+	if (vu_io_queued(vm->io))
+		log_warn("VM %s: QEMU has not read a reply for %d s; disconnecting", vm->name,
+			 VM_QEMU_STALL_MS / 1000);
+	else
+		log_warn("VM %s: QEMU left a message incomplete for %d s; disconnecting", vm->name,
+			 VM_QEMU_STALL_MS / 1000);
+	qemu_disconnect(vm, "stalled");
 }
 
 static void on_vhost_listen(uv_poll_t *p, int status, int events)
@@ -360,15 +427,19 @@ static void on_vhost_listen(uv_poll_t *p, int status, int events)
 		return;
 	}
 	vm->vu = vu_dev_new(&vm_vu_ops, vm);
-	if (!vm->vu) {
+	vm->io = vu_io_new();
+	if (!vm->vu || !vm->io) {
 		safe_close(fd);
 		log_err("VM %s: out of memory for a QEMU connection", vm->name);
+		vm->vu = vu_dev_free(vm->vu);
+		vm->io = vu_io_free(vm->io);
 		return;
 	}
 	vm->qemu = vm_watch_new(vm, fd, sizeof(struct watch), on_qemu); /* owns fd */
 	if (!vm->qemu) {
 		log_err("VM %s: out of memory for a QEMU connection", vm->name);
 		vm->vu = vu_dev_free(vm->vu);
+		vm->io = vu_io_free(vm->io);
 		return;
 	}
 	watch_set(vm->qemu, UV_READABLE);
@@ -406,7 +477,6 @@ static void vm_free(struct vm *vm)
 {
 	vsk_dev_free(vm->vsk);
 	access_clear(&vm->session);
-	free(vm->msg);
 	free(vm->reply);
 	free(vm->name);
 	free(vm->vhost_path);
@@ -460,10 +530,9 @@ static int vm_alloc(struct daemon *d, const struct vmt_vm *def, struct vm **out)
 	list_init(&vm->link);
 	list_init(&vm->streams);
 	vm->name = strdup(def->name);
-	vm->msg = malloc(sizeof(*vm->msg));
 	vm->reply = malloc(sizeof(*vm->reply));
 	vm->more = malloc(sizeof(*vm->more));
-	if (!vm->name || !vm->msg || !vm->reply || !vm->more ||
+	if (!vm->name || !vm->reply || !vm->more ||
 	    asprintf(&vm->vhost_path, "%s/%s.vhost", d->vms_dir, def->name) < 0) {
 		free(vm->more);
 		vm_free(vm);
@@ -534,6 +603,7 @@ static void vm_stop(struct vm *vm)
 
 static void vm_tick(struct vm *vm, uint64_t now_ms)
 {
+	qemu_tick(vm, now_ms);
 	vsk_dev_tick(vm->vsk, now_ms);
 	hs_tick(vm, now_ms);
 	for (unsigned i = 0; i < n_exts; i++)

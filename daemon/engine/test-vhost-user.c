@@ -3,12 +3,12 @@
  * test-vhost-user.c - drives vu_handle() with the messages QEMU 7.2 sends
  * for vhost-user-vsock (REFERENCE.md section 4), built in memory with
  * memfds as guest RAM and eventfds as kick/call fds, and with malformed
- * messages that must be refused without leaking an fd.
+ * messages that must be refused without leaking an fd. Reading and writing
+ * them on a socket is vhost-user-io.c, tested in test-vhost-user-io.c.
  */
 #include <dirent.h>
 #include <endian.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,7 +17,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -621,109 +620,6 @@ static void test_reset_owner_stops_everything(void **state)
 	assert_int_equal(vu_dev_features(f->d), 0);
 }
 
-/* ---- socket I/O ---- */
-
-static void send_raw(int sock, const void *buf, size_t len, const int *fds, unsigned nfds)
-{
-	union {
-		char b[CMSG_SPACE(sizeof(int) * 16)];
-		struct cmsghdr align;
-	} ctl;
-	struct iovec iov = { (void *)buf, len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-	if (nfds) {
-		struct cmsghdr *c;
-
-		mh.msg_control = ctl.b;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	assert_int_equal(sendmsg(sock, &mh, 0), (ssize_t)len);
-}
-
-static void test_recv_msg_reads_header_payload_and_fds(void **state)
-{
-	struct fx *f = *state;
-	int sv[2], efd[9];
-	uint32_t hdr[5] = { htole32(VU_SET_VRING_CALL), htole32(1), htole32(8), htole32(1), 0 };
-
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	assert_int_equal(fcntl(sv[1], F_SETFL, O_NONBLOCK), 0);
-	assert_int_equal(vu_recv_msg(sv[1], &f->m), -EAGAIN);
-	for (int i = 0; i < 9; i++)
-		efd[i] = eventfd(0, EFD_CLOEXEC);
-	send_raw(sv[0], hdr, sizeof(hdr), efd, 1);
-	assert_int_equal(vu_recv_msg(sv[1], &f->m), 1);
-	assert_int_equal(f->m.request, VU_SET_VRING_CALL);
-	assert_int_equal(f->m.size, 8);
-	assert_int_equal(f->m.nfds, 1);
-	assert_true(fcntl(f->m.fds[0], F_GETFD) & FD_CLOEXEC);
-	assert_int_equal(vu_handle(f->d, &f->m, &f->reply), 0);
-	/* nine fds: the control message is truncated, all are dropped */
-	send_raw(sv[0], hdr, sizeof(hdr), efd, 9);
-	assert_int_equal(vu_recv_msg(sv[1], &f->m), -EPROTO);
-	assert_int_equal(f->m.nfds, 0);
-	for (int i = 0; i < 9; i++)
-		close(efd[i]);
-	close(sv[0]);
-	close(sv[1]);
-}
-
-static void test_recv_msg_rejects_oversized_and_reports_eof(void **state)
-{
-	struct fx *f = *state;
-	int sv[2];
-	uint32_t hdr[3] = { htole32(1), htole32(1), htole32(VU_MAX_PAYLOAD + 1) };
-
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	send_raw(sv[0], hdr, sizeof(hdr), NULL, 0);
-	assert_int_equal(vu_recv_msg(sv[1], &f->m), -EMSGSIZE);
-	hdr[2] = htole32(8);
-	send_raw(sv[0], hdr, sizeof(hdr), NULL, 0); /* payload never comes */
-	close(sv[0]);
-	assert_int_equal(vu_recv_msg(sv[1], &f->m), -EPROTO);
-	assert_int_equal(vu_recv_msg(sv[1], &f->m), 0);
-	close(sv[1]);
-}
-
-static void test_recv_msg_times_out_on_a_stalled_message(void **state)
-{
-	struct fx *f = *state;
-	int sv[2], efd = eventfd(0, EFD_CLOEXEC);
-	uint32_t hdr[3] = { htole32(VU_SET_VRING_CALL), htole32(1), htole32(8) };
-
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	assert_int_equal(fcntl(sv[1], F_SETFL, O_NONBLOCK), 0);
-	send_raw(sv[0], hdr, sizeof(hdr), &efd, 1); /* the payload never comes */
-	assert_int_equal(vu_recv_msg(sv[1], &f->m), -ETIMEDOUT);
-	assert_int_equal(f->m.nfds, 0);
-	close(efd);
-	close(sv[0]);
-	close(sv[1]);
-}
-
-static void test_send_reply_writes_header_and_payload(void **state)
-{
-	struct fx *f = *state;
-	int sv[2];
-	uint8_t buf[64];
-	const uint8_t want[20] = { 1, 0, 0, 0, 5, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0x70, 1, 0, 0, 0 };
-
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	msg(f, VU_GET_FEATURES, 1, NULL, 0);
-	assert_int_equal(vu_handle(f->d, &f->m, &f->reply), 0);
-	assert_int_equal(vu_send_reply(sv[1], &f->reply), 0);
-	assert_int_equal(read(sv[0], buf, sizeof(buf)), 20);
-	assert_memory_equal(buf, want, 20);
-	close(sv[0]);
-	close(sv[1]);
-}
-
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -745,10 +641,6 @@ int main(void)
 		T(test_mem_table_replacement_while_running_resets),
 		T(test_broken_device_recovers_after_ring_reset),
 		T(test_reset_owner_stops_everything),
-		T(test_recv_msg_reads_header_payload_and_fds),
-		T(test_recv_msg_rejects_oversized_and_reports_eof),
-		T(test_recv_msg_times_out_on_a_stalled_message),
-		T(test_send_reply_writes_header_and_payload),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

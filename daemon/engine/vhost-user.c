@@ -24,17 +24,13 @@
 
 #include <endian.h>
 #include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "util.h"
 
-#define VU_IO_TIMEOUT_MS   1000
 #define VU_VRING_IDX_MASK  0xffull
 #define VU_VRING_NOFD	   0x100ull
 #define VU_MEM_REGION_SIZE 32
@@ -73,197 +69,13 @@ __attribute__((format(printf, 3, 4))) static void vu_log(struct vu_dev *d, enum 
 	va_end(ap);
 }
 
-/* ---- messages and socket I/O ---- */
+/* ---- messages (socket I/O: vhost-user-io.c) ---- */
 
 void vu_msg_close_fds(struct vu_msg *m)
 {
 	for (unsigned i = 0; i < m->nfds && i < VU_MAX_FDS; i++)
 		m->fds[i] = safe_close(m->fds[i]);
 	m->nfds = 0;
-}
-
-/* Milliseconds on the monotonic clock. */
-static int64_t vu_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Waits until sock is ready for events or the deadline passes. A peer
- * that trickles a message cannot hold the event loop longer than
- * VU_IO_TIMEOUT_MS per message. */
-static int vu_wait(int sock, short events, int64_t deadline)
-{
-	struct pollfd p = { .fd = sock, .events = events };
-	int r;
-
-	do {
-		int64_t left = deadline - vu_now_ms();
-
-		if (left <= 0)
-			return -ETIMEDOUT;
-		r = poll(&p, 1, (int)left);
-	} while (r < 0 && errno == EINTR);
-	if (r < 0)
-		return -errno;
-	return r == 0 ? -ETIMEDOUT : 0;
-}
-
-/* Reads exactly len bytes of a message whose start has arrived. */
-static int vu_read_rest(int sock, uint8_t *buf, size_t len, int64_t deadline)
-{
-	while (len > 0) {
-		ssize_t n = recv(sock, buf, len, 0);
-		int r;
-
-		if (n > 0) {
-			buf += n;
-			len -= (size_t)n;
-			continue;
-		}
-		if (n == 0)
-			return -EPROTO; /* end of stream inside a message */
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return -errno;
-		r = vu_wait(sock, POLLIN, deadline);
-		if (r < 0)
-			return r;
-	}
-	return 0;
-}
-
-/* Moves the SCM_RIGHTS fds of mh into m; more than VU_MAX_FDS or a
- * truncated control message close them all and fail. */
-static int vu_take_fds(struct msghdr *mh, struct vu_msg *m)
-{
-	bool too_many = (mh->msg_flags & MSG_CTRUNC) != 0;
-
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
-		size_t n;
-		int fd;
-
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < n; i++) {
-			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
-			if (m->nfds < VU_MAX_FDS)
-				m->fds[m->nfds++] = fd;
-			else {
-				close(fd);
-				too_many = true;
-			}
-		}
-	}
-	if (too_many) {
-		vu_msg_close_fds(m);
-		return -EPROTO;
-	}
-	return 0;
-}
-
-/* Receives the first bytes of the header and the fds riding on them. */
-static ssize_t vu_recv_head(int sock, uint8_t *hdr, struct vu_msg *m)
-{
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * VU_MAX_FDS)];
-		struct cmsghdr align;
-	} ctl;
-	struct iovec iov = { .iov_base = hdr, .iov_len = VU_HDR_SIZE };
-	struct msghdr mh = { .msg_iov = &iov,
-			     .msg_iovlen = 1,
-			     .msg_control = ctl.buf,
-			     .msg_controllen = sizeof(ctl.buf) };
-	ssize_t n;
-	int r;
-
-	do
-		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
-	r = vu_take_fds(&mh, m);
-	if (r < 0)
-		return r;
-	if (n == 0)
-		vu_msg_close_fds(m);
-	return n;
-}
-
-int vu_recv_msg(int sock, struct vu_msg *m)
-{
-	uint8_t hdr[VU_HDR_SIZE];
-	uint32_t w[3];
-	int64_t deadline;
-	ssize_t n;
-	int r;
-
-	m->nfds = 0;
-	n = vu_recv_head(sock, hdr, m);
-	if (n <= 0)
-		return (int)n;
-	deadline = vu_now_ms() + VU_IO_TIMEOUT_MS;
-	r = vu_read_rest(sock, hdr + n, VU_HDR_SIZE - (size_t)n, deadline);
-	if (r < 0)
-		goto fail;
-	memcpy(w, hdr, sizeof(w));
-	m->request = le32toh(w[0]);
-	m->flags = le32toh(w[1]);
-	m->size = le32toh(w[2]);
-	r = -EMSGSIZE;
-	if (m->size > VU_MAX_PAYLOAD)
-		goto fail;
-	r = vu_read_rest(sock, m->payload, m->size, deadline);
-	if (r < 0)
-		goto fail;
-	return 1;
-fail:
-	vu_msg_close_fds(m);
-	return r;
-}
-
-int vu_send_reply(int sock, const struct vu_msg *reply)
-{
-	uint32_t hdr[3] = { htole32(reply->request), htole32(reply->flags), htole32(reply->size) };
-	int64_t deadline = vu_now_ms() + VU_IO_TIMEOUT_MS;
-	size_t skip = 0, total;
-
-	if (reply->size > VU_MAX_PAYLOAD)
-		return -EINVAL;
-	total = VU_HDR_SIZE + reply->size;
-	while (skip < total) {
-		struct iovec iov[2] = { { hdr, VU_HDR_SIZE },
-					{ (void *)reply->payload, reply->size } };
-		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
-		ssize_t n;
-
-		if (skip < VU_HDR_SIZE) {
-			iov[0].iov_base = (uint8_t *)hdr + skip;
-			iov[0].iov_len = VU_HDR_SIZE - skip;
-		} else {
-			mh.msg_iov = &iov[1];
-			mh.msg_iovlen = 1;
-			iov[1].iov_base = (uint8_t *)reply->payload + (skip - VU_HDR_SIZE);
-			iov[1].iov_len = total - skip;
-		}
-		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
-		if (n >= 0) {
-			skip += (size_t)n;
-			continue;
-		}
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return -errno;
-		n = vu_wait(sock, POLLOUT, deadline);
-		if (n < 0)
-			return (int)n;
-	}
-	return 0;
 }
 
 /* ---- device state ---- */

@@ -4,9 +4,12 @@
  * vhost-user-vsock device (QEMU docs/interop/vhost-user.rst).
  *
  * One struct vu_dev per QEMU connection. The engine owns no event loop:
- * the glue reads a message with vu_recv_msg(), passes it to vu_handle()
- * (pure: no socket I/O) and sends the reply, if any, with vu_send_reply().
- * Device events come back through struct vu_ops.
+ * the glue reads a message with vu_io_recv() (vhost-user-io.h: it never
+ * waits; a partial message is kept and resumed when the socket is readable
+ * again), passes it to vu_handle() (pure: no socket I/O) and sends the
+ * reply, if any, with vu_io_send() (never waits either; what the socket
+ * does not take is queued until it is writable). Device events come back
+ * through struct vu_ops.
  *
  * Queues: 0 = rx (device to driver), 1 = tx; QEMU keeps the event queue.
  * A queue runs when it has a ring (SET_VRING_NUM/ADDR over a memory table),
@@ -103,22 +106,6 @@ struct vu_ops {
 
 /** Closes every fd of m and sets nfds to 0. */
 void vu_msg_close_fds(struct vu_msg *m);
-
-/**
- * Reads one message from the connected socket sock. The fds that came
- * with it land in m->fds (close-on-exec), owned by m. Returns 1 for a
- * message, 0 on a clean end of stream, -EAGAIN when a non-blocking socket
- * has nothing yet, or a negative errno (-EMSGSIZE: payload too large,
- * -EPROTO: truncated fds or short message): then close the connection.
- * Once the first byte has arrived the rest is waited for (poll, 1 s at
- * most for the whole message: -ETIMEDOUT), as QEMU writes a message in one
- * go. Use a non-blocking socket so that a spurious wake-up cannot block.
- */
-int vu_recv_msg(int sock, struct vu_msg *m);
-
-/** Writes reply (no fds) to sock, waiting up to 1 s in total if the socket
- * is full. Returns 0 or a negative errno (then close the connection). */
-int vu_send_reply(int sock, const struct vu_msg *reply);
 
 /** Creates a device; ops and opaque must outlive it. NULL on ENOMEM. */
 struct vu_dev *vu_dev_new(const struct vu_ops *ops, void *opaque);

@@ -7,11 +7,19 @@
  * are drained after every message. At the end every fd we created must be
  * closed by the engine (else abort: an fd leak).
  *
+ * Messages with bit 6 or 7 of their flags byte reach vu_handle() through
+ * a socketpair and vu_io_recv() (the fds ride on the first byte): whole
+ * (bit 6), or one byte per write with a read after each (bit 7), the way a
+ * QEMU that trickles its messages would send them.
+ *
  * Input: le16 image length, the image (the first bytes of every memfd,
  * so that the fuzzer controls guest memory), then the messages, each
  * u8 request, u8 flags (bits 0-3: vhost-user flags, bit 4: one extra fd,
- * bit 5: one fd fewer), le16 payload size, payload.
+ * bit 5: one fd fewer, bits 6-7: through the socket), le16 payload size,
+ * payload.
  */
+#include <endian.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,8 +27,10 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include "vhost-user-io.h"
 #include "vhost-user.h"
 
 #define FUZZ_MEMFD_SIZE	 0x10000
@@ -130,12 +140,68 @@ static void fz_drain(struct vu_dev *d)
 	}
 }
 
+/* Writes len bytes of buf to sock, with m's fds (then closed here) if m. */
+static void fz_write(int sock, const uint8_t *buf, size_t len, struct vu_msg *m)
+{
+	union {
+		char b[CMSG_SPACE(sizeof(int) * VU_MAX_FDS)];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = { (void *)buf, len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (m && m->nfds) {
+		struct cmsghdr *c;
+
+		mh.msg_control = ctl.b;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * m->nfds);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * m->nfds);
+		memcpy(CMSG_DATA(c), m->fds, sizeof(int) * m->nfds);
+	}
+	if (sendmsg(sock, &mh, MSG_DONTWAIT) != (ssize_t)len)
+		abort();
+	if (m)
+		vu_msg_close_fds(m);
+}
+
+/* Sends m through the socketpair sv and reads it back with io: the fds
+ * vu_handle() gets are the received copies (recorded for the leak check). */
+static struct vu_msg *fz_via_socket(struct vu_io *io, const int sv[2], struct vu_msg *m,
+				    bool bytewise)
+{
+	static uint8_t buf[VU_HDR_SIZE + VU_MAX_PAYLOAD];
+	uint32_t hdr[3] = { htole32(m->request), htole32(m->flags), htole32(m->size) };
+	size_t len = VU_HDR_SIZE + m->size, off = 0;
+	struct vu_msg *got = NULL;
+	int r = -EAGAIN;
+
+	memcpy(buf, hdr, VU_HDR_SIZE);
+	memcpy(buf + VU_HDR_SIZE, m->payload, m->size);
+	while (off < len && r == -EAGAIN) {
+		size_t n = bytewise ? 1 : len - off;
+
+		fz_write(sv[0], buf + off, n, off == 0 ? m : NULL);
+		off += n;
+		r = vu_io_recv(io, sv[1], &got);
+	}
+	if (r != 1 || off != len || got->size != m->size || vu_io_reading(io))
+		abort();
+	for (unsigned i = 0; i < got->nfds && ncreated < FUZZ_MAX_CREATED; i++)
+		created[ncreated++] = got->fds[i];
+	return got;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct vu_msg m, reply;
 	struct vu_dev *d = vu_dev_new(&fz_ops, NULL);
+	struct vu_io *io = vu_io_new();
+	int sv[2];
 
-	if (!d)
+	if (!d || !io || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		abort();
 	ncreated = 0;
 	if (size < 2)
@@ -155,8 +221,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		m.size = (uint32_t)len;
 		memcpy(m.payload, data + 4, len);
 		fz_attach_fds(&m, data[1]);
-		(void)vu_handle(d, &m, &reply);
-		if (m.nfds != 0 || reply.size > VU_MAX_PAYLOAD)
+		struct vu_msg *in = &m;
+		if (data[1] & 0xc0)
+			in = fz_via_socket(io, sv, &m, data[1] & 0x80);
+		(void)vu_handle(d, in, &reply);
+		if (in->nfds != 0 || reply.size > VU_MAX_PAYLOAD)
 			abort();
 		fz_drain(d);
 		data += 4 + len;
@@ -164,6 +233,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 out:
 	vu_dev_free(d);
+	vu_io_free(io);
+	close(sv[0]);
+	close(sv[1]);
 	for (unsigned i = 0; i < ncreated; i++)
 		if (fcntl(created[i], F_GETFD) >= 0)
 			abort(); /* leaked */

@@ -15,6 +15,8 @@
  *   serve PORT                   echo server for any number of connections,
  *                                runs until killed
  * Global option -t SECONDS: give up (exit 3, "error TIMEOUT") after SECONDS.
+ * Global option -m: once the command succeeded, print "ms N": milliseconds
+ * from the start (before connecting) to the end (for timing tests).
  * Listening commands print "listening port=P" on stderr once bound.
  * Streams are those of stream.h: `streamgen` on the host makes the same bytes.
  */
@@ -42,6 +44,7 @@
 #define MANY_CHUNK_MAX 16384
 
 static uint64_t start_ns;
+static bool print_ms;
 
 static unsigned long elapsed_ms(void)
 {
@@ -728,7 +731,7 @@ static int cmd_serve(uint32_t port)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: vsock-tool [-t SECONDS] COMMAND ...\n"
+	fprintf(stderr, "usage: vsock-tool [-t SECONDS] [-m] COMMAND ...\n"
 			"  cid | connect CID PORT | send CID PORT BYTES SEED\n"
 			"  listen PORT echo|sink|source BYTES SEED | halfclose CID PORT\n"
 			"  many CID PORT N BYTES | serve PORT\n");
@@ -779,9 +782,16 @@ int main(int argc, char **argv)
 		argc -= 2;
 		argv += 2;
 	}
+	if (argc >= 1 && strcmp(argv[0], "-m") == 0) {
+		print_ms = true;
+		argc--;
+		argv++;
+	}
 	if (argc < 1)
 		return usage();
 	rc = dispatch(argc, argv);
+	if (rc == 0 && print_ms)
+		printf("ms %lu\n", elapsed_ms());
 	fflush(stdout);
 	return rc;
 }
