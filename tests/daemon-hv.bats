@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # shellcheck disable=SC2030,SC2031,SC2034,SC2154 # bats run; SVC read by lib/hv.bash; stderr set by bats run
-# Issue 4, host side only: the hv_* calls (tests/tools/hvtest.c, built
+# Host side only: the hv_* calls (tests/tools/hvtest.c, built
 # against libvmsvc) against the real vmsvcd, without a guest. Loopback rows of
 # the "Addresses and wildcards" tables, listener precedence for host
 # connections, non-blocking connect and accept under epoll, the errno of

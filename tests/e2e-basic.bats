@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # shellcheck disable=SC2016,SC2030,SC2031 # guest commands single-quoted on purpose; bats run
-# End-to-end (issue 3): the real vmsvcd and vmsvc CLI with one booted test
+# End-to-end: the real vmsvcd and vmsvc CLI with one booted test
 # guest (CID 5): guest to host through registered ports, host to guest through
 # the Firecracker CONNECT protocol, admission (unregistered, disabled, nobody
 # listening), half-close both ways, 64 concurrent connections, and a clean

@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # shellcheck disable=SC2016,SC2030,SC2031 # guest commands single-quoted on purpose; bats run
-# End-to-end (issue 3): bulk data through the real vmsvcd with one booted
+# End-to-end: bulk data through the real vmsvcd with one booted
 # guest (CID 5): 256 MiB each way with random write sizes, SHA-256 compared on
 # both ends (streams from tests/guest/stream.h: vsock-tool in the guest,
 # streamgen on the host), and both directions at once through a host echo.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # shellcheck disable=SC2016,SC2030,SC2031,SC2034 # guest commands single-quoted on purpose; bats run; SVC read by lib/hv.bash
-# Issue 4 end to end with two guests on one vmsvcd (ga CID 5, gb CID 6):
+# The hv_* calls end to end with two guests on one vmsvcd (ga CID 5, gb CID 6):
 # host listeners bound to each VM's VmId get that VM's connections only and
 # never cross; a guest whose only listeners belong to the other VM is reset
 # at once and counted as "wrong VM"; a CHILDREN listener tells the two apart

@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # shellcheck disable=SC2016,SC2030,SC2031,SC2034,SC2154 # guest commands single-quoted on purpose; bats run; SVC read by lib/hv.bash; stderr set by bats run
-# Issue 4 end to end: the hv_* calls of libvmsvc with the real vmsvcd, the
+# End to end: the hv_* calls of libvmsvc with the real vmsvcd, the
 # real CLI and one booted test guest g1 (CID 5); VM g2 is defined but never
 # started. Host programs: tests/tools/hvtest.c ($VMSVC_HVTEST, forces
 # VMSVC_GUEST=0: never AF_VSOCK on the host). Guest programs: the same source

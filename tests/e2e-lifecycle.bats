@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # shellcheck disable=SC2016,SC2030,SC2031 # guest commands single-quoted on purpose; bats run
-# End-to-end (issue 3): lifecycles around the real vmsvcd: the guest powered
+# End-to-end: lifecycles around the real vmsvcd: the guest powered
 # off and booted again on the same vhost-user socket, the guest's vsock
 # driver unloaded and loaded again within one boot, and VMs added and removed
 # with `vmsvc vm` while the daemon runs. Connections must work after each.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # shellcheck disable=SC2016,SC2030,SC2031 # guest commands single-quoted on purpose; bats run
-# End-to-end (issue 3): two guests on one vmsvcd (ga CID 5, gb CID 6). Each
+# End-to-end: two guests on one vmsvcd (ga CID 5, gb CID 6). Each
 # works on its own sockets; neither can reach the other; QEMU killed with
 # SIGKILL in the middle of transfers ends the host streams of that guest
 # only, the daemon keeps serving the other one, and repeated kills leak
