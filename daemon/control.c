@@ -765,6 +765,12 @@ static void refuse_client(int fd, uid_t uid, unsigned max)
 	o = reply_error(EUSERS, msg);
 	ctl_send(fd, o, -1);
 	json_object_put(o);
+	/* Close without unread data: closing a Unix socket with its request
+	 * still queued makes the client's recv fail with ECONNRESET before it
+	 * reads why. After the shutdown nothing more can arrive. */
+	shutdown(fd, SHUT_RDWR);
+	while (recv(fd, msg, sizeof(msg), MSG_DONTWAIT) > 0)
+		;
 	safe_close(fd);
 }
 

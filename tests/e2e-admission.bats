@@ -111,7 +111,8 @@ guest_connect() {
 	done
 	sed "s/^/# /" "$E2E_ROOT/flood.out" >&3
 	# 64 per user (the default), the rest refused with EUSERS.
-	grep -q '^opened 100 refused 36 stalled 0$' "$E2E_ROOT/flood.out"
+	# (stalled: connects retried while the backlog was full, which load decides)
+	grep -Eq '^opened 100 refused 36 stalled [0-9]+$' "$E2E_ROOT/flood.out"
 	t0=$(awk '{ print $14 + $15 }' <"/proc/$(daemon_pid)/stat")
 	run vmsvc stats --json
 	[ "$status" = 0 ]
@@ -122,6 +123,7 @@ guest_connect() {
 	[ $(((t1 - t0) * 1000 / $(getconf CLK_TCK))) -lt 300 ]
 	# nobody is refused meanwhile, and served again once its connections close.
 	run as_nobody -- "$VMSVC" stats
+	echo "# as nobody meanwhile: $output" >&3
 	[[ "$output" == *"too many connections to vmsvcd from uid"* ]]
 	kill "$pid"
 	for ((i = 0; i < 50; i++)); do
