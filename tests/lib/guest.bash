@@ -2,9 +2,12 @@
 # Helpers for bats tests that boot the vmsvc test guest (tools/run-guest) and
 # drive it through its control channel (serial ttyS1, see tests/guest/init).
 #
-#   guest_start NAME [--vhost PATH] [--net] [run-guest options...]
-#       boot a guest in the background; waits (GUEST_BOOT_TIMEOUT, 60 s) for
-#       VMSVC-GUEST-READY on its console, fails with the serial log otherwise
+#   guest_start NAME [--debian] [--vhost PATH] [--net] [run-guest options...]
+#       boot a guest in the background; waits (GUEST_BOOT_TIMEOUT, 60 s; 300 s
+#       with --debian) for VMSVC-GUEST-READY on its console, fails with the
+#       serial log otherwise. --debian: the Debian 12 systemd guest
+#       (tools/mkdebian, run first: a no-op when up to date), whose
+#       vmsvc-test-control.service speaks the same control protocol
 #   guest_exec [-t SECONDS] NAME CMD...
 #       run CMD (joined with spaces; may span lines) with sh -c in the guest; prints
 #       its stdout+stderr, returns its exit status (124: no reply in time,
@@ -17,8 +20,11 @@
 #   guest_log NAME        the serial console log so far
 #   guest_state_dir NAME  folder with pid, qemu.pid, ctl, serial.log, run.log
 #
+#   guest_debian_dir      the Debian guest's folder (rootfs.ext4, ssh/id_ed25519...)
+#
 # Environment: VMSVC_SOURCE_DIR (else found from this file), VMSVC_GUEST_DIR
-# (else $VMSVC_BUILD_DIR/guest, else SOURCE/build/guest), GUEST_TIMEOUT (hard
+# (else $VMSVC_BUILD_DIR/guest, else SOURCE/build/guest), VMSVC_DEBIAN_DIR
+# (else SOURCE/build/debian: one for every build folder), GUEST_TIMEOUT (hard
 # limit of each QEMU, default 600 s). Never uses AF_VSOCK on the host.
 
 _guest_src() {
@@ -36,6 +42,14 @@ _guest_images() {
 		echo "$VMSVC_BUILD_DIR/guest"
 	else
 		echo "$(_guest_src)/build/guest"
+	fi
+}
+
+guest_debian_dir() {
+	if [ -n "${VMSVC_DEBIAN_DIR:-}" ]; then
+		echo "$VMSVC_DEBIAN_DIR"
+	else
+		echo "$(_guest_src)/build/debian"
 	fi
 }
 
@@ -93,7 +107,8 @@ _guest_fail() { # DIR MESSAGE
 }
 
 guest_start() {
-	local name=${1:-} d src images start now pid i limit
+	local name=${1:-} d src images start now pid i limit a debian=0 boot_s=60
+	local where=()
 	shift || true
 	_guest_d "$name" || return 2
 	d=$_GUEST_D
@@ -101,19 +116,31 @@ guest_start() {
 		echo "guest: $name is already running" >&2
 		return 1
 	fi
+	for a in "$@"; do
+		[ "$a" = --debian ] && debian=1
+	done
 	src=$(_guest_src)
-	images=$(_guest_images)
-	"$src/tools/mkguest" "$images" || return 1
+	if [ "$debian" = 1 ]; then
+		images=$(guest_debian_dir)
+		"$src/tools/mkdebian" "$images" || return 1
+		where=(--debian-dir "$images")
+		boot_s=300
+	else
+		images=$(_guest_images)
+		"$src/tools/mkguest" "$images" || return 1
+		where=(--guest-dir "$images")
+	fi
+	boot_s=${GUEST_BOOT_TIMEOUT:-$boot_s}
 	rm -rf "$d"
 	mkdir -p "$d"
 	start=$(date +%s%N)
-	"$src/tools/run-guest" --name "$name" --guest-dir "$images" \
+	"$src/tools/run-guest" --name "$name" "${where[@]}" \
 		--ctl "$d/ctl" --log "$d/serial.log" --pidfile "$d/qemu.pid" \
 		--timeout "${GUEST_TIMEOUT:-600}" "$@" \
 		</dev/null >"$d/run.log" 2>&1 3>&- &
 	pid=$!
 	echo "$pid" >"$d/pid"
-	limit=$((${GUEST_BOOT_TIMEOUT:-60} * 20))
+	limit=$((boot_s * 20))
 	for ((i = 0; i < limit; i++)); do
 		if grep -q '^VMSVC-GUEST-READY' "$d/serial.log" 2>/dev/null; then
 			now=$(date +%s%N)
@@ -128,7 +155,7 @@ guest_start() {
 		fi
 		sleep 0.05
 	done
-	_guest_fail "$d" "$name: not ready within ${GUEST_BOOT_TIMEOUT:-60} s"
+	_guest_fail "$d" "$name: not ready within $boot_s s"
 	guest_stop "$name"
 	return 1
 }
