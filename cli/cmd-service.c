@@ -40,7 +40,8 @@ static void service_usage(FILE *out)
 		"           only privileged guest programs can use them).\n"
 		"           --user/--group: who may listen for the service on the host\n"
 		"           (root always may). --disabled: register it switched off.\n"
-		"  list     NAME GUID PORT STATE OWNER of every valid entry\n"
+		"  list     NAME GUID PORT STATE OWNER of every valid entry (OWNER in-box:\n"
+		"           registered out of the box, such as the VM Session Service)\n"
 		"  show     one entry\n"
 		"  enable, disable  switch an entry on or off (comments in the file stay)\n"
 		"  remove   delete an entry (also a broken one, given its GUID)\n\n"
@@ -74,13 +75,16 @@ static json_object *service_json(const void *entry)
 	json_object_object_add(o, "user", json_string_or_null(s->user));
 	json_object_object_add(o, "group", json_string_or_null(s->group));
 	json_object_object_add(o, "description", json_string_or_null(s->description));
+	json_object_object_add(o, "inbox", json_object_new_boolean(s->inbox));
 	return o;
 }
 
-/* "user", "user:group", ":group" or "root". */
+/* "user", "user:group", ":group", "root", or "in-box" (vmsvc's own). */
 static void format_owner(const struct reg_service *s, char *buf, size_t size)
 {
-	if (!s->user && !s->group)
+	if (s->inbox)
+		snprintf(buf, size, "in-box");
+	else if (!s->user && !s->group)
 		snprintf(buf, size, "root");
 	else
 		snprintf(buf, size, "%s%s%s", s->user ? s->user : "", s->group ? ":" : "",
@@ -118,10 +122,12 @@ static void service_show(const void *entry)
 	       "user:         %s\n"
 	       "group:        %s\n"
 	       "description:  %s\n"
+	       "in-box:       %s\n"
 	       "file:         %s/%s\n",
 	       s->name, guid, s->port, s->enabled ? "enabled" : "disabled", s->user ? s->user : "-",
-	       s->group ? s->group : "-", s->description ? s->description : "-", cli_config_dir(),
-	       file);
+	       s->group ? s->group : "-", s->description ? s->description : "-",
+	       s->inbox ? "yes (registered out of the box; can be disabled, not removed)" : "no",
+	       cli_config_dir(), file);
 }
 
 static const struct cli_table table = {
@@ -443,6 +449,12 @@ static int svc_remove(int argc, char **argv)
 		return EXIT_FAIL;
 	key = argv[optind];
 	s = reg_lookup(t, key);
+	if (s && s->inbox) {
+		cli_error("service '%s' is in-box: it cannot be removed; turn it off with 'vmsvc "
+			  "service disable \"%s\"'",
+			  s->name, s->name);
+		return EXIT_FAIL;
+	}
 	if (s)
 		id = s->id;
 	else if (hv_guid_parse(key, &id) < 0 || !reg_is_broken(t, &id))

@@ -142,6 +142,22 @@ static int add_entry(struct ctab *t, void *e, const char *file, const struct cta
 	return 0;
 }
 
+static int cmp_name(const void *a, const void *b, void *arg);
+
+int ctab_insert(struct ctab *t, void *e, const char *what)
+{
+	struct ctab_lines lines = { 0 };
+	size_t before = t->count;
+	int r = add_entry(t, e, what, &lines);
+
+	if (r < 0)
+		return r;
+	if (t->count == before)
+		return 1;
+	qsort_r(t->items, t->count, t->desc->size, cmp_name, (void *)t->desc);
+	return 0;
+}
+
 /* Reads and parses dir/fname into e (set up by desc->init). Returns 0 (e
  * filled), 1 (reported or gone: skip it) or -ENOMEM. */
 static int read_one(struct ctab *t, int dirfd, const char *fname, const char *file, void *e,

@@ -101,6 +101,14 @@ int ctab_parse(const struct ctab_desc *d, const char *data, size_t size, const c
  */
 int ctab_load(struct ctab *t, const struct ctab_desc *d, const char *config_dir, int dirfd);
 
+/*
+ * Adds entry e (taken over: zeroed), which no file holds (a built-in entry;
+ * what names it in problems: "built-in service 'x'"), unless a unique field
+ * of it is taken: then the conflict is reported against what and e is left
+ * to the caller. Keeps t sorted. Returns 0, 1 (conflict) or -ENOMEM.
+ */
+int ctab_insert(struct ctab *t, void *e, const char *what);
+
 /* Frees what t holds and zeroes it. */
 void ctab_clear(struct ctab *t);
 

@@ -171,6 +171,41 @@ void reg_service_clear(struct reg_service *s)
 	*s = (struct reg_service){ 0 };
 }
 
+/* --- in-box services --- */
+
+static const struct reg_inbox inbox[] = {
+	{ REG_SESSION_GUID, "VM Session Service", REG_SESSION_PORT,
+	  "exec, shell and cp into the VM (vmsvc-agent)" },
+};
+
+const struct reg_inbox *reg_inbox_find(const hv_guid_t *id)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(inbox); i++) {
+		hv_guid_t g;
+
+		if (hv_guid_parse(inbox[i].guid, &g) == 0 && hv_guid_equal(&g, id))
+			return &inbox[i];
+	}
+	return NULL;
+}
+
+/* The entry of in-box service b as it is without a file (enabled). */
+static int inbox_entry(const struct reg_inbox *b, struct reg_service *s)
+{
+	*s = (struct reg_service){
+		.enabled = true, .port = b->port, .uid = REG_NO_ID, .gid = REG_NO_ID, .inbox = true
+	};
+	if (hv_guid_parse(b->guid, &s->id) < 0)
+		return -EINVAL;
+	s->name = strdup(b->name);
+	s->description = strdup(b->description);
+	if (!s->name || !s->description) {
+		reg_service_clear(s);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 static bool guid_is_reserved(const hv_guid_t *id)
 {
 	return hv_guid_equal(id, &HV_GUID_ZERO) || hv_guid_equal(id, &HV_GUID_BROADCAST);
@@ -212,6 +247,11 @@ static int check_entry(const struct conf_parser *p, const void *entry)
 	} else if (!p->key_lines[K_PORT]) {
 		ADD(0, "Port= is missing (required: the GUID is not a VSOCK template GUID)");
 	}
+	const struct reg_inbox *b = reg_inbox_find(&s->id);
+	if (b && p->key_lines[K_PORT] && s->port != b->port)
+		ADD(p->key_lines[K_PORT], "the in-box %s has Port=%u", b->name, b->port);
+	if (b && s->name && strcmp(s->name, b->name) != 0)
+		ADD(p->key_lines[K_NAME], "the in-box service's ElementName is '%s'", b->name);
 #undef ADD
 	return n;
 }
@@ -346,6 +386,35 @@ struct reg_table *reg_table_free(struct reg_table *t)
 	return NULL;
 }
 
+/* Marks the in-box services that have a file, and adds those that have
+ * none (unless their file is broken: then they stay off). */
+static int add_inbox(struct reg_table *t)
+{
+	for (size_t i = 0; i < t->tab.count; i++) {
+		struct reg_service *s = (struct reg_service *)ctab_at(&t->tab, i);
+
+		s->inbox = reg_inbox_find(&s->id) != NULL;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(inbox); i++) {
+		struct reg_service s;
+		char what[128];
+		int r = inbox_entry(&inbox[i], &s);
+
+		if (r < 0)
+			return r;
+		if (reg_find_guid(t, &s.id) || reg_is_broken(t, &s.id)) {
+			reg_service_clear(&s);
+			continue;
+		}
+		snprintf(what, sizeof(what), "the in-box %s", inbox[i].name);
+		r = ctab_insert(&t->tab, &s, what);
+		reg_service_clear(&s);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 /* Loads the open services.d folder dirfd, or with -1 CONFIG/services.d. */
 static int load_at(const char *config_dir, int dirfd, struct reg_table **out)
 {
@@ -355,6 +424,9 @@ static int load_at(const char *config_dir, int dirfd, struct reg_table **out)
 	if (!t)
 		return -ENOMEM;
 	r = ctab_load(&t->tab, &reg_desc, config_dir, dirfd);
+	if (r < 0)
+		return r;
+	r = add_inbox(t);
 	if (r < 0)
 		return r;
 	*out = TAKE_PTR(t);
@@ -637,15 +709,35 @@ int reg_set_enabled(const char *config_dir, const hv_guid_t *id, bool enabled)
 {
 	_cleanup_close_ int dirfd = -1, lockfd = -1;
 
-	lockfd = ctab_lock(config_dir, &reg_desc, false, &dirfd);
+	const struct reg_inbox *b = reg_inbox_find(id);
+	char file[REG_FILE_SIZE];
+	struct reg_service s;
+	int r;
+
+	lockfd = ctab_lock(config_dir, &reg_desc, b != NULL, &dirfd);
 	if (lockfd < 0)
 		return lockfd;
-	return set_enabled_at(dirfd, id, enabled);
+	r = set_enabled_at(dirfd, id, enabled);
+	if (r != -ENOENT || !b || file_exists(dirfd, id))
+		return r;
+	/* an in-box service without a file: enabled as it is */
+	if (enabled)
+		return 0;
+	r = inbox_entry(b, &s);
+	if (r < 0)
+		return r;
+	s.enabled = false;
+	r = ctab_write(&reg_desc, dirfd, fname_of(id, file), &s);
+	reg_service_clear(&s);
+	return r;
 }
 
 int reg_remove(const char *config_dir, const hv_guid_t *id)
 {
 	char file[REG_FILE_SIZE];
+
+	if (reg_inbox_find(id))
+		return -EPERM;
 
 	return ctab_remove(config_dir, &reg_desc, fname_of(id, file));
 }

@@ -65,6 +65,7 @@ struct reg_service {
 	char *description;
 	uid_t uid;
 	gid_t gid;
+	bool inbox; /* one of vmsvc's in-box services (reg_inbox) */
 };
 
 #define REG_NO_ID ((unsigned)-1)
@@ -118,6 +119,23 @@ const struct reg_service *reg_lookup(const struct reg_table *t, const char *key)
 
 /* True if the table reported a problem for the entry file of id. */
 bool reg_is_broken(const struct reg_table *t, const hv_guid_t *id);
+
+/*
+ * The in-box services: registered out of the box, as on Hyper-V. Without
+ * an entry file a loaded registry holds them enabled; a file for the GUID
+ * (written by `vmsvc service disable`) may turn one off or describe it,
+ * but keeps its name and port. They cannot be removed.
+ */
+struct reg_inbox {
+	const char *guid;
+	const char *name;
+	uint32_t port;
+	const char *description;
+};
+#define REG_SESSION_GUID "999e53d4-3d5c-4c3e-8779-bed06ec056e1"
+#define REG_SESSION_PORT 640
+/* The in-box service with GUID id, or NULL. */
+const struct reg_inbox *reg_inbox_find(const hv_guid_t *id);
 
 /**
  * Looks up every entry's User= and Group= in the user and group databases
@@ -177,14 +195,15 @@ int reg_add(const char *config_dir, struct reg_service *svc, struct reg_conflict
 
 /*
  * Sets Enabled= of the entry id under the lock, keeping the rest of the file
- * (comments included) as it is. Returns 0 (also when nothing changed),
- * -ENOENT if there is no such file, -EBADMSG if the entry is broken, or
- * another negative errno.
+ * (comments included) as it is; an in-box service without a file gets one.
+ * Returns 0 (also when nothing changed), -ENOENT if there is no such file,
+ * -EBADMSG if the entry is broken, or another negative errno.
  */
 int reg_set_enabled(const char *config_dir, const hv_guid_t *id, bool enabled);
 
 /* Removes the entry file of id (even a broken one) under the lock. Returns
- * 0, -ENOENT, or another negative errno. */
+ * 0, -ENOENT, -EPERM for an in-box service (disable it instead), or
+ * another negative errno. */
 int reg_remove(const char *config_dir, const hv_guid_t *id);
 
 #endif /* VMSVC_REGISTRY_H */

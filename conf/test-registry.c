@@ -25,11 +25,30 @@
 
 #include "registry.h"
 
-#define G2761	  "00000ac9-facb-11e6-bd58-64006a7986d3"
-#define G22	  "00000016-facb-11e6-bd58-64006a7986d3"
-#define G_SESSION "999e53d4-3d5c-4c3e-8779-bed06ec056e1"
+#define G2761	"00000ac9-facb-11e6-bd58-64006a7986d3"
+#define G22	"00000016-facb-11e6-bd58-64006a7986d3"
+#define G_OTHER "3b1c1cf9-7f45-4d2e-9b35-0f5c2e8a7d61"
 
 /* --- helpers --- */
+
+/* The entries that come from files: every loaded registry also holds the
+ * in-box services (tested on their own below). */
+static size_t user_count(const struct reg_table *t)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < reg_count(t); i++)
+		n += !reg_at(t, i)->inbox;
+	return n;
+}
+
+static const struct reg_service *user_at(const struct reg_table *t, size_t k)
+{
+	for (size_t i = 0; i < reg_count(t); i++)
+		if (!reg_at(t, i)->inbox && k-- == 0)
+			return reg_at(t, i);
+	return NULL;
+}
 
 static hv_guid_t guid(const char *s)
 {
@@ -172,15 +191,12 @@ static void parse_reports_unknown_key_with_line_and_suggestion(void **state)
 static void parse_reports_bad_ports(void **state)
 {
 	(void)state;
-	assert_problem(G_SESSION, "[Service]\nElementName=a\nPort=0\n", 3, "out of range");
-	assert_problem(G_SESSION, "[Service]\nElementName=a\nPort=4294967295\n", 3, "out of range");
-	assert_problem(G_SESSION, "[Service]\nElementName=a\nPort=99999999999\n", 3,
-		       "out of range");
-	assert_problem(G_SESSION, "[Service]\nElementName=a\nPort=12x\n", 3,
-		       "not a decimal number");
-	assert_problem(G_SESSION, "[Service]\nElementName=a\nPort=-1\n", 3, "not a decimal number");
-	assert_problem(G_SESSION, "[Service]\nElementName=a\nPort=0x10\n", 3,
-		       "not a decimal number");
+	assert_problem(G_OTHER, "[Service]\nElementName=a\nPort=0\n", 3, "out of range");
+	assert_problem(G_OTHER, "[Service]\nElementName=a\nPort=4294967295\n", 3, "out of range");
+	assert_problem(G_OTHER, "[Service]\nElementName=a\nPort=99999999999\n", 3, "out of range");
+	assert_problem(G_OTHER, "[Service]\nElementName=a\nPort=12x\n", 3, "not a decimal number");
+	assert_problem(G_OTHER, "[Service]\nElementName=a\nPort=-1\n", 3, "not a decimal number");
+	assert_problem(G_OTHER, "[Service]\nElementName=a\nPort=0x10\n", 3, "not a decimal number");
 }
 
 static void parse_reports_missing_required_keys(void **state)
@@ -188,7 +204,7 @@ static void parse_reports_missing_required_keys(void **state)
 	(void)state;
 	assert_problem(G22, "[Service]\nPort=22\n", 0, "ElementName= is missing");
 	assert_problem(G22, "[Service]\nElementName=a\n", 0, "add 'Port=22'");
-	assert_problem(G_SESSION, "[Service]\nElementName=a\n", 0, "not a VSOCK template");
+	assert_problem(G_OTHER, "[Service]\nElementName=a\n", 0, "not a VSOCK template");
 	assert_problem(G22, "# nothing\n", 0, "no [Service] section");
 	assert_problem(G22, "", 0, "no [Service] section");
 }
@@ -207,7 +223,7 @@ static void parse_accepts_non_template_guid_with_explicit_port(void **state)
 
 	(void)state;
 	assert_int_equal(
-		parse(G_SESSION, "[Service]\nElementName=VM Session Service\nPort=5\n", &s, &p), 0);
+		parse(G_OTHER, "[Service]\nElementName=VM Session Service\nPort=5\n", &s, &p), 0);
 	assert_int_equal(s.port, 5);
 	reg_service_clear(&s);
 }
@@ -304,7 +320,7 @@ static void parse_rejects_names_that_look_like_guids_or_options(void **state)
 
 static void format_then_parse_gives_the_same_entry(void **state)
 {
-	struct reg_service in = { .id = guid(G_SESSION),
+	struct reg_service in = { .id = guid(G_OTHER),
 				  .name = "x = [y];#z: w",
 				  .enabled = false,
 				  .port = 4294967294u,
@@ -566,7 +582,7 @@ static void check_text_refuses_what_a_file_would_change(void **state)
 static void format_of_longest_values_stays_within_the_line_limit(void **state)
 {
 	char name[CONF_VALUE_MAX + 1], user[REG_ACCOUNT_MAX + 1], desc[CONF_VALUE_MAX + 1];
-	struct reg_service in = { .id = guid(G_SESSION),
+	struct reg_service in = { .id = guid(G_OTHER),
 				  .name = name,
 				  .port = 7,
 				  .user = user,
@@ -603,7 +619,7 @@ static void load_of_missing_folder_gives_empty_table(void **state)
 	struct reg_table *t = NULL;
 
 	assert_int_equal(reg_load(*state, &t), 0);
-	assert_int_equal(reg_count(t), 0);
+	assert_int_equal(user_count(t), 0);
 	assert_int_equal(reg_problems(t)->count, 0);
 	reg_table_free(t);
 }
@@ -628,11 +644,11 @@ static void load_skips_broken_entries_and_keeps_the_others(void **state)
 	write_file(*state, "not-a-guid.conf", "[Service]\nElementName=x\nPort=7\n");
 	write_file(*state, "00000AC9-FACB-11E6-BD58-64006A7986D4.conf", "[Service]\n");
 	write_file(*state, "README", "ignored: not .conf\n");
-	write_file(*state, "." G_SESSION ".conf.tmp-1234abcd", "ignored: hidden temp file\n");
-	write_file(*state, G_SESSION ".conf~", "ignored: editor backup\n");
+	write_file(*state, "." G_OTHER ".conf.tmp-1234abcd", "ignored: hidden temp file\n");
+	write_file(*state, G_OTHER ".conf~", "ignored: editor backup\n");
 	assert_int_equal(reg_load(*state, &t), 0);
-	assert_int_equal(reg_count(t), 1);
-	assert_string_equal(reg_at(t, 0)->name, "good");
+	assert_int_equal(user_count(t), 1);
+	assert_string_equal(user_at(t, 0)->name, "good");
 	assert_true(has_problem(t, "services.d/" G22 ".conf", 4, "did you mean 'Enabled'"));
 	assert_true(has_problem(t, "services.d/not-a-guid.conf", 0, "file name is not a GUID"));
 	assert_true(has_problem(t, "services.d/00000AC9-FACB-11E6-BD58-64006A7986D4.conf", 0,
@@ -675,7 +691,7 @@ static void load_reports_directory_named_like_an_entry(void **state)
 	snprintf(path, sizeof(path), "%s/services.d/" G22 ".conf", (char *)*state);
 	assert_int_equal(mkdir(path, 0755), 0);
 	assert_int_equal(reg_load(*state, &t), 0);
-	assert_int_equal(reg_count(t), 1);
+	assert_int_equal(user_count(t), 1);
 	assert_true(has_problem(t, "services.d/" G22 ".conf", 0, "cannot read it"));
 	reg_table_free(t);
 }
@@ -686,13 +702,13 @@ static void load_keeps_first_of_duplicate_names_and_ports(void **state)
 
 	write_file(*state, G22 ".conf", "[Service]\nElementName=same\nPort=22\n");
 	write_file(*state, G2761 ".conf", "[Service]\nElementName=same\nPort=2761\n");
-	write_file(*state, G_SESSION ".conf", "[Service]\nElementName=other\n\nPort=22\n");
+	write_file(*state, G_OTHER ".conf", "[Service]\nElementName=other\n\nPort=22\n");
 	assert_int_equal(reg_load(*state, &t), 0);
-	assert_int_equal(reg_count(t), 1);
-	assert_int_equal(reg_at(t, 0)->port, 22);
+	assert_int_equal(user_count(t), 1);
+	assert_int_equal(user_at(t, 0)->port, 22);
 	assert_true(has_problem(t, "services.d/" G2761 ".conf", 2,
 				"ElementName 'same' is already used by services.d/" G22 ".conf"));
-	assert_true(has_problem(t, "services.d/" G_SESSION ".conf", 4,
+	assert_true(has_problem(t, "services.d/" G_OTHER ".conf", 4,
 				"Port 22 is already used by services.d/" G22 ".conf"));
 	reg_table_free(t);
 }
@@ -700,13 +716,13 @@ static void load_keeps_first_of_duplicate_names_and_ports(void **state)
 static void lookups_find_by_name_guid_and_port(void **state)
 {
 	struct reg_table *t = NULL;
-	hv_guid_t g = guid(G_SESSION);
+	hv_guid_t g = guid(G_OTHER);
 
 	write_file(*state, G22 ".conf", "[Service]\nElementName=ssh\nPort=22\n");
-	write_file(*state, G_SESSION ".conf", "[Service]\nElementName=session\nPort=5\n");
+	write_file(*state, G_OTHER ".conf", "[Service]\nElementName=session\nPort=5\n");
 	assert_int_equal(reg_load(*state, &t), 0);
-	assert_int_equal(reg_count(t), 2);
-	assert_string_equal(reg_at(t, 0)->name, "session"); /* sorted by name */
+	assert_int_equal(user_count(t), 2);
+	assert_string_equal(user_at(t, 0)->name, "session"); /* sorted by name */
 	assert_string_equal(reg_find_guid(t, &g)->name, "session");
 	assert_string_equal(reg_find_port(t, 22)->name, "ssh");
 	assert_null(reg_find_port(t, 23));
@@ -715,7 +731,7 @@ static void lookups_find_by_name_guid_and_port(void **state)
 	assert_string_equal(reg_lookup(t, "{00000016-FACB-11E6-BD58-64006A7986D3}")->name, "ssh");
 	assert_string_equal(reg_lookup(t, "session")->name, "session");
 	assert_null(reg_lookup(t, G2761));
-	assert_null(reg_at(t, 2));
+	assert_null(user_at(t, 2));
 	reg_table_free(t);
 }
 
@@ -735,7 +751,7 @@ static void add_picks_distinct_free_ports_in_range(void **state)
 		assert_true(hv_guid_is_vsock_template(&s.id));
 	}
 	assert_int_equal(reg_load(*state, &t), 0);
-	assert_int_equal(reg_count(t), 20);
+	assert_int_equal(user_count(t), 20);
 	assert_int_equal(reg_problems(t)->count, 0);
 	reg_table_free(t);
 }
@@ -744,7 +760,7 @@ static void add_derives_port_or_guid_and_writes_a_loadable_entry(void **state)
 {
 	struct reg_service a = { .name = "by-port", .port = 2761, .user = "root" };
 	struct reg_service b = { .id = guid(G22), .name = "by-guid" };
-	struct reg_service c = { .id = guid(G_SESSION), .name = "explicit", .port = 9 };
+	struct reg_service c = { .id = guid(G_OTHER), .name = "explicit", .port = 9 };
 	struct reg_conflict k;
 	struct reg_table *t = NULL;
 
@@ -754,7 +770,7 @@ static void add_derives_port_or_guid_and_writes_a_loadable_entry(void **state)
 	assert_int_equal(b.port, 22);
 	assert_int_equal(reg_add(*state, &c, &k), 0);
 	assert_int_equal(reg_load(*state, &t), 0);
-	assert_int_equal(reg_count(t), 3);
+	assert_int_equal(user_count(t), 3);
 	assert_string_equal(reg_find_port(t, 2761)->user, "root");
 	assert_false(reg_find_port(t, 22)->enabled); /* .enabled was false */
 	assert_string_equal(reg_find_port(t, 9)->name, "explicit");
@@ -767,7 +783,7 @@ static void add_rejects_invalid_definitions(void **state)
 	struct reg_conflict k;
 	struct reg_table *t = NULL;
 
-	s = (struct reg_service){ .id = guid(G_SESSION), .name = "no-port" };
+	s = (struct reg_service){ .id = guid(G_OTHER), .name = "no-port" };
 	assert_int_equal(reg_add(*state, &s, &k), -EINVAL);
 	s = (struct reg_service){ .id = guid(G2761), .name = "mismatch", .port = 22 };
 	assert_int_equal(reg_add(*state, &s, &k), -EINVAL);
@@ -782,7 +798,7 @@ static void add_rejects_invalid_definitions(void **state)
 	s = (struct reg_service){ .name = "x", .port = 5, .description = "a ; b" };
 	assert_int_equal(reg_add(*state, &s, &k), -EINVAL);
 	assert_int_equal(reg_load(*state, &t), 0);
-	assert_int_equal(reg_count(t), 0);
+	assert_int_equal(user_count(t), 0);
 	reg_table_free(t);
 }
 
@@ -800,7 +816,7 @@ static void add_reports_which_name_guid_or_port_is_taken(void **state)
 	assert_int_equal(reg_add(*state, &s, &k), -EEXIST);
 	assert_int_equal(k.kind, REG_CONFLICT_GUID);
 	assert_false(k.broken);
-	s = (struct reg_service){ .id = guid(G_SESSION), .name = "third", .port = 2761 };
+	s = (struct reg_service){ .id = guid(G_OTHER), .name = "third", .port = 2761 };
 	assert_int_equal(reg_add(*state, &s, &k), -EEXIST);
 	assert_int_equal(k.kind, REG_CONFLICT_PORT);
 	assert_string_equal(k.name, "first");
@@ -849,7 +865,7 @@ static void set_enabled_keeps_comments_and_inserts_missing_key(void **state)
 	assert_string_equal(text, "[Service]\nEnabled=false\nElementName=ssh\nPort=22");
 	free(text);
 	assert_int_equal(reg_load(*state, &t), 0);
-	assert_false(reg_at(t, 0)->enabled);
+	assert_false(user_at(t, 0)->enabled);
 	reg_table_free(t);
 }
 
@@ -875,7 +891,7 @@ static void remove_deletes_entries_even_broken_ones(void **state)
 	assert_int_equal(reg_remove(*state, &g), 0);
 	assert_int_equal(reg_remove(*state, &g), -ENOENT);
 	assert_int_equal(reg_load(*state, &t), 0);
-	assert_int_equal(reg_count(t), 0);
+	assert_int_equal(user_count(t), 0);
 	assert_int_equal(reg_problems(t)->count, 0);
 	reg_table_free(t);
 }
@@ -894,6 +910,73 @@ static void writers_leave_no_temp_files_and_clean_stale_ones(void **state)
 	assert_int_equal(access(path, F_OK), -1);
 	snprintf(path, sizeof(path), "%s/services.d/" G2761 ".conf", (char *)*state);
 	assert_int_equal(access(path, F_OK), 0);
+}
+
+static void inbox_session_service_is_registered_out_of_the_box(void **state)
+{
+	struct reg_table *t = NULL;
+	const struct reg_service *s;
+
+	assert_int_equal(reg_load(*state, &t), 0);
+	s = reg_find_guid(t, (hv_guid_t[]){ guid(REG_SESSION_GUID) });
+	assert_non_null(s);
+	assert_true(s->inbox);
+	assert_true(s->enabled);
+	assert_int_equal(s->port, REG_SESSION_PORT);
+	assert_string_equal(s->name, "VM Session Service");
+	assert_ptr_equal(reg_find_port(t, 640), s);
+	assert_int_equal(reg_problems(t)->count, 0);
+	reg_table_free(t);
+}
+
+static void inbox_service_disable_writes_a_file_and_enable_restores(void **state)
+{
+	hv_guid_t g = guid(REG_SESSION_GUID);
+	struct reg_table *t = NULL;
+	char path[512];
+
+	assert_int_equal(reg_set_enabled(*state, &g, true), 0); /* already: no file */
+	snprintf(path, sizeof(path), "%s/services.d/" REG_SESSION_GUID ".conf", (char *)*state);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(reg_set_enabled(*state, &g, false), 0);
+	assert_int_equal(access(path, F_OK), 0);
+	assert_int_equal(reg_load(*state, &t), 0);
+	assert_false(reg_find_guid(t, &g)->enabled);
+	assert_true(reg_find_guid(t, &g)->inbox);
+	reg_table_free(t);
+	assert_int_equal(reg_set_enabled(*state, &g, true), 0);
+	assert_int_equal(reg_load(*state, &t), 0);
+	assert_true(reg_find_guid(t, &g)->enabled);
+	reg_table_free(t);
+	assert_int_equal(reg_remove(*state, &g), -EPERM);
+}
+
+static void inbox_service_file_cannot_change_its_port_or_name(void **state)
+{
+	hv_guid_t g = guid(REG_SESSION_GUID);
+	struct reg_table *t = NULL;
+
+	write_file(*state, REG_SESSION_GUID ".conf", "[Service]\nElementName=mine\nPort=5000\n");
+	assert_int_equal(reg_load(*state, &t), 0);
+	assert_null(reg_find_guid(t, &g)); /* broken: off, not silently re-enabled */
+	assert_true(has_problem(t, "services.d/" REG_SESSION_GUID ".conf", 3,
+				"the in-box VM Session Service has Port=640"));
+	assert_true(has_problem(t, "services.d/" REG_SESSION_GUID ".conf", 2,
+				"ElementName is 'VM Session Service'"));
+	reg_table_free(t);
+}
+
+static void add_cannot_take_an_inbox_name_or_port(void **state)
+{
+	struct reg_service s = { .name = "VM Session Service", .port = 7000 };
+	struct reg_conflict k;
+
+	assert_int_equal(reg_add(*state, &s, &k), -EEXIST);
+	assert_int_equal(k.kind, REG_CONFLICT_NAME);
+	s = (struct reg_service){ .name = "other", .port = 640 };
+	assert_int_equal(reg_add(*state, &s, &k), -EEXIST);
+	assert_int_equal(k.kind, REG_CONFLICT_PORT);
+	assert_string_equal(k.name, "VM Session Service");
 }
 
 #define DIR_TEST(f) cmocka_unit_test_setup_teardown(f, setup_dir, teardown_dir)
@@ -925,6 +1008,10 @@ int main(void)
 		DIR_TEST(load_fails_when_services_d_is_a_file),
 		DIR_TEST(load_skips_broken_entries_and_keeps_the_others),
 		DIR_TEST(owners_are_unresolved_after_load_and_resolved_once_asked),
+		DIR_TEST(inbox_session_service_is_registered_out_of_the_box),
+		DIR_TEST(inbox_service_disable_writes_a_file_and_enable_restores),
+		DIR_TEST(inbox_service_file_cannot_change_its_port_or_name),
+		DIR_TEST(add_cannot_take_an_inbox_name_or_port),
 		DIR_TEST(load_reports_directory_named_like_an_entry),
 		DIR_TEST(load_keeps_first_of_duplicate_names_and_ports),
 		DIR_TEST(lookups_find_by_name_guid_and_port),

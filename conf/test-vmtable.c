@@ -185,6 +185,32 @@ static void add_reports_conflicts_and_rejects_invalid_vms(void **state)
 	assert_int_equal(vmt_remove(*state, "../x"), -EINVAL);
 }
 
+static void session_lists_are_normalised_checked_and_kept(void **state)
+{
+	static const char good[] = "[VM]\nId=" ID1 "\nCid=3\nSessionUsers= alice,bob  carol\n"
+				   "SessionGroups=ops\n";
+	struct conf_problems p = { 0 };
+	struct vmt_vm vm, back;
+	char *text;
+
+	(void)state;
+	assert_int_equal(vmt_parse_entry(good, strlen(good), "web", "f", &vm, &p), 0);
+	assert_string_equal(vm.session_users, "alice bob carol");
+	assert_string_equal(vm.session_groups, "ops");
+	text = vmt_format_entry(&vm);
+	assert_non_null(strstr(text, "\nSessionUsers=alice bob carol\nSessionGroups=ops\n"));
+	assert_int_equal(vmt_parse_entry(text, strlen(text), "web", "f", &back, &p), 0);
+	assert_string_equal(back.session_users, vm.session_users);
+	vmt_vm_clear(&back);
+	vmt_vm_clear(&vm);
+	free(text);
+	static const char colon[] = "[VM]\nId=" ID1 "\nCid=3\nSessionUsers=a:b\n";
+	assert_int_equal(vmt_parse_entry(colon, strlen(colon), "web", "f", &vm, &p), -EINVAL);
+	assert_int_equal(p.items[0].line, 4);
+	assert_non_null(strstr(p.items[0].message, "'a:b' is not a user or group name"));
+	conf_problems_clear(&p);
+}
+
 static void format_then_parse_gives_the_same_vm(void **state)
 {
 	struct vmt_vm in = { .name = "web", .cid = 4294967294u, .description = "# x; y" }, out;
@@ -249,6 +275,7 @@ int main(void)
 		cmocka_unit_test(names_follow_the_socket_file_rule),
 		cmocka_unit_test(parse_accepts_valid_and_reports_broken_definitions),
 		cmocka_unit_test(format_then_parse_gives_the_same_vm),
+		cmocka_unit_test(session_lists_are_normalised_checked_and_kept),
 		DIR_TEST(load_skips_broken_and_conflicting_definitions),
 		DIR_TEST(add_gives_lowest_free_cid_and_a_fresh_kept_id),
 		DIR_TEST(add_reports_conflicts_and_rejects_invalid_vms),

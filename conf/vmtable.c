@@ -17,7 +17,7 @@ struct vmt_table {
 	struct ctab tab;
 };
 
-enum { K_ID, K_CID, K_DESCRIPTION, K_COUNT };
+enum { K_ID, K_CID, K_DESCRIPTION, K_SESSION_USERS, K_SESSION_GROUPS, K_COUNT };
 
 static const struct ctab_desc vmt_desc;
 
@@ -111,16 +111,58 @@ static int key_description(void *obj, const char *value, char *why)
 	return 0;
 }
 
+/* A list of account names, separated by blanks or commas, kept with single
+ * blanks. */
+static int key_accounts(char **dst, const char *value, char *why)
+{
+	_cleanup_free_ char *copy = strdup(value), *out = NULL;
+	size_t len = 0, n = 0;
+	char *save = NULL;
+
+	if (!copy || !(out = calloc(1, strlen(value) + 1)))
+		return -ENOMEM;
+	for (char *w = strtok_r(copy, " \t,", &save); w; w = strtok_r(NULL, " \t,", &save)) {
+		if (conf_check_text(w, 64, why) < 0)
+			return -EINVAL;
+		if (strchr(w, ':')) {
+			snprintf(why, CONF_WHY_SIZE, "'%.64s' is not a user or group name", w);
+			return -EINVAL;
+		}
+		if (++n > VMT_MAX_ACCOUNTS) {
+			snprintf(why, CONF_WHY_SIZE, "more than %d names", VMT_MAX_ACCOUNTS);
+			return -EINVAL;
+		}
+		len += (size_t)sprintf(out + len, "%s%s", len ? " " : "", w);
+	}
+	free(*dst);
+	*dst = n ? TAKE_PTR(out) : NULL;
+	return 0;
+}
+
+static int key_session_users(void *obj, const char *value, char *why)
+{
+	return key_accounts(&((struct vmt_vm *)obj)->session_users, value, why);
+}
+
+static int key_session_groups(void *obj, const char *value, char *why)
+{
+	return key_accounts(&((struct vmt_vm *)obj)->session_groups, value, why);
+}
+
 static const struct conf_key vm_keys[K_COUNT] = {
 	[K_ID] = { "Id", key_id },
 	[K_CID] = { "Cid", key_cid },
 	[K_DESCRIPTION] = { "Description", key_description },
+	[K_SESSION_USERS] = { "SessionUsers", key_session_users },
+	[K_SESSION_GROUPS] = { "SessionGroups", key_session_groups },
 };
 
 void vmt_vm_clear(struct vmt_vm *vm)
 {
 	free(vm->name);
 	free(vm->description);
+	free(vm->session_users);
+	free(vm->session_groups);
 	*vm = (struct vmt_vm){ 0 };
 }
 
@@ -167,10 +209,13 @@ char *vmt_format_entry(const struct vmt_vm *vm)
 	char guid[HV_GUID_STRSIZE], *text = NULL;
 
 	hv_guid_format(&vm->id, guid, sizeof(guid));
-	if (asprintf(&text, "%s[VM]\nId=%s\nCid=%u\n%s%s%s", entry_header, guid, vm->cid,
-		     vm->description ? "Description=" : "", vm->description ? vm->description : "",
-		     vm->description ? "\n" : "") < 0)
+#define OPT(key, v) (v) ? key "=" : "", (v) ? (v) : "", (v) ? "\n" : ""
+	if (asprintf(&text, "%s[VM]\nId=%s\nCid=%u\n%s%s%s%s%s%s%s%s%s", entry_header, guid,
+		     vm->cid, OPT("Description", vm->description),
+		     OPT("SessionUsers", vm->session_users),
+		     OPT("SessionGroups", vm->session_groups)) < 0)
 		return NULL;
+#undef OPT
 	return text;
 }
 

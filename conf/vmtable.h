@@ -7,6 +7,8 @@
  *   Id=5b0d3f2e-...           # VmId, generated once by 'vmsvc vm add' and kept
  *   Cid=3                     # guest CID, unique, 3..4294967294
  *   Description=build runner  # optional
+ *   SessionUsers=alice bob    # optional: host users who may open VM sessions
+ *   SessionGroups=ops         # optional: host groups who may (root always may)
  *
  * NAME matches [A-Za-z0-9][A-Za-z0-9_.-]{0,63}; it names the VM's sockets
  * (RUNDIR/vms/NAME.vhost, NAME.vsock). Same machinery and rules as the
@@ -33,12 +35,18 @@
 #define VMT_CID_MIN 3u
 #define VMT_CID_MAX 0xfffffffeu
 
-/* One VM. name and description (NULL when unset) are owned heap strings. */
+/* Most names in SessionUsers= or SessionGroups=. */
+#define VMT_MAX_ACCOUNTS 32
+
+/* One VM. name, description and the session lists (NULL when unset) are
+ * owned heap strings; a list holds names separated by single blanks. */
 struct vmt_vm {
 	char *name;
 	hv_guid_t id;
 	uint32_t cid;
 	char *description;
+	char *session_users;
+	char *session_groups;
 };
 
 /* A loaded VM table (opaque). */

@@ -13,6 +13,7 @@
 
 #include <stdarg.h>
 
+#include "access.h"
 #include "daemon.h"
 #include "fdwatch.h"
 #include "vhost-user.h"
@@ -42,6 +43,7 @@ struct vm {
 	bool stopping;
 	bool in_rx; /* guards rx processing against re-entry */
 	struct counters count;
+	struct access session; /* SessionUsers=, SessionGroups= */
 };
 
 /* hstream.c, for vm.c */

@@ -388,9 +388,24 @@ int vm_ext_register(const struct vm_ext *ext)
 	return 0;
 }
 
+/* Who may open sessions (vms.d SessionUsers=, SessionGroups=). */
+static void vm_set_access(struct vm *vm, const struct vmt_vm *def)
+{
+	char what[128];
+
+	snprintf(what, sizeof(what), "VM %s: SessionUsers/SessionGroups", def->name);
+	access_set(&vm->session, what, def->session_users, def->session_groups);
+}
+
+const struct access *vm_session_access(const struct vm *vm)
+{
+	return &vm->session;
+}
+
 static void vm_free(struct vm *vm)
 {
 	vsk_dev_free(vm->vsk);
+	access_clear(&vm->session);
 	free(vm->msg);
 	free(vm->reply);
 	free(vm->name);
@@ -454,6 +469,7 @@ static int vm_alloc(struct daemon *d, const struct vmt_vm *def, struct vm **out)
 		vm_free(vm);
 		return -ENOMEM;
 	}
+	vm_set_access(vm, def);
 	*out = vm;
 	return 0;
 }
@@ -559,6 +575,8 @@ void vm_table_sync(struct daemon *d)
 		if (!def || def->cid != vm->cid || !hv_guid_equal(&def->id, &vm->id)) {
 			log_info("VM %s: definition removed or changed, stopping", vm->name);
 			vm_stop(vm);
+		} else {
+			vm_set_access(vm, def); /* SessionUsers= etc. change in place */
 		}
 	}
 	for (size_t i = 0; i < vmt_count(t); i++) {

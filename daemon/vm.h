@@ -14,6 +14,7 @@
 
 #include "counters.h"
 
+struct access;
 struct daemon;
 struct vm;
 
@@ -60,6 +61,9 @@ const char *vm_state_name(enum vm_state s);
 bool vm_running(const struct vm *vm);
 /* Connections now open (closing ones included). */
 unsigned vm_connections(const struct vm *vm);
+/* Who may open VM sessions in it, besides root (vms.d SessionUsers=,
+ * SessionGroups=; access.h). */
+const struct access *vm_session_access(const struct vm *vm);
 /* The VM's counters. */
 struct counters *vm_counters(struct vm *vm);
 

@@ -18,6 +18,7 @@
 #include "daemon.h"
 #include "fdwatch.h"
 #include "hybsock.h"
+#include "sessiond.h"
 #include "log.h"
 #include "util.h"
 #include "vm.h"
@@ -194,6 +195,8 @@ int main(int argc, char **argv)
 		return 1;
 	start_signals(&d);
 	r = hybsock_init(&d);
+	if (r == 0)
+		r = session_start(&d);
 	if (r == 0)
 		r = vm_table_start(&d);
 	if (r == 0) {

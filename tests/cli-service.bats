@@ -7,7 +7,8 @@ load lib/common
 
 T2761=00000ac9-facb-11e6-bd58-64006a7986d3
 T22=00000016-facb-11e6-bd58-64006a7986d3
-SESSION=999e53d4-3d5c-4c3e-8779-bed06ec056e1
+SESSION=3b1c1cf9-7f45-4d2e-9b35-0f5c2e8a7d61
+INBOX_SESSION=999e53d4-3d5c-4c3e-8779-bed06ec056e1
 
 setup() {
 	common_setup
@@ -165,7 +166,7 @@ teardown() {
 	run_vmsvc service add "Caf"$'\xc3\xa9'" service; nightly = yes"
 	expect 0
 	run_vmsvc service list --json
-	json_check "len(j) == 2 and j[0]['name'] == 'Café service; nightly = yes' and len(j[1]['name']) == 160"
+	json_check "len(u) == 2 and u[0]['name'] == 'Café service; nightly = yes' and len(u[1]['name']) == 160"
 }
 
 @test "add of a duplicate name, GUID or port fails (1), names the entry and changes nothing" {
@@ -203,7 +204,7 @@ teardown() {
 	run_vmsvc service add x --port 7 --user nobody --group nogroup --description "a; b" --disabled
 	expect 0
 	run_vmsvc service show x --json
-	json_check "j == {'name': 'x', 'guid': '00000007-facb-11e6-bd58-64006a7986d3', 'port': 7, 'enabled': False, 'user': 'nobody', 'group': 'nogroup', 'description': 'a; b'}"
+	json_check "j == {'name': 'x', 'guid': '00000007-facb-11e6-bd58-64006a7986d3', 'port': 7, 'enabled': False, 'user': 'nobody', 'group': 'nogroup', 'description': 'a; b', 'inbox': False}"
 }
 
 @test "add creates the config folder and writes a readable 0644 entry" {
@@ -221,35 +222,41 @@ teardown() {
 @test "list prints NAME GUID PORT STATE OWNER, sorted by name" {
 	run_vmsvc service list
 	expect 0
-	[ "$output" = "$(printf '%-4s  %-36s  %-10s  %-8s  %s' NAME GUID PORT STATE OWNER)" ]
+	# only the in-box VM Session Service
+	[ "${#lines[@]}" = 2 ]
+	[ "${lines[0]}" = "$(printf '%-18s  %-36s  %-10s  %-8s  %s' NAME GUID PORT STATE OWNER)" ]
+	read -r -a r <<<"${lines[1]}"
+	[ "${r[*]}" = "VM Session Service $INBOX_SESSION 640 enabled in-box" ]
 	"$VMSVC" service add zeta --port 22 >/dev/null
 	"$VMSVC" service add alpha --port 2761 --user nobody --group nogroup --disabled >/dev/null
 	"$VMSVC" service add mid --guid $SESSION --port 9 --group nogroup >/dev/null
 	run_vmsvc service list
 	expect 0
 	stderr_empty
-	[ "${#lines[@]}" = 4 ]
+	[ "${#lines[@]}" = 5 ]
 	read -r -a h <<<"${lines[0]}"
 	[ "${h[*]}" = "NAME GUID PORT STATE OWNER" ]
 	read -r -a r <<<"${lines[1]}"
-	[ "${r[*]}" = "alpha $T2761 2761 disabled nobody:nogroup" ]
+	[ "${r[*]}" = "VM Session Service $INBOX_SESSION 640 enabled in-box" ]
 	read -r -a r <<<"${lines[2]}"
-	[ "${r[*]}" = "mid $SESSION 9 enabled :nogroup" ]
+	[ "${r[*]}" = "alpha $T2761 2761 disabled nobody:nogroup" ]
 	read -r -a r <<<"${lines[3]}"
+	[ "${r[*]}" = "mid $SESSION 9 enabled :nogroup" ]
+	read -r -a r <<<"${lines[4]}"
 	[ "${r[*]}" = "zeta $T22 22 enabled root" ]
 }
 
 @test "list --json gives every field of every entry, null when unset" {
 	run_vmsvc service list --json
 	expect 0
-	json_check "j == []"
+	json_check "u == []"
 	"$VMSVC" service add ssh --port 22 --description "secure shell" >/dev/null
 	"$VMSVC" service add backup --port 2761 --user nobody --disabled >/dev/null
 	run_vmsvc service list --json
 	expect 0
-	json_check "isinstance(j, list) and len(j) == 2"
-	json_check "j[0] == {'name': 'backup', 'guid': '$T2761', 'port': 2761, 'enabled': False, 'user': 'nobody', 'group': None, 'description': None}"
-	json_check "j[1] == {'name': 'ssh', 'guid': '$T22', 'port': 22, 'enabled': True, 'user': None, 'group': None, 'description': 'secure shell'}"
+	json_check "isinstance(j, list) and len(u) == 2"
+	json_check "u[0] == {'name': 'backup', 'guid': '$T2761', 'port': 2761, 'enabled': False, 'user': 'nobody', 'group': None, 'description': None, 'inbox': False}"
+	json_check "u[1] == {'name': 'ssh', 'guid': '$T22', 'port': 22, 'enabled': True, 'user': None, 'group': None, 'description': 'secure shell', 'inbox': False}"
 }
 
 @test "show finds a service by name or by GUID in any case or braces" {
@@ -322,7 +329,7 @@ teardown() {
 	run_vmsvc service remove $T2761
 	expect 0
 	run_vmsvc service list --json
-	json_check "j == []"
+	json_check "u == []"
 	run_vmsvc service add ssh --port 22
 	expect 0
 }
@@ -342,7 +349,7 @@ write_entry() { # GUID TEXT
 	stderr_has "vmsvc: warning: services.d/$T22.conf:4: unknown key 'Prto' (did you mean 'Port'?)"
 	stderr_has "vmsvc: warning: services.d/$T22.conf: Port= is missing"
 	stderr_has "1 service entry is skipped until fixed"
-	json_check "[s['name'] for s in j] == ['good']"
+	json_check "[s['name'] for s in u] == ['good']"
 	run_vmsvc service list
 	expect 0
 	stdout_has "good"
@@ -372,7 +379,7 @@ write_entry() { # GUID TEXT
 	stderr_has "services.d/not-a-guid.conf: file name is not a GUID"
 	stderr_has "services.d/00000009-facb-11e6-bd58-64006a7986d3.conf:4: Port= is set twice (first on line 3)"
 	stderr_has "7 service entries are skipped"
-	[ "${#lines[@]}" = 1 ]
+	[ "${#lines[@]}" = 2 ] # the header and the in-box VM Session Service
 }
 
 @test "hand-edited layout (CRLF, indentation, blanks, ';' in values) loads as meant" {
@@ -391,7 +398,7 @@ write_entry() { # GUID TEXT
 	expect 0
 	stderr_has "services.d/$T2761.conf:2: ElementName 'dup' is already used by services.d/$T22.conf (service 'dup'); this entry is ignored"
 	stderr_has "services.d/$SESSION.conf:3: Port 22 is already used by services.d/$T22.conf"
-	json_check "[(s['name'], s['port']) for s in j] == [('dup', 22)]"
+	json_check "[(s['name'], s['port']) for s in u] == [('dup', 22)]"
 }
 
 @test "a broken entry blocks its GUID for add, and remove GUID deletes it" {
@@ -417,7 +424,7 @@ write_entry() { # GUID TEXT
 	run_vmsvc service list --json
 	expect 0
 	stderr_empty
-	json_check "[s['name'] for s in j] == ['ssh']"
+	json_check "[s['name'] for s in u] == ['ssh']"
 	run_vmsvc service disable ssh # a writer removes stale temporary files
 	expect 0
 	[ ! -e "$CFG/services.d/.$T2761.conf.tmp-0badc0de" ]
@@ -441,7 +448,7 @@ write_entry() { # GUID TEXT
 	run_vmsvc service list --json
 	expect 0
 	stderr_empty
-	json_check "j == []"
+	json_check "u == []"
 	[ ! -e "$CFG" ]
 }
 
@@ -461,7 +468,7 @@ write_entry() { # GUID TEXT
 	nobody=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
 	run --separate-stderr "${nobody[@]}" "$VMSVC" service list --json
 	expect 0
-	json_check "[s['name'] for s in j] == ['ssh']"
+	json_check "[s['name'] for s in u] == ['ssh']"
 	run --separate-stderr "${nobody[@]}" "$VMSVC" service add web --port 2761
 	expect 1
 	stderr_has "vmsvc: cannot write $CFG/services.d: Permission denied"

@@ -43,7 +43,7 @@ static bool same_str(const char *a, const char *b)
 static void fuzz_service(const char *text, size_t size, uint8_t pick)
 {
 	static const char *const ids[] = { "00000016-facb-11e6-bd58-64006a7986d3",
-					   "999e53d4-3d5c-4c3e-8779-bed06ec056e1",
+					   "3b1c1cf9-7f45-4d2e-9b35-0f5c2e8a7d61",
 					   "00000000-facb-11e6-bd58-64006a7986d3",
 					   "00000000-0000-0000-0000-000000000000" };
 	struct conf_problems p = { 0 };

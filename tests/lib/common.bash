@@ -99,6 +99,8 @@ json_check() {
 	if ! "$PYTHON" -c '
 import json, sys
 j = json.loads(sys.argv[1])
+# u: a service list without the in-box services (registered out of the box)
+u = [e for e in j if not (isinstance(e, dict) and e.get("inbox"))] if isinstance(j, list) else j
 sys.exit(0 if eval(sys.argv[2]) else 1)
 ' "$output" "$1"; then
 		echo "# JSON check failed: $1" >&2
