@@ -46,10 +46,10 @@ struct client {
 	struct sess_buf out;
 	uint8_t *in;
 	size_t start, end;
-	bool hello;	      /* the agent's HELLO came: its window is known */
+	bool hello;		   /* the agent's HELLO came: its window is known */
 	struct sess_credit credit; /* what we may still send on channel 1 */
-	int stdin_fd;	      /* -1: not read (any more) */
-	struct obuf o[2];     /* stdout, stderr */
+	int stdin_fd;		   /* -1: not read (any more) */
+	struct obuf o[2];	   /* stdout, stderr */
 	bool done;
 	int code;
 	uint64_t start_ms;
@@ -413,8 +413,8 @@ static void send_request(struct client *c)
 		e.ypix = ws.ws_ypixel;
 	}
 	sess_enc_hello(&c->out, &(struct sess_hello){ .major = SESS_VERSION_MAJOR,
-						     .minor = SESS_VERSION_MINOR,
-						     .window = WINDOW });
+						      .minor = SESS_VERSION_MINOR,
+						      .window = WINDOW });
 	sess_enc_exec(&c->out, &e);
 }
 
@@ -426,8 +426,7 @@ static void lost(struct client *c, int r)
 			  c->vm);
 	else if (r == -EPROTO || r == -EPROTONOSUPPORT)
 		cli_error("the agent in %s broke the VM Session protocol%s", c->vm,
-			  r == -EPROTONOSUPPORT ? " (another major version: update one side)"
-						: "");
+			  r == -EPROTONOSUPPORT ? " (another major version: update one side)" : "");
 	else
 		cli_error("the connection to %s failed: %s", c->vm, strerror(-r));
 }

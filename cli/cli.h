@@ -156,7 +156,7 @@ struct cli_session {
 	uint32_t envc;
 	uint32_t flags;	     /* SESS_EXEC_* */
 	uint32_t timeout_ms; /* 0: none */
-	bool shell; /* SIGTERM and SIGHUP end the session instead of being forwarded */
+	bool shell;	     /* SIGTERM and SIGHUP end the session instead of being forwarded */
 };
 /* Runs the request to its end: the command's exit status, 128+N for a
  * signal, or EXIT_SESSION_FAIL / EXIT_CANNOT_EXEC / EXIT_NOT_FOUND with a
