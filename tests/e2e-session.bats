@@ -312,3 +312,97 @@ teardown() {
 		[ "$(cat "$d/e$i")" = "err-$i" ]
 	done
 }
+
+# tmux on a private socket, with one window running SCRIPT (bash).
+tmux_t() {
+	tmux -L "vmsvc-e2e-$$" -f /dev/null "$@"
+}
+
+# pane_wait PATTERN: wait (10 s) until the pane shows a line matching the
+# grep -E PATTERN; print the pane otherwise.
+pane_wait() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		tmux_t capture-pane -p -t t | grep -Eq "$1" && return 0
+		sleep 0.1
+	done
+	echo "# pane without '$1':" >&2
+	tmux_t capture-pane -p -t t >&2
+	return 1
+}
+
+# shell_script FILE BACKGROUND: a script for the tmux window that records
+# the terminal settings before and after 'vmsvc shell g1' and its status.
+shell_script() {
+	local d=$BATS_TEST_TMPDIR
+	{
+		echo "export VMSVC_RUNTIME_DIR=$VMSVC_RUNTIME_DIR VMSVC_CONFIG_DIR=$VMSVC_CONFIG_DIR"
+		echo "stty -g >$d/before; echo \$TERM >$d/term"
+		if [ "$2" = bg ]; then
+			echo "$VMSVC shell g1 <&0 & echo \$! >$d/pid; wait \$!; echo \$? >$d/rc"
+		else
+			echo "$VMSVC shell g1; echo \$? >$d/rc"
+		fi
+		echo "stty -g >$d/after"
+		echo "sleep 60"
+	} >"$1"
+}
+
+@test "vmsvc shell on a terminal (tmux): TERM, size and resize, Ctrl-C, exit status, terminal restored" {
+	local d=$BATS_TEST_TMPDIR i size
+	command -v tmux >/dev/null || {
+		echo "tmux is missing (tools/bootstrap installs it)" >&2
+		return 1
+	}
+	shell_script "$d/run.sh" fg
+	tmux_t new-session -d -s t -x 100 -y 30 "bash $d/run.sh"
+	pane_wait '~ #$'
+	tmux_t send-keys -t t 'echo T=$TERM; stty size' Enter
+	size=$(tmux_t display -p -t t '#{pane_height} #{pane_width}')
+	pane_wait "^$size\$"
+	tmux_t capture-pane -p -t t | grep -qx "T=$(cat "$d/term")"
+	tmux_t resize-window -t t -x 120 -y 40
+	size=$(tmux_t display -p -t t '#{pane_height} #{pane_width}')
+	[[ $size == *" 120" ]]
+	tmux_t send-keys -t t 'clear; stty size' Enter
+	pane_wait "^$size\$"
+	# Ctrl-C stops the guest's foreground job, not the session.
+	tmux_t send-keys -t t 'sleep 100' Enter
+	sleep 1
+	tmux_t send-keys -t t C-c
+	tmux_t send-keys -t t 'echo alive-$?' Enter
+	pane_wait '^alive-130$'
+	tmux_t send-keys -t t 'exit 3' Enter
+	for ((i = 0; i < 100; i++)); do
+		[ -s "$d/after" ] && break
+		sleep 0.1
+	done
+	tmux_t kill-server
+	[ "$(cat "$d/rc")" = 3 ]
+	[ "$(cat "$d/before")" = "$(cat "$d/after")" ]
+}
+
+@test "vmsvc shell ended by SIGTERM: status 143, terminal restored, the guest's shell hung up" {
+	local d=$BATS_TEST_TMPDIR i
+	shell_script "$d/run.sh" bg
+	tmux_t new-session -d -s t -x 100 -y 30 "bash $d/run.sh"
+	pane_wait '~ #$'
+	tmux_t send-keys -t t 'sleep 400' Enter
+	for ((i = 0; i < 50; i++)); do
+		guest_exec g1 'ps' | grep -q '[s]leep 400' && break
+		sleep 0.1
+	done
+	kill -TERM "$(cat "$d/pid")"
+	for ((i = 0; i < 100; i++)); do
+		[ -s "$d/after" ] && break
+		sleep 0.1
+	done
+	tmux_t kill-server
+	[ "$(cat "$d/rc")" = 143 ]
+	[ "$(cat "$d/before")" = "$(cat "$d/after")" ]
+	for ((i = 0; i < 50; i++)); do
+		guest_exec g1 'ps' | grep -q '[s]leep 400' || break
+		sleep 0.2
+	done
+	[ "$(guest_exec g1 'ps' | grep -c '[s]leep 400' || true)" = 0 ]
+}
