@@ -75,6 +75,18 @@ teardown() {
 	[ "$output" = empty ]
 }
 
+@test "-t: a terminal (TERM set, one output stream); the end of stdin is the terminal's EOF" {
+	TERM=vt100 run --separate-stderr vmsvc exec g1 -t -- \
+		sh -c 'test -t 0 && test -t 1 && echo tty $TERM; echo e >&2; cat' < <(printf 'abc\n')
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ]
+	[[ $output == *"tty vt100"* ]]
+	[[ $output == *"e"* ]]
+	[ "$(echo "$output" | tr -d '\r' | grep -c '^abc$')" -ge 1 ]
+	run vmsvc exec g1 -- sh -c 'test -t 0 || echo no-tty' </dev/null
+	[ "$output" = no-tty ]
+}
+
 @test "exit status: the code, 128+N for signal N (kill -9 = 137, SIGSEGV = 139)" {
 	local rc
 	for rc in 0 1 42 255; do
