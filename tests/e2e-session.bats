@@ -360,8 +360,21 @@ shell_script() {
 	} >"$1"
 }
 
+# shell_ended STATUS: wait (10 s) for shell_script's end, stop tmux, check
+# the status and that the terminal's settings are those from before.
+shell_ended() {
+	local d=$BATS_TEST_TMPDIR i
+	for ((i = 0; i < 100; i++)); do
+		[ -s "$d/after" ] && break
+		sleep 0.1
+	done
+	tmux_t kill-server
+	[ "$(cat "$d/rc")" = "$1" ]
+	[ "$(cat "$d/before")" = "$(cat "$d/after")" ]
+}
+
 @test "vmsvc shell on a terminal (tmux): TERM, size and resize, Ctrl-C, exit status, terminal restored" {
-	local d=$BATS_TEST_TMPDIR i size
+	local d=$BATS_TEST_TMPDIR size
 	command -v tmux >/dev/null || {
 		echo "tmux is missing (tools/bootstrap installs it)" >&2
 		return 1
@@ -385,13 +398,7 @@ shell_script() {
 	tmux_t send-keys -t t 'echo alive-$?' Enter
 	pane_wait '^alive-130$'
 	tmux_t send-keys -t t 'exit 3' Enter
-	for ((i = 0; i < 100; i++)); do
-		[ -s "$d/after" ] && break
-		sleep 0.1
-	done
-	tmux_t kill-server
-	[ "$(cat "$d/rc")" = 3 ]
-	[ "$(cat "$d/before")" = "$(cat "$d/after")" ]
+	shell_ended 3
 }
 
 @test "vmsvc shell ended by SIGTERM: status 143, terminal restored, the guest's shell hung up" {
@@ -405,13 +412,7 @@ shell_script() {
 		sleep 0.1
 	done
 	kill -TERM "$(cat "$d/pid")"
-	for ((i = 0; i < 100; i++)); do
-		[ -s "$d/after" ] && break
-		sleep 0.1
-	done
-	tmux_t kill-server
-	[ "$(cat "$d/rc")" = 143 ]
-	[ "$(cat "$d/before")" = "$(cat "$d/after")" ]
+	shell_ended 143
 	for ((i = 0; i < 50; i++)); do
 		guest_exec g1 'ps' | grep -q '[s]leep 400' || break
 		sleep 0.2
