@@ -45,9 +45,11 @@ struct exec_opts {
 	bool tty, no_tty;
 };
 
+/* Adds a heap copy of NAME=VALUE (or NAME=ours for -e NAME) to o->env. */
 static int add_env(struct exec_opts *o, const char *arg)
 {
 	const char **env = realloc(o->env, (o->s.envc + 2) * sizeof(*env));
+	const char *val = getenv(arg);
 	char *v;
 
 	if (!env)
@@ -55,16 +57,11 @@ static int add_env(struct exec_opts *o, const char *arg)
 	o->env = env;
 	if (arg[0] == '=' || arg[0] == '\0')
 		return cli_usage_error("exec", "-e wants NAME=VALUE, not '%s'", arg), -EINVAL;
-	if (!strchr(arg, '=')) {
-		const char *val = getenv(arg);
-		if (!val)
-			return cli_usage_error("exec", "-e %s: no such variable here", arg),
-			       -EINVAL;
-		if (asprintf(&v, "%s=%s", arg, val) < 0)
-			return -ENOMEM;
-		arg = v; /* lives as long as the process */
-	}
-	env[o->s.envc++] = arg;
+	if (!strchr(arg, '=') && !val)
+		return cli_usage_error("exec", "-e %s: no such variable here", arg), -EINVAL;
+	if ((strchr(arg, '=') ? (v = strdup(arg)) == NULL : asprintf(&v, "%s=%s", arg, val) < 0))
+		return -ENOMEM;
+	env[o->s.envc++] = v;
 	env[o->s.envc] = NULL;
 	return 0;
 }
@@ -156,6 +153,8 @@ int cmd_exec(int argc, char **argv)
 		o.s.flags |= SESS_EXEC_PTY;
 	r = cli_session_run(&o.s);
 out:
+	for (uint32_t i = 0; i < o.s.envc; i++)
+		free((char *)o.env[i]);
 	free(o.env);
 	return r;
 }
