@@ -133,6 +133,38 @@ void cli_explain_hv_error(int err, const hv_guid_t *vm, const char *vlabel, cons
  * in becomes shutdown(SHUT_WR). Returns an exit code. */
 int cli_bridge(int sock, int in, int out);
 
+/* --- cli-tty.c: the host terminal of exec -t and shell --- */
+struct winsize;
+/* Raw mode on terminal fd (restored by cli_tty_restore, also at exit). 0 or -errno. */
+int cli_tty_raw(int fd);
+/* Gives the terminal its settings from before cli_tty_raw back (no-op otherwise). */
+void cli_tty_restore(void);
+/* The terminal's size: 0, or -errno when fd is no terminal (or says 0x0). */
+int cli_tty_size(int fd, struct winsize *ws);
+
+/* --- cli-session.c: VM Session requests (exec, shell) through vmsvcd --- */
+/* Exit codes of exec and shell for vmsvc's own failures (as env and docker). */
+enum { EXIT_SESSION_FAIL = 125, EXIT_CANNOT_EXEC = 126, EXIT_NOT_FOUND = 127 };
+struct cli_session {
+	const char *cmd;   /* "exec", "shell": for messages */
+	const char *vm;	   /* name or VmId, as vmsvcd takes it */
+	const char *user;  /* guest user (name or uid); NULL: the agent's default */
+	const char *cwd;   /* NULL: the user's home */
+	const char **argv; /* argc + NULL (empty for a login shell) */
+	uint32_t argc;
+	const char **env; /* "NAME=VALUE" */
+	uint32_t envc;
+	uint32_t flags;	     /* SESS_EXEC_* */
+	uint32_t timeout_ms; /* 0: none */
+	bool shell;	     /* SIGTERM and SIGHUP end the session instead of being forwarded */
+};
+/* Runs the request to its end: the command's exit status, 128+N for a
+ * signal, or EXIT_SESSION_FAIL / EXIT_CANNOT_EXEC / EXIT_NOT_FOUND with a
+ * message on stderr. */
+int cli_session_run(const struct cli_session *s);
+
+int cmd_exec(int argc, char **argv);
+int cmd_shell(int argc, char **argv);
 int cmd_nc(int argc, char **argv);
 int cmd_listen(int argc, char **argv);
 int cmd_stats(int argc, char **argv);

@@ -22,6 +22,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The agent's vsock port (below 1024: only root in the guest can listen
+ * there, and vmsvcd connects from a host port below 1024 too). */
+#define SESS_PORT 640
+
 #define SESS_VERSION_MAJOR 1
 #define SESS_VERSION_MINOR 0
 

@@ -33,6 +33,9 @@ setup_file() {
 	[ -n "$(find "$ROOT" -name vmsvc.pc)" ]
 	[ -x "$ROOT/bin/vmsvc" ]
 	[ -x "$ROOT/sbin/vmsvcd" ]
+	[ -x "$ROOT/sbin/vmsvc-agent" ]
+	grep -q "^ExecStart=/.*/sbin/vmsvc-agent$" "$ROOT/lib/systemd/system/vmsvc-agent.service"
+	grep -qx 'ConditionVirtualization=vm' "$ROOT/lib/systemd/system/vmsvc-agent.service"
 }
 
 @test "libvmsvc has SONAME libvmsvc.so.0 and exports only hv_* functions" {

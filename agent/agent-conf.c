@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * agent-conf.c - agent.conf with libinih, and the host-to-guest user map
+ * (agent-conf.h).
+ *
+ * A host uid is written as plain digits, not "#1000": inih takes a line
+ * that starts with '#' for a comment.
+ */
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "agent-conf.h"
+
+struct load_ctx {
+	struct aconf *c;
+	char *err;
+	size_t errsize;
+	int bad; /* a handler failed: err says why (the line comes from inih) */
+};
+
+static int fail(struct load_ctx *x, const char *fmt, const char *a, const char *b)
+{
+	if (!x->bad)
+		snprintf(x->err, x->errsize, fmt, a, b);
+	x->bad = 1;
+	return 0;
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+	static const char *yes[] = { "yes", "true", "on", "1" };
+	static const char *no[] = { "no", "false", "off", "0" };
+
+	for (size_t i = 0; i < 4; i++) {
+		if (strcasecmp(v, yes[i]) == 0)
+			return *out = true, 0;
+		if (strcasecmp(v, no[i]) == 0)
+			return *out = false, 0;
+	}
+	return -EINVAL;
+}
+
+static int session_key(struct load_ctx *x, const char *name, const char *value)
+{
+	bool *dst = strcasecmp(name, "Exec") == 0    ? &x->c->exec
+		    : strcasecmp(name, "Shell") == 0 ? &x->c->shell
+		    : strcasecmp(name, "Copy") == 0  ? &x->c->copy
+						     : NULL;
+
+	if (!dst)
+		return fail(x, "unknown key '%s' in [Session] (Exec, Shell, Copy)%s", name, "");
+	if (parse_bool(value, dst) < 0)
+		return fail(x, "%s = '%s': want yes or no", name, value);
+	return 1;
+}
+
+static int agent_key(struct load_ctx *x, const char *name, const char *value)
+{
+	char *end;
+	unsigned long v;
+
+	if (strcasecmp(name, "MaxSessions") != 0)
+		return fail(x, "unknown key '%s' in [Agent] (MaxSessions)%s", name, "");
+	errno = 0;
+	v = strtoul(value, &end, 10);
+	if (errno || *end || end == value || v < 1 || v > AGENT_MAX_SESSIONS_LIMIT)
+		return fail(x, "MaxSessions = '%s': want a number in 1..4096%s", value, "");
+	x->c->max_sessions = (unsigned)v;
+	return 1;
+}
+
+static void map_free(struct aconf_map *m)
+{
+	for (size_t i = 0; i < m->nguests; i++)
+		free(m->guests[i]);
+	free(m->guests);
+	free(m->host);
+}
+
+/* "a, b ,c" into m->guests; false on an empty name or no memory. */
+static bool split_users(struct aconf_map *m, const char *value)
+{
+	char *copy = strdup(value), *rest = copy, *t;
+	bool ok = copy != NULL;
+
+	while (ok && (t = strsep(&rest, ",")) != NULL) {
+		char **g;
+		size_t len;
+
+		t += strspn(t, " \t");
+		len = strlen(t);
+		while (len && (t[len - 1] == ' ' || t[len - 1] == '\t'))
+			t[--len] = '\0';
+		g = realloc(m->guests, (m->nguests + 1) * sizeof(*g));
+		ok = len > 0 && strpbrk(t, " \t:") == NULL && g != NULL;
+		if (g)
+			m->guests = g;
+		if (ok)
+			ok = (m->guests[m->nguests++] = strdup(t)) != NULL;
+	}
+	free(copy);
+	return ok && m->nguests > 0;
+}
+
+static int users_key(struct load_ctx *x, const char *name, const char *value)
+{
+	struct aconf *c = x->c;
+	struct aconf_map m = { .host = strdup(name) }, *maps;
+
+	for (size_t i = 0; i < c->nmaps; i++)
+		if (strcmp(c->maps[i].host, name) == 0) {
+			free(m.host);
+			return fail(x, "host user '%s' is mapped twice%s", name, "");
+		}
+	if (!m.host || !split_users(&m, value)) {
+		map_free(&m);
+		return fail(x, "%s = '%s': want guest user names separated by commas, or *", name,
+			    value);
+	}
+	maps = realloc(c->maps, (c->nmaps + 1) * sizeof(*maps));
+	if (!maps) {
+		map_free(&m);
+		return fail(x, "out of memory%s%s", "", "");
+	}
+	c->maps = maps;
+	c->maps[c->nmaps++] = m;
+	return 1;
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct load_ctx *x = user;
+
+	if (!name)
+		return 1; /* a section header alone */
+	if (strcasecmp(section, "Session") == 0)
+		return session_key(x, name, value);
+	if (strcasecmp(section, "Agent") == 0)
+		return agent_key(x, name, value);
+	if (strcasecmp(section, "Users") == 0)
+		return users_key(x, name, value);
+	return fail(x, "unknown section [%s] (Agent, Session, Users)%s", section, "");
+}
+
+void aconf_defaults(struct aconf *c)
+{
+	*c = (struct aconf){
+		.exec = true,
+		.shell = true,
+		.copy = true,
+		.max_sessions = AGENT_MAX_SESSIONS_DEFAULT,
+	};
+}
+
+void aconf_clear(struct aconf *c)
+{
+	for (size_t i = 0; i < c->nmaps; i++)
+		map_free(&c->maps[i]);
+	free(c->maps);
+	aconf_defaults(c);
+}
+
+int aconf_load(const char *path, struct aconf *c, char *err, size_t errsize)
+{
+	char why[256] = "";
+	struct load_ctx x = { .c = c, .err = why, .errsize = sizeof(why) };
+	FILE *fp;
+	int line;
+
+	aconf_defaults(c);
+	fp = fopen(path, "re");
+	if (!fp) {
+		int e = errno;
+
+		if (e == ENOENT)
+			return 0;
+		snprintf(err, errsize, "%s: cannot read: %s", path, strerror(e));
+		return -e;
+	}
+	line = ini_parse_file(fp, handler, &x);
+	fclose(fp);
+	if (line == 0 && !x.bad)
+		return 0;
+	if (!x.bad)
+		snprintf(why, sizeof(why), "not an INI line");
+	snprintf(err, errsize, "%s:%d: %s", path, line, why);
+	aconf_clear(c);
+	return -EINVAL;
+}
+
+static bool is_uid_key(const char *k, uint32_t uid)
+{
+	char buf[16];
+
+	snprintf(buf, sizeof(buf), "%u", uid);
+	return strcmp(k, buf) == 0;
+}
+
+const struct aconf_map *aconf_map_for(const struct aconf *c, const char *host_user,
+				      uint32_t host_uid)
+{
+	if (host_user && *host_user)
+		for (size_t i = 0; i < c->nmaps; i++)
+			if (strcmp(c->maps[i].host, host_user) == 0)
+				return &c->maps[i];
+	for (size_t i = 0; i < c->nmaps; i++)
+		if (is_uid_key(c->maps[i].host, host_uid))
+			return &c->maps[i];
+	return NULL;
+}
+
+int aconf_may_run_as(const struct aconf *c, const char *host_user, uint32_t host_uid,
+		     const char *guest)
+{
+	const struct aconf_map *m = aconf_map_for(c, host_user, host_uid);
+
+	if (!m)
+		return host_uid == 0 ? 0 : -EPERM;
+	for (size_t i = 0; i < m->nguests; i++)
+		if (strcmp(m->guests[i], "*") == 0 || strcmp(m->guests[i], guest) == 0)
+			return 0;
+	return -EPERM;
+}
+
+const char *aconf_default_user(const struct aconf *c, const char *host_user, uint32_t host_uid)
+{
+	const struct aconf_map *m = aconf_map_for(c, host_user, host_uid);
+
+	if (!m)
+		return host_uid == 0 ? "root" : NULL;
+	if (strcmp(m->guests[0], "*") != 0)
+		return m->guests[0];
+	if (host_uid == 0)
+		return "root";
+	return host_user && *host_user ? host_user : NULL;
+}

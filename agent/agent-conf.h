@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * agent-conf.h - vmsvc-agent's configuration (/etc/vmsvc/agent.conf) and
+ * the policy it states: which session features are on, and which guest
+ * users each host user may run as (docs/guide.md, "The guest agent").
+ *
+ *   [Agent]
+ *   MaxSessions = 128        sessions at once (1..4096)
+ *   [Session]
+ *   Exec = yes               vmsvc exec (commands, with or without a PTY)
+ *   Shell = yes              vmsvc shell (the user's login shell)
+ *   Copy = yes               vmsvc cp
+ *   [Users]
+ *   alice = alice, www-data  host user alice may run as these guest users
+ *   1000 = bob               a host uid (all digits), for users with no name
+ *   ops = *                  any guest user
+ *
+ * A missing file means the defaults: everything on, host root may run as
+ * any guest user, nobody else as anyone. A [Users] line for root replaces
+ * root's default. A host user is looked up by name first, then by uid.
+ */
+#ifndef VMSVC_AGENT_CONF_H
+#define VMSVC_AGENT_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define AGENT_CONF_FILE		   "/etc/vmsvc/agent.conf"
+#define AGENT_MAX_SESSIONS_DEFAULT 128
+#define AGENT_MAX_SESSIONS_LIMIT   4096
+
+/* One [Users] line: a host user and the guest users it may become. */
+struct aconf_map {
+	char *host;    /* the key as written: a name, or digits (a uid) */
+	char **guests; /* "*" means any */
+	size_t nguests;
+};
+
+struct aconf {
+	bool exec, shell, copy;
+	unsigned max_sessions;
+	struct aconf_map *maps;
+	size_t nmaps;
+};
+
+/* The defaults (what a missing file gives). */
+void aconf_defaults(struct aconf *c);
+
+/*
+ * Loads path into *c. A missing file gives the defaults (returns 0). A
+ * broken one returns -EINVAL with "PATH:LINE: what is wrong" in err; a file
+ * that cannot be read, -errno with a message. Release with aconf_clear.
+ */
+int aconf_load(const char *path, struct aconf *c, char *err, size_t errsize);
+
+void aconf_clear(struct aconf *c);
+
+/* The [Users] line that applies to host user (name, uid), or NULL. */
+const struct aconf_map *aconf_map_for(const struct aconf *c, const char *host_user,
+				      uint32_t host_uid);
+
+/*
+ * Whether host user (name, uid) may run as guest user guest: 0, or -EPERM.
+ * With no [Users] line: root may, nobody else.
+ */
+int aconf_may_run_as(const struct aconf *c, const char *host_user, uint32_t host_uid,
+		     const char *guest);
+
+/*
+ * The guest user a request that names none runs as: the first of the
+ * mapped users (the host user's own name for "*"), "root" for host root
+ * with no line; NULL when the host user may run as nobody.
+ */
+const char *aconf_default_user(const struct aconf *c, const char *host_user, uint32_t host_uid);
+
+#endif /* VMSVC_AGENT_CONF_H */

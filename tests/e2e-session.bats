@@ -1,0 +1,421 @@
+#!/usr/bin/env bats
+# shellcheck disable=SC2016,SC2030,SC2031,SC2034,SC2154 # guest commands single-quoted on purpose; bats run; stderr set by bats run
+# vmsvc exec and vmsvc shell end to end: the real vmsvcd, the real CLI and
+# the real vmsvc-agent (static) in one booted busybox test guest g1 (CID 5),
+# started by the guest's /init. Host programs use only the daemon's Unix
+# sockets: never AF_VSOCK on the host.
+
+bats_require_minimum_version 1.5.0
+
+load lib/guest
+load lib/daemon
+load lib/hv
+
+setup_file() {
+	e2e_require
+	[ -x "${VMSVC_AGENT_STATIC:-}" ] || {
+		echo "e2e: VMSVC_AGENT_STATIC (vmsvc-agent-static) is missing" >&2
+		return 1
+	}
+	daemon_init
+	chmod 755 "$E2E_ROOT" # nobody reaches control.sock
+	vmsvc vm add g1 --cid 5 >/dev/null
+	daemon_start
+	guest_start g1 --vhost "$(vm_vhost g1)" --add "$VMSVC_AGENT_STATIC:/usr/sbin/vmsvc-agent"
+	echo "# guest g1 ready after $(guest_boot_ms g1) ms" >&3
+	guest_exec g1 'wait-for /tmp/vmsvc-agent.log "listening on vsock port 640"'
+}
+
+teardown_file() {
+	e2e_teardown
+}
+
+setup() {
+	e2e_require
+	daemon_init
+}
+
+teardown() {
+	if [ -n "${BATS_TEST_COMPLETED:-}" ] || [ -z "$BATS_TEST_NAME" ]; then
+		:
+	else
+		echo "# --- agent log (last 30 lines):" >&2
+		guest_exec g1 'tail -n 30 /tmp/vmsvc-agent.log' >&2 || true
+	fi
+	e2e_teardown_test
+}
+
+@test "exec streams output as it comes: 'a' at least 1.5 s before 'b'" {
+	local t0 ta tb
+	t0=$(date +%s%N)
+	while IFS= read -r line; do
+		case $line in
+		a) ta=$(date +%s%N) ;;
+		b) tb=$(date +%s%N) ;;
+		esac
+	done < <(vmsvc exec g1 -n -- sh -c 'echo a; sleep 2; echo b')
+	[ -n "$ta" ] && [ -n "$tb" ]
+	echo "# a after $(((ta - t0) / 1000000)) ms, b after $(((tb - t0) / 1000000)) ms" >&3
+	[ $(((tb - ta) / 1000000)) -ge 1500 ]
+}
+
+@test "stdout and stderr stay apart; the exit status is the command's" {
+	run --separate-stderr vmsvc exec g1 -n -- sh -c 'echo out; echo err >&2; exit 7'
+	[ "$status" -eq 7 ]
+	[ "$output" = out ]
+	[ "$stderr" = err ]
+}
+
+@test "stdin is streamed and its end reaches the command; -n gives /dev/null" {
+	run vmsvc exec g1 -- sh -c 'cat; echo " eof-seen"' < <(printf 'x\ny')
+	[ "$status" -eq 0 ]
+	[ "$output" = $'x\ny eof-seen' ]
+	run vmsvc exec g1 -n -- sh -c 'cat; echo empty' < <(echo 'not read')
+	[ "$status" -eq 0 ]
+	[ "$output" = empty ]
+}
+
+@test "-t: a terminal (TERM set, one output stream); the end of stdin is the terminal's EOF" {
+	TERM=vt100 run --separate-stderr vmsvc exec g1 -t -- \
+		sh -c 'test -t 0 && test -t 1 && echo tty $TERM; echo e >&2; cat' < <(printf 'abc\n')
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ]
+	[[ $output == *"tty vt100"* ]]
+	[[ $output == *"e"* ]]
+	[ "$(echo "$output" | tr -d '\r' | grep -c '^abc$')" -ge 1 ]
+	run vmsvc exec g1 -- sh -c 'test -t 0 || echo no-tty' </dev/null
+	[ "$output" = no-tty ]
+}
+
+@test "exit status: the code, 128+N for signal N (kill -9 = 137, SIGSEGV = 139)" {
+	local rc
+	for rc in 0 1 42 255; do
+		run vmsvc exec g1 -n -- sh -c "exit $rc"
+		[ "$status" -eq "$rc" ]
+	done
+	run vmsvc exec g1 -n -- sh -c 'kill -9 $$'
+	[ "$status" -eq 137 ]
+	run vmsvc exec g1 -n -- sh -c 'kill -SEGV $$'
+	[ "$status" -eq 139 ]
+}
+
+@test "127 for a command not found, 126 for one not executable, each with a message" {
+	run -127 --separate-stderr vmsvc exec g1 -n -- no-such-command arg
+	[ "$status" -eq 127 ]
+	[[ $stderr == *"in VM 'g1': 'no-such-command': command not found"* ]]
+	[[ $stderr == *"PATH"* ]]
+	run --separate-stderr vmsvc exec g1 -n -- /etc/passwd
+	[ "$status" -eq 126 ]
+	[[ $stderr == *"'/etc/passwd': permission denied"* ]]
+	run --separate-stderr vmsvc exec g1 -n -w /no/such/dir -- true
+	[ "$status" -eq 125 ]
+	[[ $stderr == *"cannot enter folder '/no/such/dir' as user 'root'"* ]]
+}
+
+@test "a background process holding stdout: 'done' and 0 within 2 s" {
+	local t0 ms
+	t0=$(date +%s%N)
+	run vmsvc exec g1 -n -- sh -c 'sleep 100 & echo done'
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	echo "# returned after $ms ms" >&3
+	[ "$status" -eq 0 ]
+	[ "$output" = 'done' ]
+	[ "$ms" -lt 2000 ]
+	guest_exec g1 'killall sleep 2>/dev/null; true'
+}
+
+@test "signals to vmsvc exec reach the remote process group (trap prints which)" {
+	local out=$BATS_TEST_TMPDIR/sig.out pid i
+	"$VMSVC" exec g1 -n -- sh -c 'trap "echo got-USR1" USR1; trap "echo got-HUP" HUP
+		trap "echo got-TERM; exit 3" TERM; echo ready
+		while :; do sleep 0.1; done' >"$out" 2>&1 3>&- &
+	pid=$!
+	for ((i = 0; i < 100; i++)); do
+		grep -q ready "$out" && break
+		sleep 0.1
+	done
+	kill -USR1 "$pid"
+	for ((i = 0; i < 100; i++)); do
+		grep -q got-USR1 "$out" && break
+		sleep 0.1
+	done
+	kill -HUP "$pid"
+	for ((i = 0; i < 100; i++)); do
+		grep -q got-HUP "$out" && break
+		sleep 0.1
+	done
+	kill -TERM "$pid"
+	local rc=0
+	wait "$pid" || rc=$?
+	cat "$out"
+	[ "$rc" -eq 3 ]
+	# (the shell also reports its sleep killed by each signal: a group signal)
+	[ "$(grep -E '^(ready|got-)' "$out")" = $'ready\ngot-USR1\ngot-HUP\ngot-TERM' ]
+}
+
+@test "vmsvc exec killed with SIGKILL: the remote command is gone within a few seconds" {
+	local pid i left
+	"$VMSVC" exec g1 -n -- sh -c 'sleep 300 & sleep 301' >/dev/null 2>&1 3>&- &
+	pid=$!
+	for ((i = 0; i < 100; i++)); do
+		[ "$(guest_exec g1 'ps' | grep -c '[s]leep 30[01]')" = 2 ] && break
+		sleep 0.1
+	done
+	[ "$i" -lt 100 ]
+	kill -KILL "$pid"
+	wait "$pid" || true
+	for ((i = 0; i < 50; i++)); do
+		left=$(guest_exec g1 'ps' | grep -c '[s]leep 30[01]' || true)
+		[ "$left" = 0 ] && break
+		sleep 0.2
+	done
+	echo "# remote sleeps gone after about $((i * 200)) ms" >&3
+	[ "$left" = 0 ]
+	guest_exec g1 'cat /tmp/vmsvc-agent.log' | grep -q 'the host closed the session'
+}
+
+@test "--timeout: SIGHUP, then the exit status 124 with a message" {
+	local t0 ms
+	t0=$(date +%s%N)
+	run --separate-stderr vmsvc exec g1 -n --timeout 1 -- sleep 30
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	[ "$status" -eq 124 ]
+	[[ $stderr == *"ran longer than --timeout (1 s)"* ]]
+	[ "$ms" -lt 4000 ]
+	# A command that ignores SIGHUP is killed 2 s later.
+	run vmsvc exec g1 -n --timeout 0.5 -- sh -c 'trap "" HUP; sleep 30'
+	[ "$status" -eq 124 ]
+}
+
+@test "-u by name: the user's ids, groups, HOME, USER, LOGNAME and home folder" {
+	guest_exec g1 'grep -q ^alice: /etc/passwd || {
+		echo "alice:x:1000:1000:Alice:/home/alice:/bin/sh" >>/etc/passwd
+		echo "alice:x:1000:" >>/etc/group
+		echo "staff:x:50:bob,alice" >>/etc/group
+		mkdir -p /home/alice && chown 1000:1000 /home/alice; }'
+	run vmsvc exec g1 -n -u alice -- sh -c 'echo $USER $LOGNAME $HOME $SHELL; id -u; id -G; pwd'
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = 'alice alice /home/alice /bin/sh' ]
+	[ "${lines[1]}" = 1000 ]
+	[ "${lines[2]}" = '1000 50' ]
+	[ "${lines[3]}" = /home/alice ]
+	run vmsvc exec g1 -n -u 1000 -- id -un
+	[ "$output" = alice ]
+	run --separate-stderr vmsvc exec g1 -n -u nosuchuser -- true
+	[ "$status" -eq 125 ]
+	[[ $stderr == *"no user 'nosuchuser' in this guest"* ]]
+}
+
+@test "-w, -e (as env does: added or replaced), -e NAME passes ours" {
+	FROM_HOST=hello run vmsvc exec g1 -n -w /tmp -e FOO=bar -e HOME=/x -e FROM_HOST -- \
+		sh -c 'pwd; echo $FOO $HOME $FROM_HOST'
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = /tmp ]
+	[ "${lines[1]}" = 'bar /x hello' ]
+}
+
+@test "usage errors exit 2" {
+	run vmsvc exec
+	[ "$status" -eq 2 ]
+	run vmsvc exec g1
+	[ "$status" -eq 2 ]
+	run vmsvc exec g1 -t -T -- true
+	[ "$status" -eq 2 ]
+	run vmsvc exec g1 --timeout x -- true
+	[ "$status" -eq 2 ]
+	run vmsvc shell
+	[ "$status" -eq 2 ]
+	run vmsvc exec --help
+	[ "$status" -eq 0 ]
+	[[ $output == *"127 CMD not found"* ]]
+	run vmsvc shell --help
+	[ "$status" -eq 0 ]
+}
+
+@test "a host user vmsvcd does not permit (nobody): 125 with vmsvcd's reason" {
+	run --separate-stderr as_nobody -- "$VMSVC" exec g1 -n -- true
+	[ "$status" -eq 125 ]
+	[[ $stderr == *"nobody (uid 65534) may not open sessions in VM g1"* ]]
+	run --separate-stderr vmsvc exec nosuchvm -n -- true
+	[ "$status" -eq 125 ]
+	[[ $stderr == *"no VM 'nosuchvm'"* ]]
+}
+
+@test "the agent's policy: the user map and Exec=no refuse with the host user named" {
+	guest_exec g1 'mkdir -p /etc/vmsvc; printf "[Users]\nroot = alice\n" >/etc/vmsvc/agent.conf'
+	run --separate-stderr vmsvc exec g1 -n -u root -- true
+	[ "$status" -eq 125 ]
+	[[ $stderr == *"VM 'g1' refused: host user 'root' (uid 0) may not run as guest user 'root'"* ]]
+	run vmsvc exec g1 -n -- id -un
+	[ "$output" = alice ]
+	guest_exec g1 'printf "[Session]\nExec = no\n" >/etc/vmsvc/agent.conf'
+	run --separate-stderr vmsvc exec g1 -n -- true
+	[ "$status" -eq 125 ]
+	[[ $stderr == *"host user 'root' (uid 0) may not run commands in this guest: Exec=no"* ]]
+	guest_exec g1 'printf "[Session]\nExec = maybe\n" >/etc/vmsvc/agent.conf'
+	run --separate-stderr vmsvc exec g1 -n -- true
+	[ "$status" -eq 125 ]
+	[[ $stderr == *"/etc/vmsvc/agent.conf:2: Exec = 'maybe'"* ]]
+	guest_exec g1 'rm /etc/vmsvc/agent.conf'
+	run vmsvc exec g1 -n -- true
+	[ "$status" -eq 0 ]
+}
+
+@test "the agent refuses connections from inside the guest (vsock loopback, its own CID)" {
+	local before
+	before=$(guest_exec g1 'grep -c "refused a connection from CID 1 port" /tmp/vmsvc-agent.log || true')
+	# Both go through the loopback transport, which reports the peer as CID 1.
+	run guest_exec g1 'echo hi | socat -t 2 - VSOCK-CONNECT:1:640; echo rc=$?
+		echo hi | socat -t 2 - VSOCK-CONNECT:5:640; echo rc=$?'
+	echo "$output"
+	[ "$(echo "$output" | grep -c '^rc=')" = 2 ]
+	run guest_exec g1 'grep "refused a connection from CID 1 port" /tmp/vmsvc-agent.log'
+	echo "$output"
+	[ "${#lines[@]}" -eq $((before + 2)) ]
+	[[ ${lines[-1]} == *": vsock loopback (a process in this guest)" ]]
+}
+
+@test "1000 short commands, random output lengths and exit codes, all exact" {
+	local i n rc out got t0 ms fails=0
+	RANDOM=42
+	t0=$(date +%s%N)
+	for ((i = 0; i < 1000; i++)); do
+		n=$((RANDOM % 3000))
+		rc=$((RANDOM % 256))
+		got=0
+		out=$("$VMSVC" exec g1 -n -- sh -c "printf '%${n}s' ''; exit $rc") || got=$?
+		if [ "$got" != "$rc" ] || [ "${#out}" != "$n" ]; then
+			echo "command $i: status $got (want $rc), ${#out} bytes (want $n)"
+			fails=$((fails + 1))
+		fi
+	done
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	echo "# 1000 execs in $ms ms ($((ms / 1000)) ms each)" >&3
+	[ "$fails" = 0 ]
+}
+
+# 256 MiB (not 64): about 10 s under TCG here (64 MiB took 2.5 s).
+@test "256 MiB through stdin and back: the same SHA-256" {
+	local t0 ms want got
+	want=$("$VMSVC_STREAMGEN" sha 268435456 9)
+	t0=$(date +%s%N)
+	got=$("$VMSVC_STREAMGEN" gen 268435456 9 | "$VMSVC" exec g1 -- cat | sha256sum | cut -d' ' -f1)
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	echo "# 256 MiB there and back in $ms ms ($((256 * 1000 / (ms + 1))) MiB/s)" >&3
+	[ "$got" = "$want" ]
+}
+
+@test "50 concurrent execs, each with its own output and status" {
+	local i pids=() d=$BATS_TEST_TMPDIR
+	for ((i = 0; i < 50; i++)); do
+		"$VMSVC" exec g1 -n -- sh -c "echo out-$i; echo err-$i >&2; exit $i" \
+			>"$d/o$i" 2>"$d/e$i" 3>&- &
+		pids+=($!)
+	done
+	for ((i = 0; i < 50; i++)); do
+		local rc=0
+		wait "${pids[$i]}" || rc=$?
+		[ "$rc" = "$i" ] || {
+			echo "exec $i: status $rc"
+			cat "$d/o$i" "$d/e$i"
+			return 1
+		}
+		[ "$(cat "$d/o$i")" = "out-$i" ]
+		[ "$(cat "$d/e$i")" = "err-$i" ]
+	done
+}
+
+# tmux on a private socket, with one window running SCRIPT (bash).
+tmux_t() {
+	tmux -L "vmsvc-e2e-$$" -f /dev/null "$@"
+}
+
+# pane_wait PATTERN: wait (10 s) until the pane shows a line matching the
+# grep -E PATTERN; print the pane otherwise.
+pane_wait() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		tmux_t capture-pane -p -t t | grep -Eq "$1" && return 0
+		sleep 0.1
+	done
+	echo "# pane without '$1':" >&2
+	tmux_t capture-pane -p -t t >&2
+	return 1
+}
+
+# shell_script FILE BACKGROUND: a script for the tmux window that records
+# the terminal settings before and after 'vmsvc shell g1' and its status.
+shell_script() {
+	local d=$BATS_TEST_TMPDIR
+	{
+		echo "export VMSVC_RUNTIME_DIR=$VMSVC_RUNTIME_DIR VMSVC_CONFIG_DIR=$VMSVC_CONFIG_DIR"
+		echo "stty -g >$d/before; echo \$TERM >$d/term"
+		if [ "$2" = bg ]; then
+			echo "$VMSVC shell g1 <&0 & echo \$! >$d/pid; wait \$!; echo \$? >$d/rc"
+		else
+			echo "$VMSVC shell g1; echo \$? >$d/rc"
+		fi
+		echo "stty -g >$d/after"
+		echo "sleep 60"
+	} >"$1"
+}
+
+# shell_ended STATUS: wait (10 s) for shell_script's end, stop tmux, check
+# the status and that the terminal's settings are those from before.
+shell_ended() {
+	local d=$BATS_TEST_TMPDIR i
+	for ((i = 0; i < 100; i++)); do
+		[ -s "$d/after" ] && break
+		sleep 0.1
+	done
+	tmux_t kill-server
+	[ "$(cat "$d/rc")" = "$1" ]
+	[ "$(cat "$d/before")" = "$(cat "$d/after")" ]
+}
+
+@test "vmsvc shell on a terminal (tmux): TERM, size and resize, Ctrl-C, exit status, terminal restored" {
+	local d=$BATS_TEST_TMPDIR size
+	command -v tmux >/dev/null || {
+		echo "tmux is missing (tools/bootstrap installs it)" >&2
+		return 1
+	}
+	shell_script "$d/run.sh" fg
+	tmux_t new-session -d -s t -x 100 -y 30 "bash $d/run.sh"
+	pane_wait '~ #$'
+	tmux_t send-keys -t t 'echo T=$TERM; stty size' Enter
+	size=$(tmux_t display -p -t t '#{pane_height} #{pane_width}')
+	pane_wait "^$size\$"
+	tmux_t capture-pane -p -t t | grep -qx "T=$(cat "$d/term")"
+	tmux_t resize-window -t t -x 120 -y 40
+	size=$(tmux_t display -p -t t '#{pane_height} #{pane_width}')
+	[[ $size == *" 120" ]]
+	tmux_t send-keys -t t 'clear; stty size' Enter
+	pane_wait "^$size\$"
+	# Ctrl-C stops the guest's foreground job, not the session.
+	tmux_t send-keys -t t 'sleep 100' Enter
+	sleep 1
+	tmux_t send-keys -t t C-c
+	tmux_t send-keys -t t 'echo alive-$?' Enter
+	pane_wait '^alive-130$'
+	tmux_t send-keys -t t 'exit 3' Enter
+	shell_ended 3
+}
+
+@test "vmsvc shell ended by SIGTERM: status 143, terminal restored, the guest's shell hung up" {
+	local d=$BATS_TEST_TMPDIR i
+	shell_script "$d/run.sh" bg
+	tmux_t new-session -d -s t -x 100 -y 30 "bash $d/run.sh"
+	pane_wait '~ #$'
+	tmux_t send-keys -t t 'sleep 400' Enter
+	for ((i = 0; i < 50; i++)); do
+		guest_exec g1 'ps' | grep -q '[s]leep 400' && break
+		sleep 0.1
+	done
+	kill -TERM "$(cat "$d/pid")"
+	shell_ended 143
+	for ((i = 0; i < 50; i++)); do
+		guest_exec g1 'ps' | grep -q '[s]leep 400' || break
+		sleep 0.2
+	done
+	[ "$(guest_exec g1 'ps' | grep -c '[s]leep 400' || true)" = 0 ]
+}
