@@ -10,6 +10,7 @@ bats_require_minimum_version 1.5.0
 load lib/guest
 load lib/daemon
 load lib/hv
+load lib/session
 
 setup_file() {
 	e2e_require
@@ -325,61 +326,13 @@ teardown() {
 	done
 }
 
-# tmux on a private socket, with one window running SCRIPT (bash).
-tmux_t() {
-	tmux -L "vmsvc-e2e-$$" -f /dev/null "$@"
-}
-
-# pane_wait PATTERN: wait (10 s) until the pane shows a line matching the
-# grep -E PATTERN; print the pane otherwise.
-pane_wait() {
-	local i
-	for ((i = 0; i < 100; i++)); do
-		tmux_t capture-pane -p -t t | grep -Eq "$1" && return 0
-		sleep 0.1
-	done
-	echo "# pane without '$1':" >&2
-	tmux_t capture-pane -p -t t >&2
-	return 1
-}
-
-# shell_script FILE BACKGROUND: a script for the tmux window that records
-# the terminal settings before and after 'vmsvc shell g1' and its status.
-shell_script() {
-	local d=$BATS_TEST_TMPDIR
-	{
-		echo "export VMSVC_RUNTIME_DIR=$VMSVC_RUNTIME_DIR VMSVC_CONFIG_DIR=$VMSVC_CONFIG_DIR"
-		echo "stty -g >$d/before; echo \$TERM >$d/term"
-		if [ "$2" = bg ]; then
-			echo "$VMSVC shell g1 <&0 & echo \$! >$d/pid; wait \$!; echo \$? >$d/rc"
-		else
-			echo "$VMSVC shell g1; echo \$? >$d/rc"
-		fi
-		echo "stty -g >$d/after"
-		echo "sleep 60"
-	} >"$1"
-}
-
-# shell_ended STATUS: wait (10 s) for shell_script's end, stop tmux, check
-# the status and that the terminal's settings are those from before.
-shell_ended() {
-	local d=$BATS_TEST_TMPDIR i
-	for ((i = 0; i < 100; i++)); do
-		[ -s "$d/after" ] && break
-		sleep 0.1
-	done
-	tmux_t kill-server
-	[ "$(cat "$d/rc")" = "$1" ]
-	[ "$(cat "$d/before")" = "$(cat "$d/after")" ]
-}
-
 @test "vmsvc shell on a terminal (tmux): TERM, size and resize, Ctrl-C, exit status, terminal restored" {
 	local d=$BATS_TEST_TMPDIR size
 	command -v tmux >/dev/null || {
 		echo "tmux is missing (tools/bootstrap installs it)" >&2
 		return 1
 	}
-	shell_script "$d/run.sh" fg
+	shell_script "$d/run.sh" fg g1
 	tmux_t new-session -d -s t -x 100 -y 30 "bash $d/run.sh"
 	pane_wait '~ #$'
 	tmux_t send-keys -t t 'echo T=$TERM; stty size' Enter
@@ -403,7 +356,7 @@ shell_ended() {
 
 @test "vmsvc shell ended by SIGTERM: status 143, terminal restored, the guest's shell hung up" {
 	local d=$BATS_TEST_TMPDIR i
-	shell_script "$d/run.sh" bg
+	shell_script "$d/run.sh" bg g1
 	tmux_t new-session -d -s t -x 100 -y 30 "bash $d/run.sh"
 	pane_wait '~ #$'
 	tmux_t send-keys -t t 'sleep 400' Enter
