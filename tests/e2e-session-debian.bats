@@ -1,0 +1,254 @@
+#!/usr/bin/env bats
+# shellcheck disable=SC2016,SC2030,SC2031,SC2154 # guest commands single-quoted on purpose; bats run; stderr set by bats run
+# vmsvc exec and vmsvc shell against the Debian 12 systemd guest, with vmsvc
+# installed into its image the way a user would (tools/mkdebian --install:
+# meson install with prefix /usr, units enabled by their [Install] section;
+# tools/check does it once per run): systemd starts vmsvc-agent.service, the
+# real vmsvcd and CLI talk to it. One boot (dbs, CID 8) for the whole file.
+# Host programs use only the daemon's Unix sockets: never AF_VSOCK on the host.
+
+bats_require_minimum_version 1.5.0
+
+load lib/guest
+load lib/daemon
+load lib/session
+
+setup_file() {
+	local root
+	e2e_require
+	root=$(guest_debian_dir)/rootfs
+	if [ ! -x "$root/usr/sbin/vmsvc-agent" ] ||
+		[ ! -L "$root/etc/systemd/system/multi-user.target.wants/vmsvc-agent.service" ]; then
+		echo "e2e: no enabled vmsvc-agent in the Debian image; install a /usr build:" >&2
+		echo "  tools/mkdebian --install BUILDDIR $(guest_debian_dir)   (tools/check does)" >&2
+		return 1
+	fi
+	echo "# image: $(tail -n 1 "$(guest_debian_dir)/installed.log")" >&3
+	daemon_init
+	chmod 755 "$E2E_ROOT" # nobody reaches control.sock
+	vmsvc vm add dbs --cid 8 >/dev/null
+	daemon_start
+	guest_start dbs --debian --vhost "$(vm_vhost dbs)"
+	echo "# Debian guest ready after $(guest_boot_ms dbs) ms" >&3
+	# The readiness line comes once the boot has finished: the agent has
+	# been started by then, and it is listening once it logged so.
+	guest_exec -t 120 dbs 'for i in $(seq 40); do
+		journalctl -b -u vmsvc-agent --no-pager -q -o cat | grep -q "^vmsvc-agent.*listening on vsock port 640" && exit 0
+		sleep 0.5; done; systemctl status vmsvc-agent --no-pager; exit 1'
+}
+
+teardown_file() {
+	e2e_teardown
+}
+
+setup() {
+	e2e_require
+	daemon_init
+}
+
+teardown() {
+	tmux_t kill-server 2>/dev/null || true
+	if [ -z "${BATS_TEST_COMPLETED:-}" ] && [ -n "$BATS_TEST_NAME" ]; then
+		echo "# --- vmsvc-agent journal (last 30 lines):" >&2
+		guest_exec dbs 'journalctl -b -u vmsvc-agent --no-pager -q | tail -n 30' >&2 || true
+	fi
+	e2e_teardown_test
+}
+
+# agent_pid: the agent's main PID, as systemd knows it.
+agent_pid() {
+	guest_exec dbs 'systemctl show -P MainPID vmsvc-agent'
+}
+
+@test "systemd started the installed agent from its enabled unit; it logs to the journal" {
+	run guest_exec dbs 'systemctl is-enabled vmsvc-agent; systemctl is-active vmsvc-agent
+		readlink /proc/$(systemctl show -P MainPID vmsvc-agent)/exe
+		systemctl show -P KillMode vmsvc-agent
+		command -v vmsvc; command -v vmsvcd; ldconfig -p | grep -c "libvmsvc.so.0 "'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$output" = $'enabled\nactive\n/usr/sbin/vmsvc-agent\nprocess\n/usr/bin/vmsvc\n/usr/sbin/vmsvcd\n1' ]
+	run guest_exec dbs 'journalctl -b -u vmsvc-agent --no-pager -q -o cat'
+	[[ $output == *"listening on vsock port 640 (this guest is CID 8)"* ]]
+	# The installed CLI runs in the guest too (libvmsvc found by the loader).
+	run guest_exec dbs 'vmsvc guid from-port 640'
+	[ "$output" = 00000280-facb-11e6-bd58-64006a7986d3 ]
+}
+
+@test "exec streams output as it comes; stdout and stderr stay apart" {
+	local t0 ta tb
+	t0=$(date +%s%N)
+	while IFS= read -r line; do
+		case $line in
+		a) ta=$(date +%s%N) ;;
+		b) tb=$(date +%s%N) ;;
+		esac
+	done < <(vmsvc exec dbs -n -- bash -c 'echo a; sleep 2; echo b')
+	[ -n "$ta" ] && [ -n "$tb" ]
+	echo "# a after $(((ta - t0) / 1000000)) ms, b after $(((tb - t0) / 1000000)) ms" >&3
+	[ $(((tb - ta) / 1000000)) -ge 1500 ]
+	run --separate-stderr vmsvc exec dbs -n -- bash -c 'echo out; echo err >&2'
+	[ "$status" -eq 0 ]
+	[ "$output" = out ]
+	[ "$stderr" = err ]
+}
+
+@test "exit status: 0, 3, 137 for kill -9, 127 with a message for a command not found" {
+	run vmsvc exec dbs -n -- true
+	[ "$status" -eq 0 ]
+	run vmsvc exec dbs -n -- bash -c 'exit 3'
+	[ "$status" -eq 3 ]
+	run vmsvc exec dbs -n -- bash -c 'kill -9 $$'
+	[ "$status" -eq 137 ]
+	run -127 --separate-stderr vmsvc exec dbs -n -- no-such-command
+	[[ $stderr == *"in VM 'dbs': 'no-such-command': command not found"* ]]
+}
+
+@test "32 MiB through stdin and back: the same SHA-256" {
+	local t0 ms want got
+	want=$("$VMSVC_STREAMGEN" sha 33554432 11)
+	t0=$(date +%s%N)
+	got=$("$VMSVC_STREAMGEN" gen 33554432 11 | "$VMSVC" exec dbs -- cat | sha256sum | cut -d' ' -f1)
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	echo "# 32 MiB there and back in $ms ms" >&3
+	[ "$got" = "$want" ]
+	# and in the guest: what arrived is what was sent
+	got=$("$VMSVC_STREAMGEN" gen 33554432 11 | "$VMSVC" exec dbs -- sha256sum | cut -d' ' -f1)
+	[ "$got" = "$want" ]
+}
+
+@test "-u: a Debian user made with useradd: HOME, groups from /etc/group, id as the guest sees it" {
+	guest_exec dbs 'id carol >/dev/null 2>&1 || {
+		groupadd -g 2100 proj && useradd -m -u 2001 -s /bin/bash -G proj,users carol; }'
+	run guest_exec dbs 'id carol; grep -c "^proj:x:2100:carol$" /etc/group'
+	[ "$status" -eq 0 ]
+	local want=${lines[0]}
+	[ "${lines[1]}" = 1 ]
+	run --separate-stderr vmsvc exec dbs -n -u carol -- bash -c 'id; echo $HOME $USER $SHELL; pwd; touch ~/mine && stat -c %U ~/mine'
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "$want" ]
+	[[ ${lines[0]} == "uid=2001(carol) gid=2001(carol) groups=2001(carol),100(users),2100(proj)" ]]
+	[ "${lines[1]}" = '/home/carol carol /bin/bash' ]
+	[ "${lines[2]}" = /home/carol ]
+	[ "${lines[3]}" = carol ]
+}
+
+@test "-w and -e" {
+	FROM_HOST=hi run vmsvc exec dbs -n -w /var/log -e FOO=bar -e FROM_HOST -- \
+		bash -c 'pwd; echo $FOO $FROM_HOST'
+	[ "$status" -eq 0 ]
+	[ "$output" = $'/var/log\nbar hi' ]
+}
+
+@test "50 concurrent execs, each with its own output and status" {
+	local i pids=() d=$BATS_TEST_TMPDIR
+	for ((i = 0; i < 50; i++)); do
+		"$VMSVC" exec dbs -n -- sh -c "echo out-$i; echo err-$i >&2; exit $i" \
+			>"$d/o$i" 2>"$d/e$i" 3>&- &
+		pids+=($!)
+	done
+	for ((i = 0; i < 50; i++)); do
+		local rc=0
+		wait "${pids[$i]}" || rc=$?
+		[ "$rc" = "$i" ] || {
+			echo "exec $i: status $rc"
+			cat "$d/o$i" "$d/e$i"
+			return 1
+		}
+		[ "$(cat "$d/o$i")" = "out-$i" ]
+		[ "$(cat "$d/e$i")" = "err-$i" ]
+	done
+}
+
+@test "vmsvc exec killed with SIGKILL: no orphan left in the guest" {
+	local pid i left
+	"$VMSVC" exec dbs -n -- sh -c 'sleep 310 & sleep 311' >/dev/null 2>&1 3>&- &
+	pid=$!
+	for ((i = 0; i < 100; i++)); do
+		[ "$(guest_exec dbs 'pgrep -c -f "^sleep 31[01]$"')" = 2 ] && break
+		sleep 0.1
+	done
+	[ "$i" -lt 100 ]
+	kill -KILL "$pid"
+	wait "$pid" || true
+	for ((i = 0; i < 50; i++)); do
+		left=$(guest_exec dbs 'pgrep -c -f "^sleep 31[01]$"' || true)
+		[ "$left" = 0 ] && break
+		sleep 0.2
+	done
+	echo "# remote sleeps gone after about $((i * 200)) ms" >&3
+	[ "$left" = 0 ]
+	guest_exec dbs 'journalctl -b -u vmsvc-agent --no-pager -q' | grep -q 'the host closed the session'
+}
+
+@test "vmsvc shell on a terminal (tmux): bash login prompt, stty size before and after a resize" {
+	local d=$BATS_TEST_TMPDIR size
+	command -v tmux >/dev/null || {
+		echo "tmux is missing (tools/bootstrap installs it)" >&2
+		return 1
+	}
+	shell_script "$d/run.sh" fg dbs
+	tmux_t new-session -d -s t -x 100 -y 30 "bash $d/run.sh"
+	pane_wait 'root@vmsvc-debian:~#$'
+	tmux_t send-keys -t t 'echo T=$TERM; stty size' Enter
+	size=$(tmux_t display -p -t t '#{pane_height} #{pane_width}')
+	pane_wait "^$size\$"
+	tmux_t capture-pane -p -t t | grep -qx "T=$(cat "$d/term")"
+	tmux_t resize-window -t t -x 120 -y 40
+	size=$(tmux_t display -p -t t '#{pane_height} #{pane_width}')
+	[[ $size == *" 120" ]]
+	tmux_t send-keys -t t 'clear; stty size' Enter
+	pane_wait "^$size\$"
+	tmux_t send-keys -t t 'exit 4' Enter
+	shell_ended 4
+}
+
+@test "systemctl restart vmsvc-agent: a running session lives on (KillMode=process), new ones work" {
+	local d=$BATS_TEST_TMPDIR pid1 pid2 cli rc=0 i
+	mkfifo "$d/in"
+	"$VMSVC" exec dbs -- bash -c 'read a; echo got-$a; read b; echo got-$b; exit 5' \
+		<"$d/in" >"$d/out" 2>&1 3>&- &
+	cli=$!
+	exec 4>"$d/in"
+	echo one >&4
+	for ((i = 0; i < 100; i++)); do
+		grep -q got-one "$d/out" && break
+		sleep 0.1
+	done
+	grep -q got-one "$d/out"
+	pid1=$(agent_pid)
+	guest_exec dbs 'systemctl restart vmsvc-agent'
+	pid2=$(agent_pid)
+	echo "# agent PID $pid1 -> $pid2" >&3
+	[ "$pid1" != "$pid2" ] && [ "$pid2" != 0 ]
+	run guest_exec dbs 'systemctl is-active vmsvc-agent'
+	[ "$output" = active ]
+	# The old session still carries data both ways, and ends with its status.
+	echo two >&4
+	exec 4>&-
+	wait "$cli" || rc=$?
+	cat "$d/out"
+	[ "$rc" = 5 ]
+	[ "$(cat "$d/out")" = $'got-one\ngot-two' ]
+	run guest_exec dbs 'journalctl -b -u vmsvc-agent --no-pager -q -o cat'
+	[[ $output =~ "stopping: "[1-9][0-9]*" sessions keep running" ]]
+	# The new agent serves new sessions.
+	run vmsvc exec dbs -n -- sh -c 'echo new-$((6 * 7))'
+	[ "$status" -eq 0 ]
+	[ "$output" = new-42 ]
+}
+
+@test "a guest user cannot take the agent's port: vsock port 640 is privileged" {
+	run guest_exec dbs 'id carol >/dev/null 2>&1 || useradd -m carol
+		runuser -u carol -- socat -T 1 VSOCK-LISTEN:640 STDOUT 2>&1; echo rc=$?'
+	echo "$output"
+	[[ $output == *"Permission denied"* ]]
+	[[ ${lines[-1]} != rc=0 ]]
+	# An unprivileged port is the user's to take (socat waits for a peer).
+	run guest_exec dbs 'timeout 2 runuser -u carol -- socat VSOCK-LISTEN:40640 STDOUT; echo rc=$?'
+	echo "$output"
+	[ "${lines[-1]}" = rc=124 ]
+	# The agent still holds its port and serves.
+	run vmsvc exec dbs -n -- true
+	[ "$status" -eq 0 ]
+}
