@@ -48,6 +48,7 @@ gen_to_guest() {
 guest_reply_listener() {
 	guest_exec g1 "printf '#!/bin/sh\ncat >/tmp/h.got\necho after-eof got=\$(wc -c </tmp/h.got)\n' >/tmp/h.sh
 		chmod +x /tmp/h.sh
+		rm -f /tmp/h.log
 		socat -d -d -t 20 VSOCK-LISTEN:$1 EXEC:/tmp/h.sh 2>/tmp/h.log &
 		wait-for /tmp/h.log 'listening on'"
 }
@@ -112,6 +113,7 @@ ms_below() {
 @test "host CONNECT reaches a guest ncat --vsock listener: both ways, early bytes kept" {
 	# ncat's stdin is sent to the host, what the host sends lands in n.got.
 	guest_exec g1 "printf 'from-ncat\n' >/tmp/n.in
+		rm -f /tmp/n.log
 		ncat -v -l --vsock 6001 </tmp/n.in >/tmp/n.got 2>/tmp/n.log &
 		wait-for /tmp/n.log Listening"
 	run hybrid g1 --port 6001 --early 'early+' --send 'to-ncat\n' --timeout 30

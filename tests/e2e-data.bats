@@ -68,7 +68,7 @@ now_ms() {
 @test "host to guest: 256 MiB through CONNECT with random write sizes, SHA-256 equal" {
 	local sha t0 ms
 	sha=$("$VMSVC_STREAMGEN" sha "$BIG" 32)
-	guest_exec g1 'vsock-tool listen 6000 sink >/tmp/l.log 2>&1 &
+	guest_exec g1 'rm -f /tmp/l.log; vsock-tool listen 6000 sink >/tmp/l.log 2>&1 &
 		wait-for /tmp/l.log listening'
 	t0=$(now_ms)
 	run gen_to_guest "$BIG" 32 6000

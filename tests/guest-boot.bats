@@ -97,7 +97,7 @@ setup() {
 @test "vsock-tool send through an echo listener returns the same stream" {
 	local sha
 	sha=$("$STREAMGEN" sha 1000000 7)
-	run guest_exec boot 'vsock-tool listen 5000 echo >/tmp/l.log 2>&1 &
+	run guest_exec boot 'rm -f /tmp/l.log; vsock-tool listen 5000 echo >/tmp/l.log 2>&1 &
 		wait-for /tmp/l.log listening && vsock-tool send 1 5000 1000000 7 &&
 		wait-for /tmp/l.log echoed && cat /tmp/l.log'
 	[ "$status" -eq 0 ]
@@ -108,19 +108,19 @@ setup() {
 }
 
 @test "vsock-tool sink and source modes match streamgen" {
-	run guest_exec boot 'vsock-tool listen 5001 sink >/tmp/l.log 2>&1 &
+	run guest_exec boot 'rm -f /tmp/l.log; vsock-tool listen 5001 sink >/tmp/l.log 2>&1 &
 		wait-for /tmp/l.log listening && vsock-tool send 1 5001 300000 9 &&
 		wait-for /tmp/l.log "^recv" && cat /tmp/l.log'
 	[ "$status" -eq 0 ]
 	[[ $output == *"recv 300000 sha256 $("$STREAMGEN" sha 300000 9)"* ]]
-	run guest_exec boot 'vsock-tool listen 5002 source 123457 3 >/tmp/l.log 2>&1 &
+	run guest_exec boot 'rm -f /tmp/l.log; vsock-tool listen 5002 source 123457 3 >/tmp/l.log 2>&1 &
 		wait-for /tmp/l.log listening && vsock-tool send 1 5002 0 0'
 	[ "$status" -eq 0 ]
 	[[ $output == *"recv 123457 sha256 $("$STREAMGEN" sha 123457 3)"* ]]
 }
 
 @test "vsock-tool halfclose reads the echo after its SHUT_WR" {
-	run guest_exec boot 'vsock-tool listen 5003 echo >/tmp/l.log 2>&1 &
+	run guest_exec boot 'rm -f /tmp/l.log; vsock-tool listen 5003 echo >/tmp/l.log 2>&1 &
 		wait-for /tmp/l.log listening && vsock-tool halfclose 1 5003'
 	[ "$status" -eq 0 ]
 	[ "$output" = 'recv 5 ping\n' ]
@@ -147,7 +147,7 @@ setup() {
 }
 
 @test "ncat --vsock connects to a vsock-tool source inside the guest" {
-	run guest_exec boot 'vsock-tool listen 5006 source 4096 5 >/tmp/l.log 2>&1 &
+	run guest_exec boot 'rm -f /tmp/l.log; vsock-tool listen 5006 source 4096 5 >/tmp/l.log 2>&1 &
 		wait-for /tmp/l.log listening && ncat --vsock --recv-only 1 5006 | sha256sum'
 	[ "$status" -eq 0 ]
 	[[ $output == "$("$STREAMGEN" sha 4096 5)"* ]]
