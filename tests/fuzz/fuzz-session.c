@@ -49,8 +49,9 @@ static void check_peer(const struct sess_frame *f)
 		return;
 	sess_enc_peer(&b, &p);
 	if (!b.err) {
-		if (sess_frame_parse(b.data, b.len, &g) != (long)b.len || sess_dec_peer(&g, &back) ||
-		    back.uid != p.uid || back.ngroups != p.ngroups || strcmp(back.user, p.user))
+		if (sess_frame_parse(b.data, b.len, &g) != (long)b.len ||
+		    sess_dec_peer(&g, &back) || back.uid != p.uid || back.ngroups != p.ngroups ||
+		    strcmp(back.user, p.user))
 			abort();
 	}
 	sess_buf_free(&b);
