@@ -209,6 +209,7 @@ static void test_file_kept_mode_and_verified(void **state)
 	write_file(at("f/dst"), "old", 0644);
 	assert_int_equal(copy(src, at("f/dst"), 0, true, msg), -EBADMSG);
 	assert_non_null(strstr(msg, "SHA-256"));
+	assert_non_null(strstr(msg, at("f/dst' arrived")));
 	assert_string_equal(read_file(at("f/dst")), "old");
 	assert_int_equal(leftovers(at("f")), 0);
 }

@@ -180,7 +180,8 @@ static int locate(struct xfer_recv *r, const char *name, int *dirfd, char **base
 		if (!r->rootname && !xfer_name_ok(name, true))
 			return fail(r, -EPROTO, "the sender named its file '%s'", name);
 		*base = strdup(r->rootname ? r->rootname : name);
-		if (!*base || asprintf(path, "%s%s%s", r->shown, r->rootname ? "" : "/", *base) < 0)
+		if (!*base || (r->rootname ? (*path = strdup(r->shown)) == NULL
+					   : asprintf(path, "%s/%s", r->shown, *base) < 0))
 			return -ENOMEM;
 		*dirfd = fcntl(r->basefd, F_DUPFD_CLOEXEC, 3);
 		return *dirfd < 0 ? -errno : 0;
