@@ -251,7 +251,7 @@ static int loop(struct copy *c)
 static void lost(struct copy *c, int r)
 {
 	c->code = EXIT_FAIL;
-	if (r == -ECONNRESET)
+	if (r == -ECONNRESET || r == -EPIPE)
 		cli_error("the connection to %s ended before the copy finished (the agent "
 			  "stopped, or the VM shut down): nothing uncommitted was kept",
 			  c->vm);
