@@ -291,7 +291,7 @@ copy_started() {
 }
 
 @test "guest session process killed (kill -9) during guest -> host: the host keeps the old file" {
-	guest_exec g1 'head -c 268435456 /dev/zero >/tmp/src'
+	guest_exec -t 180 g1 'head -c 268435456 /dev/zero >/tmp/src'
 	echo old >"$H/f"
 	"$VMSVC" cp g1:/tmp/src "$H/f" 2>"$H/err" 3>&- &
 	local pid=$! i rc=0
@@ -311,7 +311,7 @@ copy_started() {
 
 # Last: it ends the guest.
 @test "QEMU killed during guest -> host: the host keeps the old file, no temporary file" {
-	guest_exec g1 'head -c 268435456 /dev/zero >/tmp/src'
+	guest_exec -t 180 g1 'head -c 268435456 /dev/zero >/tmp/src'
 	echo old >"$H/f"
 	"$VMSVC" cp g1:/tmp/src "$H/f" 2>"$H/err" 3>&- &
 	local pid=$! rc=0
