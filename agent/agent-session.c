@@ -14,11 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "agent-conf.h"
+#include "agent-copy.h"
 #include "agent-exec.h"
 #include "agent-log.h"
 #include "agent-session.h"
@@ -118,21 +120,16 @@ static int refuse(struct session *s, int stage, int err, const char *msg)
 	return -err;
 }
 
-/* The guest user of the request, allowed by the policy: 0 and *u, or an
- * ERROR queued. */
-static int pick_user(struct session *s, const struct sess_exec *e, struct au_user *u)
+/* The guest user want (NULL: the mapped default), if the policy allows
+ * it: 0 and *u, or an ERROR queued. */
+static int find_user(struct session *s, const char *want, struct au_user *u)
 {
-	const char *cf = s->ctx->config, *want;
+	const char *cf = s->ctx->config;
 	char msg[512];
 	int r;
 
-	if (!(e->flags & SESS_EXEC_LOGIN) ? !s->conf.exec : !s->conf.shell) {
-		snprintf(msg, sizeof(msg), "%s may not %s in this guest: %s=no in [Session] of %s",
-			 s->host, e->flags & SESS_EXEC_LOGIN ? "open a shell" : "run commands",
-			 e->flags & SESS_EXEC_LOGIN ? "Shell" : "Exec", cf);
-		return refuse(s, SESS_STAGE_POLICY, EPERM, msg);
-	}
-	want = e->user ? e->user : aconf_default_user(&s->conf, s->host_user, s->host_uid);
+	if (!want)
+		want = aconf_default_user(&s->conf, s->host_user, s->host_uid);
 	if (!want) {
 		snprintf(msg, sizeof(msg), "%s may run as no guest user: map it in [Users] of %s",
 			 s->host, cf);
@@ -151,6 +148,21 @@ static int pick_user(struct session *s, const struct sess_exec *e, struct au_use
 		return refuse(s, SESS_STAGE_POLICY, EPERM, msg);
 	}
 	return 0;
+}
+
+/* The guest user of an EXEC, if exec (or shell) is on: as find_user. */
+static int pick_user(struct session *s, const struct sess_exec *e, struct au_user *u)
+{
+	bool login = e->flags & SESS_EXEC_LOGIN;
+	char msg[512];
+
+	if (!login ? !s->conf.exec : !s->conf.shell) {
+		snprintf(msg, sizeof(msg), "%s may not %s in this guest: %s=no in [Session] of %s",
+			 s->host, login ? "open a shell" : "run commands", login ? "Shell" : "Exec",
+			 s->ctx->config);
+		return refuse(s, SESS_STAGE_POLICY, EPERM, msg);
+	}
+	return find_user(s, e->user, u);
 }
 
 /* env: the user's basics, TERM on a terminal, then the request's (each
@@ -297,6 +309,65 @@ static int run_exec(struct session *s, const struct sess_frame *f)
 	return r;
 }
 
+/* ---- cp ---- */
+
+/* The session process becomes guest user u for good (no way back to
+ * root): the kernel checks every file access of the copy. In u's home. */
+static int become(struct session *s, const struct au_user *u)
+{
+	gid_t groups[AU_MAX_GROUPS];
+	int n = au_groups(s->ctx->group, u->name, u->gid, groups, AU_MAX_GROUPS);
+	char msg[512];
+
+	if (n < 1) {
+		groups[0] = u->gid;
+		n = 1;
+	}
+	if (geteuid() != u->uid &&
+	    (setgroups((size_t)n, groups) < 0 || setgid(u->gid) < 0 || setuid(u->uid) < 0)) {
+		snprintf(msg, sizeof(msg), "cannot become user '%s' (uid %u): %s", u->name,
+			 (unsigned)u->uid, strerror(errno));
+		return refuse(s, SESS_STAGE_USER, errno, msg);
+	}
+	if (chdir(u->home) < 0 && chdir("/") < 0)
+		alog("cannot enter '%s' or '/' as '%s'", u->home, u->name);
+	return 0;
+}
+
+static int run_copy(struct session *s, const struct sess_frame *f)
+{
+	uint16_t type = f->type;
+	struct sess_xfer q;
+	struct au_user u = { 0 };
+	char msg[512], who[400];
+	_cleanup_free_ char *path = NULL;
+	int r;
+
+	if (sess_dec_xfer(f, &q) < 0)
+		return protocol_error(s, "malformed PUT or GET");
+	if (!s->conf.copy) {
+		snprintf(msg, sizeof(msg),
+			 "%s may not copy files in this guest: Copy=no in "
+			 "[Session] of %s",
+			 s->host, s->ctx->config);
+		return refuse(s, SESS_STAGE_POLICY, EPERM, msg);
+	}
+	path = strdup(q.path); /* q points into the frame, gone at the next read */
+	r = path ? find_user(s, NULL, &u) : -ENOMEM;
+	if (r == 0)
+		r = become(s, &u);
+	if (r == 0) {
+		snprintf(who, sizeof(who), "%s on VM '%s' as '%s'", s->host, s->vm, u.name);
+		r = acopy_run(&s->c, &(struct acopy_req){ .type = type,
+							  .path = path,
+							  .flags = q.flags,
+							  .peer_window = s->peer_window,
+							  .who = who });
+	}
+	au_user_clear(&u);
+	return r;
+}
+
 static int request(struct session *s)
 {
 	struct sess_frame f;
@@ -325,10 +396,7 @@ static int request(struct session *s)
 		return run_exec(s, &f);
 	case SESS_PUT:
 	case SESS_GET:
-		if (!s->conf.copy)
-			return refuse(s, SESS_STAGE_POLICY, EPERM, "Copy=no in agent.conf");
-		return refuse(s, SESS_STAGE_PROTOCOL, ENOTSUP,
-			      "this agent does not implement file copy yet");
+		return run_copy(s, &f);
 	case SESS_PEER:
 		return protocol_error(s, "a second PEER frame");
 	default:

@@ -90,15 +90,13 @@ static const char *str_field(json_object *o, const char *key, const char *def)
 	return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : def;
 }
 
-/* Asks vmsvcd for the stream to VM s->vm's agent: the fd, or -1 with the
- * reason printed. */
-static int open_session(struct client *c)
+int cli_session_open(const char *vm, char *label, size_t size)
 {
 	json_object *req = json_object_new_object(), *reply = NULL, *ok;
 	int fd = -1, r;
 
 	json_object_object_add(req, "op", json_object_new_string("session"));
-	json_object_object_add(req, "vm", json_object_new_string(c->s->vm));
+	json_object_object_add(req, "vm", json_object_new_string(vm));
 	r = ctl_call(cli_runtime_dir(), req, 30000, &reply, &fd);
 	json_object_put(req);
 	if (r < 0) {
@@ -115,7 +113,7 @@ static int open_session(struct client *c)
 	} else if (fd < 0) {
 		cli_error("vmsvcd answered the session request without a stream");
 	} else {
-		snprintf(c->vm, sizeof(c->vm), "VM '%s'", str_field(reply, "vm", c->s->vm));
+		snprintf(label, size, "VM '%s'", str_field(reply, "vm", vm));
 	}
 	json_object_put(reply);
 	return fd;
@@ -464,7 +462,7 @@ int cli_session_run(const struct cli_session *s)
 	if (!c.in || !c.o[0].data || !c.o[1].data || signals_setup() < 0) {
 		cli_error("out of memory");
 		code = EXIT_SESSION_FAIL;
-	} else if ((c.sock = open_session(&c)) < 0) {
+	} else if ((c.sock = cli_session_open(s->vm, c.vm, sizeof(c.vm))) < 0) {
 		code = EXIT_SESSION_FAIL;
 	} else {
 		send_request(&c);

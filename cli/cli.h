@@ -158,12 +158,42 @@ struct cli_session {
 	uint32_t timeout_ms; /* 0: none */
 	bool shell;	     /* SIGTERM and SIGHUP end the session instead of being forwarded */
 };
+/* Asks vmsvcd for a stream to VM vm's agent (PEER already in it): the fd
+ * (the caller closes it) with label set to "VM 'NAME'", or -1 with the
+ * reason printed (exec, shell and cp then exit EXIT_SESSION_FAIL). */
+int cli_session_open(const char *vm, char *label, size_t size);
 /* Runs the request to its end: the command's exit status, 128+N for a
  * signal, or EXIT_SESSION_FAIL / EXIT_CANNOT_EXEC / EXIT_NOT_FOUND with a
  * message on stderr. */
 int cli_session_run(const struct cli_session *s);
 
+/* --- cli-progress.c: a progress bar on stderr (one line redrawn with \r) --- */
+struct xfer_progress;
+struct cli_progress {
+	const char *name;
+	uint64_t total; /* 0: as the progress says (what META announced so far) */
+	uint64_t t0, last;
+};
+void cli_progress_start(struct cli_progress *b, const char *name, uint64_t total);
+/* Redraws at most 4 times a second; final: the last state and a newline. */
+void cli_progress_draw(struct cli_progress *b, const struct xfer_progress *p, bool final);
+
+/* --- cli-copy.c: one vmsvc cp request (PUT or GET) through vmsvcd --- */
+struct cli_copy {
+	const char *vm;
+	bool put;	    /* host -> guest */
+	const char *local;  /* PUT: the source; GET: the destination */
+	const char *remote; /* the guest path */
+	uint32_t flags;	    /* SESS_PUT_* */
+	bool progress;	    /* draw a progress bar on stderr */
+};
+/* Copies one source: EXIT_OK, EXIT_FAIL (with a message: nothing
+ * uncommitted is left), EXIT_SESSION_FAIL (no session), or 128+N when
+ * signal N interrupted it. */
+int cli_copy_run(const struct cli_copy *q);
+
 int cmd_exec(int argc, char **argv);
+int cmd_cp(int argc, char **argv);
 int cmd_shell(int argc, char **argv);
 int cmd_nc(int argc, char **argv);
 int cmd_listen(int argc, char **argv);

@@ -15,6 +15,7 @@ static const struct cli_command commands[] = {
 	{ "vm", cmd_vm, "define VMs served by vmsvcd and print their QEMU options" },
 	{ "exec", cmd_exec, "run a command in a VM through its guest agent (no network)" },
 	{ "shell", cmd_shell, "a login shell in a VM through its guest agent" },
+	{ "cp", cmd_cp, "copy files and folders between the host and a VM (verified, atomic)" },
 	{ "nc", cmd_nc, "connect to a VM service and bridge it to stdin/stdout" },
 	{ "listen", cmd_listen, "listen for a VM service (bridge, --echo or --exec)" },
 	{ "stats", cmd_stats, "connection counters per service and per VM (vmsvcd)" },

@@ -106,7 +106,7 @@ static int get_int(json_object *req, const char *key, int64_t lo, int64_t hi, in
 	return *out < lo || *out > hi ? -EINVAL : 0;
 }
 
-static void add_guid(json_object *o, const char *key, const hv_guid_t *g)
+void ctl_add_guid(json_object *o, const char *key, const hv_guid_t *g)
 {
 	char s[HV_GUID_STRSIZE];
 
@@ -212,8 +212,8 @@ static int deliver(struct ctl_client *l, const hv_guid_t *peer_vm, const hv_guid
 	int r;
 
 	json_object_object_add(m, "op", json_object_new_string("incoming"));
-	add_guid(m, "vm", peer_vm);
-	add_guid(m, "service", svc);
+	ctl_add_guid(m, "vm", peer_vm);
+	ctl_add_guid(m, "service", svc);
 	r = ctl_send_fds(l->w.fd, m, &fd, 1);
 	json_object_put(m);
 	return r < 0 ? -ECONNREFUSED : 0;
@@ -347,6 +347,11 @@ void ctl_pending_end(struct ctl_pending *p, json_object *reply, int fd)
 	}
 }
 
+bool ctl_client_privileged(const struct ctl_client *c)
+{
+	return is_privileged(c);
+}
+
 const struct ucred *ctl_client_cred(const struct ctl_client *c)
 {
 	return &c->cred;
@@ -434,8 +439,8 @@ static void pconn_reply(struct pconn *pc, int err, const hv_guid_t *peer_vm)
 							   : strerror(-err));
 	} else {
 		o = reply_ok();
-		add_guid(o, "vm", peer_vm);
-		add_guid(o, "service", &pc->svc);
+		ctl_add_guid(o, "vm", peer_vm);
+		ctl_add_guid(o, "service", &pc->svc);
 	}
 	ctl_send(pc->pend.client->w.fd, o, -1);
 	json_object_put(o);
@@ -474,8 +479,8 @@ static json_object *connect_loopback(struct control *ctl, struct pconn *pc, int 
 	}
 	sc->accepted++;
 	json_object *o = reply_ok();
-	add_guid(o, "vm", &HV_GUID_LOOPBACK);
-	add_guid(o, "service", &pc->svc);
+	ctl_add_guid(o, "vm", &HV_GUID_LOOPBACK);
+	ctl_add_guid(o, "service", &pc->svc);
 	return o;
 }
 
@@ -577,99 +582,11 @@ static json_object *op_connect(struct daemon *d, struct ctl_client *c, json_obje
 	return o;
 }
 
-/* ---- stats ---- */
-
-static json_object *service_stats(struct daemon *d, const hv_guid_t *id, const char *name,
-				  uint32_t port, bool has_port)
-{
-	json_object *o = json_object_new_object();
-	struct counters live = { 0 }, *c = daemon_service_counters(d, id);
-
-	for (struct vm *vm = vm_first(d); vm; vm = vm_next(d, vm))
-		hs_live_bytes(vm, id, &live);
-	json_object_object_add(o, "name", name ? json_object_new_string(name) : NULL);
-	add_guid(o, "guid", id);
-	json_object_object_add(o, "port", has_port ? json_object_new_int64(port) : NULL);
-	counters_to_json(c, &live, o);
-	return o;
-}
-
-static json_object *refuse_state(void)
-{
-	return reply_error(EACCES, "not permitted: reading VM state and counters needs root or "
-				   "the 'vmsvc' group");
-}
-
-static json_object *op_stats(struct daemon *d, struct ctl_client *c, json_object *req,
-			     const int *fds, unsigned nfds)
-{
-	json_object *o, *svcs, *vms;
-
-	(void)req, (void)fds, (void)nfds;
-	if (!is_privileged(c))
-		return refuse_state();
-	o = reply_ok();
-	svcs = json_object_new_array();
-	vms = json_object_new_array();
-	daemon_refresh_registry(d);
-	for (size_t i = 0; d->reg && i < reg_count(d->reg); i++) {
-		const struct reg_service *s = reg_at(d->reg, i);
-		json_object_array_add(svcs, service_stats(d, &s->id, s->name, s->port, true));
-	}
-	for (size_t i = 0; i < counter_table_count(d->svc_counts); i++) {
-		hv_guid_t id;
-		counter_table_at(d->svc_counts, i, &id);
-		if (!d->reg || !reg_find_guid(d->reg, &id))
-			json_object_array_add(svcs, service_stats(d, &id, NULL, 0, false));
-	}
-	for (struct vm *vm = vm_first(d); vm; vm = vm_next(d, vm)) {
-		json_object *v = json_object_new_object();
-		struct counters live = { 0 };
-
-		hs_live_bytes(vm, NULL, &live);
-		json_object_object_add(v, "name", json_object_new_string(vm_name(vm)));
-		add_guid(v, "id", vm_id(vm));
-		counters_to_json(vm_counters(vm), &live, v);
-		json_object_array_add(vms, v);
-	}
-	json_object_object_add(o, "services", svcs);
-	json_object_object_add(o, "vms", vms);
-	return o;
-}
-
-static json_object *op_status(struct daemon *d, struct ctl_client *c, json_object *req,
-			      const int *fds, unsigned nfds)
-{
-	json_object *o, *vms;
-
-	(void)req, (void)fds, (void)nfds;
-	if (!is_privileged(c))
-		return refuse_state();
-	o = json_object_new_object();
-	vms = json_object_new_array();
-	for (struct vm *vm = vm_first(d); vm; vm = vm_next(d, vm)) {
-		json_object *v = json_object_new_object();
-
-		json_object_object_add(v, "name", json_object_new_string(vm_name(vm)));
-		add_guid(v, "id", vm_id(vm));
-		json_object_object_add(v, "cid", json_object_new_int64(vm_cid(vm)));
-		json_object_object_add(v, "state",
-				       json_object_new_string(vm_state_name(vm_state(vm))));
-		json_object_object_add(v, "connections", json_object_new_int64(vm_connections(vm)));
-		json_object_array_add(vms, v);
-	}
-	json_object_object_add(o, "ok", json_object_new_boolean(true));
-	json_object_object_add(o, "vms", vms);
-	return o;
-}
-
 static const struct {
 	const char *name;
 	json_object *(*run)(struct daemon *d, struct ctl_client *c, json_object *req,
 			    const int *fds, unsigned nfds);
 } ops[] = {
-	{ "status", op_status },
-	{ "stats", op_stats },
 	{ "connect", op_connect },
 	{ "listen", op_listen },
 };

@@ -13,6 +13,8 @@
 
 #include <json-c/json.h>
 
+#include <vmsvc/vmsvc.h>
+
 #include "list.h"
 
 struct daemon;
@@ -47,6 +49,9 @@ int ctl_pending_begin(struct ctl_pending *p, struct ctl_client *c);
  * if the client is still there, and ends p. Safe to call twice. */
 void ctl_pending_end(struct ctl_pending *p, json_object *reply, int fd);
 
+/* Root or the vmsvc group: may connect into guests and read the daemon's
+ * state. */
+bool ctl_client_privileged(const struct ctl_client *c);
 /* The caller, from SO_PEERCRED and SO_PEERGROUPS at connect time. */
 const struct ucred *ctl_client_cred(const struct ctl_client *c);
 bool ctl_client_in_group(const struct ctl_client *c, gid_t gid);
@@ -54,6 +59,8 @@ void ctl_client_groups(const struct ctl_client *c, const gid_t **groups, unsigne
 /* Replies in the protocol's form ("ok", "error", "message"). */
 json_object *ctl_reply_error(int err, const char *message);
 json_object *ctl_reply_ok(void);
+/* Adds GUID g to o under key, in its canonical form. */
+void ctl_add_guid(json_object *o, const char *key, const hv_guid_t *g);
 
 /* Creates and starts serving RUNDIR/control.sock. 0 or a negative errno. */
 int control_start(struct daemon *d);

@@ -123,9 +123,7 @@ static int on_open(void *opaque, int err, int fd, uint32_t local_port)
 	if (r == 0) {
 		reply = ctl_reply_ok();
 		json_object_object_add(reply, "vm", json_object_new_string(o->vm));
-		char id[HV_GUID_STRSIZE];
-		hv_guid_format(&o->vm_id, id, sizeof(id));
-		json_object_object_add(reply, "id", json_object_new_string(id));
+		ctl_add_guid(reply, "id", &o->vm_id);
 		sc->accepted++;
 		log_info("session: uid %u (%s) pid %u opened a session in VM %s (host port %u)",
 			 o->peer.uid, o->user[0] ? o->user : "?", o->peer.pid, o->vm, local_port);

@@ -17,6 +17,7 @@
 #include "ctlproto.h"
 #include "daemon.h"
 #include "fdwatch.h"
+#include "ctlstate.h"
 #include "hybsock.h"
 #include "sessiond.h"
 #include "log.h"
@@ -197,6 +198,8 @@ int main(int argc, char **argv)
 	r = hybsock_init(&d);
 	if (r == 0)
 		r = session_start(&d);
+	if (r == 0)
+		r = ctlstate_start(&d);
 	if (r == 0)
 		r = vm_table_start(&d);
 	if (r == 0) {

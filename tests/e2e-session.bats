@@ -372,3 +372,43 @@ teardown() {
 	done
 	[ "$(guest_exec g1 'ps' | grep -c '[s]leep 400' || true)" = 0 ]
 }
+
+@test "an allowed non-root host user (SessionUsers=nobody) runs only as the guest user the agent maps it to" {
+	guest_exec g1 'grep -q ^alice: /etc/passwd || {
+		echo "alice:x:1000:1000:Alice:/home/alice:/bin/sh" >>/etc/passwd
+		echo "alice:x:1000:" >>/etc/group
+		mkdir -p /home/alice && chown 1000:1000 /home/alice; }
+		rm -f /etc/vmsvc/agent.conf'
+	echo "SessionUsers=nobody" >>"$VMSVC_CONFIG_DIR/vms.d/g1.conf"
+	local i
+	# vmsvcd takes the change without a restart; until then: 125 from vmsvcd
+	for ((i = 0; i < 50; i++)); do
+		run --separate-stderr as_nobody -- "$VMSVC" exec g1 -n -- id -un
+		[[ $stderr != *"may not open sessions"* ]] && break
+		sleep 0.1
+	done
+	# vmsvcd lets nobody in; the agent's default maps no guest user to it
+	[ "$status" -eq 125 ]
+	[[ $stderr == *"host user 'nobody' (uid 65534) may run as no guest user: map it in [Users]"* ]]
+	guest_exec g1 'mkdir -p /etc/vmsvc; printf "[Users]\nnobody = alice\n" >/etc/vmsvc/agent.conf'
+	run --separate-stderr as_nobody -- "$VMSVC" exec g1 -n -- sh -c 'id -un; echo $HOME'
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = alice ]
+	[ "${lines[1]}" = /home/alice ]
+	run --separate-stderr as_nobody -- "$VMSVC" exec g1 -n -u root -- true
+	[ "$status" -eq 125 ]
+	[[ $stderr == *"host user 'nobody' (uid 65534) may not run as guest user 'root'"* ]]
+	guest_exec g1 'rm -f /etc/vmsvc/agent.conf'
+	sed -i '/^SessionUsers=/d' "$VMSVC_CONFIG_DIR/vms.d/g1.conf"
+}
+
+@test "the VM Session Service disabled: exec fails at once (125) saying how to turn it on; enabled: it works" {
+	vmsvc service disable "VM Session Service"
+	run --separate-stderr vmsvc exec g1 -n -- true
+	vmsvc service enable "VM Session Service"
+	[ "$status" -eq 125 ]
+	[[ $stderr == *"the VM Session Service is disabled in the registry; turn it on with 'vmsvc service enable \"VM Session Service\"'"* ]]
+	run vmsvc exec g1 -n -- echo back
+	[ "$status" -eq 0 ]
+	[ "$output" = back ]
+}
