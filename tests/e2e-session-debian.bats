@@ -252,3 +252,32 @@ agent_pid() {
 	run vmsvc exec dbs -n -- true
 	[ "$status" -eq 0 ]
 }
+
+@test "cp both ways with the installed agent: 32 MiB with the same SHA-256, a tree with links, a guest user's permissions" {
+	local t=$BATS_TEST_TMPDIR sha
+	head -c 33554432 /dev/urandom >"$t/big"
+	sha=$(sha256sum <"$t/big" | cut -d' ' -f1)
+	run --separate-stderr vmsvc cp --no-progress "$t/big" dbs:/var/tmp/
+	[ "$status" -eq 0 ]
+	[ "$(guest_exec dbs 'sha256sum /var/tmp/big' | cut -d' ' -f1)" = "$sha" ]
+	run --separate-stderr vmsvc cp --no-progress dbs:/var/tmp/big "$t/back"
+	[ "$status" -eq 0 ]
+	[ "$(sha256sum <"$t/back" | cut -d' ' -f1)" = "$sha" ]
+	# a tree: nested file, empty folder, a link pointing out (copied as a link)
+	mkdir -p "$t/tree/a/b" "$t/tree/empty"
+	echo nested >"$t/tree/a/b/f"
+	ln -s ../../outside "$t/tree/a/link"
+	run --separate-stderr vmsvc cp -r --no-progress "$t/tree" dbs:/var/tmp/
+	[ "$status" -eq 0 ]
+	run guest_exec dbs 'cd /var/tmp/tree && find . | sort && readlink a/link && cat a/b/f'
+	[ "$output" = $'.\n./a\n./a/b\n./a/b/f\n./a/link\n./empty\n../../outside\nnested' ]
+	# the guest user's permissions: host root mapped to carol cannot write /root
+	guest_exec dbs 'id carol >/dev/null 2>&1 || useradd -m -u 2001 -s /bin/bash carol
+		mkdir -p /etc/vmsvc && printf "[Users]\nroot = carol\n" >/etc/vmsvc/agent.conf'
+	run --separate-stderr vmsvc cp --no-progress "$t/tree/a/b/f" dbs:/root/
+	guest_exec dbs 'rm -f /etc/vmsvc/agent.conf'
+	[ "$status" -eq 1 ]
+	[[ $stderr == *"ermission denied"* ]]
+	run guest_exec dbs 'ls -A /root | grep -c vmsvc-cp || true'
+	[ "$output" = 0 ]
+}

@@ -412,3 +412,34 @@ teardown() {
 	[ "$status" -eq 0 ]
 	[ "$output" = back ]
 }
+
+@test "SIGINT, SIGQUIT and SIGUSR2 reach the remote process group too" {
+	local out=$BATS_TEST_TMPDIR/sig2.out pid i s
+	"$VMSVC" exec g1 -n -- sh -c 'for s in INT QUIT USR2; do trap "echo got-$s" $s; done
+		echo ready; while :; do sleep 0.1; done' >"$out" 2>&1 3>&- &
+	pid=$!
+	for ((i = 0; i < 100; i++)); do
+		grep -q ready "$out" && break
+		sleep 0.1
+	done
+	for s in INT QUIT USR2; do
+		kill -"$s" "$pid"
+		for ((i = 0; i < 100; i++)); do
+			grep -q "got-$s" "$out" && break
+			sleep 0.1
+		done
+	done
+	kill -TERM "$pid"
+	wait "$pid" || true
+	[ "$(grep -E '^(ready|got-)' "$out")" = $'ready\ngot-INT\ngot-QUIT\ngot-USR2' ]
+}
+
+@test "on a host terminal: a PTY by default, -T forbids one" {
+	local cmd="sh -c '[ -t 1 ] && echo tty || echo notty'"
+	run script -q -e -c "$VMSVC exec g1 -- $cmd" /dev/null
+	[ "$status" -eq 0 ]
+	[[ "$output" == *tty* && "$output" != *notty* ]]
+	run script -q -e -c "$VMSVC exec g1 -T -- $cmd" /dev/null
+	[ "$status" -eq 0 ]
+	[[ "$output" == *notty* ]]
+}
