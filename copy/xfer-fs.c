@@ -22,25 +22,13 @@
 
 #include <linux/openat2.h>
 
+#include "session.h"
 #include "util.h"
 #include "xfer.h"
 
 bool xfer_name_ok(const char *name, bool one)
 {
-	const char *p = name;
-
-	if (!*name || *name == '/')
-		return false;
-	while (*p) {
-		size_t n = strcspn(p, "/");
-
-		if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
-			return false;
-		p += n;
-		if (*p == '/' && (one || *++p == '\0'))
-			return false;
-	}
-	return true;
+	return *name && sess_name_ok(name) && !(one && strchr(name, '/'));
 }
 
 /* Component by component, each with O_NOFOLLOW (rel is xfer_name_ok). */

@@ -257,11 +257,19 @@ static int make_dir(struct xfer_recv *r, const struct sess_meta *m)
 	return add_dirfix(r, r->started ? m->name : "", created, m);
 }
 
+/* The sender's mtime (ns since the epoch, maybe negative) as a timespec
+ * whose tv_nsec is in [0, 1e9), as utimensat() requires. */
+static struct timespec mtime_ts(int64_t ns)
+{
+	int64_t rem = ns % 1000000000;
+
+	return (struct timespec){ .tv_sec = ns / 1000000000 - (rem < 0),
+				  .tv_nsec = rem < 0 ? rem + 1000000000 : rem };
+}
+
 static void link_preserve(struct xfer_recv *r, const struct sess_meta *m)
 {
-	struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT },
-				  { .tv_sec = m->mtime_ns / 1000000000,
-				    .tv_nsec = m->mtime_ns % 1000000000 } };
+	struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, mtime_ts(m->mtime_ns) };
 
 	if (!(r->flags & SESS_PUT_PRESERVE))
 		return;
@@ -355,9 +363,7 @@ static int commit_file(struct xfer_recv *r, const struct sess_end *e)
 {
 	uint8_t got[SHA256_DIGEST_SIZE];
 	const struct sess_meta *m = &r->meta;
-	struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT },
-				  { .tv_sec = m->mtime_ns / 1000000000,
-				    .tv_nsec = m->mtime_ns % 1000000000 } };
+	struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, mtime_ts(m->mtime_ns) };
 	int err;
 
 	sha256_digest(&r->sha, sizeof(got), got);
@@ -383,9 +389,7 @@ static int commit_file(struct xfer_recv *r, const struct sess_end *e)
 
 static int fix_dir(struct xfer_recv *r, const struct dirfix *d)
 {
-	struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT },
-				  { .tv_sec = d->mtime_ns / 1000000000,
-				    .tv_nsec = d->mtime_ns % 1000000000 } };
+	struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, mtime_ts(d->mtime_ns) };
 	bool preserve = r->flags & SESS_PUT_PRESERVE;
 	_cleanup_close_ int fd = xfer_open_beneath(r->treefd, d->rel);
 

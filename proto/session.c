@@ -767,8 +767,7 @@ static int meta_field(const struct tlv_it *it, struct sess_meta *m)
 	}
 }
 
-/* A tree entry's name: relative, no "." or ".." component, no "//". */
-static bool name_ok(const char *name)
+bool sess_name_ok(const char *name)
 {
 	const char *p = name;
 
@@ -799,7 +798,7 @@ int sess_dec_meta(const struct sess_frame *f, struct sess_meta *m)
 		if (meta_field(&it, m) < 0)
 			return -EPROTO;
 	if (r < 0 || m->type < SESS_F_REG || m->type > SESS_F_LINK || m->mode > 07777 ||
-	    !name_ok(m->name) || (m->type == SESS_F_LINK) != (m->link != NULL))
+	    !sess_name_ok(m->name) || (m->type == SESS_F_LINK) != (m->link != NULL))
 		return -EPROTO;
 	return 0;
 }

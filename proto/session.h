@@ -237,6 +237,9 @@ struct sess_meta {
 	int64_t mtime_ns;
 	const char *link; /* SESS_F_LINK: the target */
 };
+/* Whether name can be a tree entry's name: relative, no "." or ".."
+ * component, no empty component ("a//b", "a/"); "" (the root) passes. */
+bool sess_name_ok(const char *name);
 void sess_enc_meta(struct sess_buf *b, const struct sess_meta *m);
 int sess_dec_meta(const struct sess_frame *f, struct sess_meta *m);
 
