@@ -50,8 +50,8 @@ struct aconf {
 	unsigned max_sessions;
 	struct aconf_map *maps;
 	size_t nmaps;
-	bool hb_enabled;      /* [Heartbeat] Enabled */
-	char **critical;      /* [Heartbeat] CriticalUnits, full unit names */
+	bool hb_enabled; /* [Heartbeat] Enabled */
+	char **critical; /* [Heartbeat] CriticalUnits, full unit names */
 	size_t ncritical;
 	bool shutdown_enabled; /* [Shutdown] Enabled */
 };

@@ -20,8 +20,8 @@
 typedef long (*aconn_parse_fn)(const uint8_t *buf, size_t size, struct sess_frame *f);
 
 struct aconn {
-	int sock;	     /* owned; -1 when closed */
-	size_t cap;	     /* header + the largest payload */
+	int sock;   /* owned; -1 when closed */
+	size_t cap; /* header + the largest payload */
 	aconn_parse_fn parse;
 	struct sess_buf out; /* frames to send, in order */
 	uint8_t *in;	     /* received bytes [start, end) */

@@ -15,11 +15,11 @@
 
 /* The facts that do not change while the guest runs ("" when unknown). */
 struct afacts {
-	char boot_id[40];     /* /proc/sys/kernel/random/boot_id */
-	char os_name[256];    /* os-release PRETTY_NAME (else NAME) */
-	char os_id[64];	      /* os-release ID */
-	char os_version[64];  /* os-release VERSION_ID */
-	char kernel[128];     /* uname -r */
+	char boot_id[40];    /* /proc/sys/kernel/random/boot_id */
+	char os_name[256];   /* os-release PRETTY_NAME (else NAME) */
+	char os_id[64];	     /* os-release ID */
+	char os_version[64]; /* os-release VERSION_ID */
+	char kernel[128];    /* uname -r */
 };
 
 /* Fills *f; os_release: the file to read (NULL: /etc/os-release, else

@@ -98,10 +98,9 @@ void aic_error(struct aic *c, uint32_t seq, uint32_t type, int err, const char *
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	ic_enc_error(&c->conn.out, &(struct ic_error){ .seq = seq,
-						       .type = type,
-						       .err = (uint32_t)err,
-						       .message = msg });
+	ic_enc_error(&c->conn.out,
+		     &(struct ic_error){
+			     .seq = seq, .type = type, .err = (uint32_t)err, .message = msg });
 }
 
 void aic_set_why(struct aic *c, const char *fmt, ...)
@@ -187,8 +186,8 @@ static void on_service_frame(struct aic *c, const struct sess_frame *f, uint64_t
 	c->why[0] = '\0';
 	r = c->ops->frame ? c->ops->frame(c, f, now) : -EOPNOTSUPP;
 	if (r == -EOPNOTSUPP)
-		aic_error(c, 0, f->type, EOPNOTSUPP, "frame type %u is not one the %s service knows",
-			  f->type, c->ops->name);
+		aic_error(c, 0, f->type, EOPNOTSUPP,
+			  "frame type %u is not one the %s service knows", f->type, c->ops->name);
 	else if (r < 0)
 		aic_error(c, 0, f->type, -r, "%s", c->why[0] ? c->why : strerror(-r));
 }

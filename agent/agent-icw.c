@@ -26,15 +26,15 @@ enum slot_state { S_OFF, S_WAIT, S_CONNECTING, S_UP };
 struct slot {
 	struct aicw_service *s;
 	enum slot_state st;
-	int fd; /* S_CONNECTING */
+	int fd;		  /* S_CONNECTING */
 	struct aic *conn; /* S_UP */
 	uint64_t at;	  /* S_WAIT: next try; S_CONNECTING: give up */
 	uint64_t up_since;
 	unsigned delay;
-	bool mismatch;	     /* the last connection ended in a mismatch */
-	int logged_err;	     /* the failure logged last, 0: none since up */
-	bool logged_ready;   /* on this connection */
-	int logged_enabled;  /* -1: no STATE logged on this connection */
+	bool mismatch;	    /* the last connection ended in a mismatch */
+	int logged_err;	    /* the failure logged last, 0: none since up */
+	bool logged_ready;  /* on this connection */
+	int logged_enabled; /* -1: no STATE logged on this connection */
 	bool logged_mismatch;
 };
 

@@ -67,12 +67,12 @@ static void announce(void *ctx, uint32_t action, const char *text)
 	apow_wall(text);
 }
 
-static const char *const commands[] = { [IC_SD_POWEROFF] = "poweroff",
-					[IC_SD_REBOOT] = "reboot",
-					[IC_SD_HALT] = "halt" };
-static const int reboot_cmds[] = { [IC_SD_POWEROFF] = RB_POWER_OFF,
-				   [IC_SD_REBOOT] = RB_AUTOBOOT,
-				   [IC_SD_HALT] = RB_HALT_SYSTEM };
+static const char *const commands[] = {
+	[IC_SD_POWEROFF] = "poweroff", [IC_SD_REBOOT] = "reboot", [IC_SD_HALT] = "halt"
+};
+static const int reboot_cmds[] = {
+	[IC_SD_POWEROFF] = RB_POWER_OFF, [IC_SD_REBOOT] = RB_AUTOBOOT, [IC_SD_HALT] = RB_HALT_SYSTEM
+};
 
 /* The helper: runs the command, then the fallback. Never returns. */
 static void __attribute__((noreturn)) helper(uint32_t action)

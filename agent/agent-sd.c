@@ -61,7 +61,8 @@ static int policy(const struct asd *s, char *why, size_t size)
 	}
 	r = conf.shutdown_enabled ? 0 : EPERM;
 	if (r)
-		snprintf(why, size, "refused by the guest's configuration ([Shutdown] Enabled = no in %s)",
+		snprintf(why, size,
+			 "refused by the guest's configuration ([Shutdown] Enabled = no in %s)",
 			 s->config);
 	aconf_clear(&conf);
 	return r;
@@ -101,8 +102,8 @@ static void start(struct aic *c, struct asd *s, const struct ic_sd_request *q)
 	     q->requester ? q->requester : "the host", q->message ? q->message : "(no message)");
 	snprintf(text, sizeof(text), "The host%s%s%s asks this system to %s now%s%s",
 		 q->requester ? " (" : "", q->requester ? q->requester : "",
-		 q->requester ? ")" : "", what, q->message && *q->message ? ": " : ".",
-		 q->message ? q->message : "");
+		 q->requester ? ")" : "", q->action == IC_SD_POWEROFF ? "power off" : what,
+		 q->message && *q->message ? ": " : ".", q->message ? q->message : "");
 	if (s->be.announce)
 		s->be.announce(s->be.ctx, q->action, text);
 	e = s->be.power ? s->be.power(s->be.ctx, q->action, force, why, sizeof(why)) : -ENOSYS;

@@ -149,8 +149,8 @@ int asys_failed_units(struct asys *s, void (*each)(void *ctx, const char *unit),
 
 	if (r < 0)
 		return r;
-	r = sd_bus_call_method(b, MGR_DEST, MGR_PATH, MGR_IFACE, "ListUnitsFiltered", &e, &m, "as", 1,
-			       "failed");
+	r = sd_bus_call_method(b, MGR_DEST, MGR_PATH, MGR_IFACE, "ListUnitsFiltered", &e, &m, "as",
+			       1, "failed");
 	sd_bus_error_free(&e);
 	if (r >= 0)
 		r = sd_bus_message_enter_container(m, 'a', "(ssssssouso)");
@@ -207,8 +207,8 @@ int asys_blockers(struct asys *s, char **out, size_t max)
 	sd_bus_error_free(&e);
 	if (r >= 0)
 		r = sd_bus_message_enter_container(m, 'a', "(ssssuu)");
-	while (r >= 0 && (r = sd_bus_message_read(m, "(ssssuu)", &what, &who, &why, &mode, &uid,
-						  &pid)) > 0) {
+	while (r >= 0 &&
+	       (r = sd_bus_message_read(m, "(ssssuu)", &what, &who, &why, &mode, &uid, &pid)) > 0) {
 		if (strcmp(mode, "block") != 0 || !covers_shutdown(what) || n == max)
 			continue;
 		if (asprintf(&out[n], "%s (uid %u, pid %u): %s", who, uid, pid, why) < 0) {
@@ -241,9 +241,9 @@ int asys_wall(struct asys *s, const char *msg)
 	return r < 0 ? failed(&s->login, r) : 0;
 }
 
-static const char *const methods[] = { [IC_SD_POWEROFF] = "PowerOff",
-				       [IC_SD_REBOOT] = "Reboot",
-				       [IC_SD_HALT] = "Halt" };
+static const char *const methods[] = {
+	[IC_SD_POWEROFF] = "PowerOff", [IC_SD_REBOOT] = "Reboot", [IC_SD_HALT] = "Halt"
+};
 static const char *const targets[] = { [IC_SD_POWEROFF] = "poweroff.target",
 				       [IC_SD_REBOOT] = "reboot.target",
 				       [IC_SD_HALT] = "halt.target" };

@@ -12,7 +12,7 @@
 #include <sys/types.h>
 
 struct aworker_opts {
-	const char *config; /* agent.conf */
+	const char *config;  /* agent.conf */
 	uint32_t vmin, vmax; /* protocol versions claimed (--ic-version) */
 	pid_t parent;	     /* the main process: the worker ends with it */
 };

@@ -131,7 +131,7 @@ struct listener {
 	struct asess_ctx ctx;
 	const char *config;
 	uint32_t ic_min, ic_max;
-	pid_t worker;	     /* -1: not running */
+	pid_t worker;	       /* -1: not running */
 	uint64_t worker_since; /* when it started */
 	uint64_t worker_at;    /* when to start it again (worker -1) */
 	unsigned worker_delay;
@@ -139,10 +139,9 @@ struct listener {
 
 static void start_worker(struct listener *l)
 {
-	struct aworker_opts o = { .config = l->config,
-				  .vmin = l->ic_min,
-				  .vmax = l->ic_max,
-				  .parent = getpid() };
+	struct aworker_opts o = {
+		.config = l->config, .vmin = l->ic_min, .vmax = l->ic_max, .parent = getpid()
+	};
 	sigset_t none;
 	pid_t pid = fork();
 
@@ -405,8 +404,7 @@ int main(int argc, char **argv)
 					optarg);
 				return 2;
 			}
-		}
-		else if (c == 'h')
+		} else if (c == 'h')
 			return usage(stdout), 0;
 		else
 			return usage(stderr), 2;
