@@ -155,24 +155,7 @@ teardown() {
 }
 
 @test "vmsvc exec killed with SIGKILL: the remote command is gone within a few seconds" {
-	local pid i left
-	"$VMSVC" exec g1 -n -- sh -c 'sleep 300 & sleep 301' >/dev/null 2>&1 3>&- &
-	pid=$!
-	for ((i = 0; i < 100; i++)); do
-		[ "$(guest_exec g1 'ps' | grep -c '[s]leep 30[01]')" = 2 ] && break
-		sleep 0.1
-	done
-	[ "$i" -lt 100 ]
-	kill -KILL "$pid"
-	wait "$pid" || true
-	for ((i = 0; i < 50; i++)); do
-		left=$(guest_exec g1 'ps' | grep -c '[s]leep 30[01]' || true)
-		[ "$left" = 0 ] && break
-		sleep 0.2
-	done
-	echo "# remote sleeps gone after about $((i * 200)) ms" >&3
-	[ "$left" = 0 ]
-	guest_exec g1 'cat /tmp/vmsvc-agent.log' | grep -q 'the host closed the session'
+	session_no_orphans g1
 }
 
 @test "--timeout: SIGHUP, then the exit status 124 with a message" {
@@ -307,23 +290,7 @@ teardown() {
 }
 
 @test "50 concurrent execs, each with its own output and status" {
-	local i pids=() d=$BATS_TEST_TMPDIR
-	for ((i = 0; i < 50; i++)); do
-		"$VMSVC" exec g1 -n -- sh -c "echo out-$i; echo err-$i >&2; exit $i" \
-			>"$d/o$i" 2>"$d/e$i" 3>&- &
-		pids+=($!)
-	done
-	for ((i = 0; i < 50; i++)); do
-		local rc=0
-		wait "${pids[$i]}" || rc=$?
-		[ "$rc" = "$i" ] || {
-			echo "exec $i: status $rc"
-			cat "$d/o$i" "$d/e$i"
-			return 1
-		}
-		[ "$(cat "$d/o$i")" = "out-$i" ]
-		[ "$(cat "$d/e$i")" = "err-$i" ]
-	done
+	session_concurrent_execs g1
 }
 
 @test "vmsvc shell on a terminal (tmux): TERM, size and resize, Ctrl-C, exit status, terminal restored" {
