@@ -6,20 +6,23 @@
 #   tmux_t ARGS...        tmux on this file's private server (-L vmsvc-e2e-PID)
 #   pane_wait PATTERN     wait (10 s) until the pane of session "t" shows a line
 #                         matching the grep -E PATTERN; print the pane otherwise
-#   shell_script FILE fg|bg VM
+#   shell_script FILE fg|bg VM [ARGS...]
 #                         a bash script for the tmux window: records the
-#                         terminal settings before and after 'vmsvc shell VM'
-#                         (TEST_TMPDIR/before, after), TERM (term) and the
-#                         status (rc); bg: runs it as a background job and
-#                         writes its PID (pid)
-#   shell_ended STATUS    wait (10 s) for shell_script's end, stop tmux, check
-#                         the status and that the terminal settings are those
-#                         from before
+#                         terminal settings before and after 'vmsvc shell VM
+#                         ARGS' (TEST_TMPDIR/before, after), TERM (term) and
+#                         the status (rc); bg: runs it as a background job and
+#                         writes its PID (pid); then prints shell-ended
+#   shell_ended STATUS    wait (30 s) for shell_script's end, save the pane
+#                         (TEST_TMPDIR/pane) once it shows shell-ended, stop
+#                         tmux, check the status and that the terminal
+#                         settings are those from before
 #   session_procs VM PATTERN
 #                         how many processes in VM have a command line
 #                         (arguments joined by spaces, a space after the
 #                         last) matching the grep -E PATTERN (from /proc, so
 #                         busybox and Debian count alike)
+#   session_procs_wait VM N PATTERN
+#                         wait (10 s) until session_procs VM PATTERN is N
 #
 # Tests shared by the busybox and the Debian guest (each takes the VM name):
 #   session_concurrent_execs VM
@@ -44,26 +47,30 @@ pane_wait() {
 }
 
 shell_script() {
-	local d=$BATS_TEST_TMPDIR vm=$3
+	local d=$BATS_TEST_TMPDIR file=$1 mode=$2 args
+	shift 2
+	printf -v args ' %q' "$@"
 	{
 		echo "export VMSVC_RUNTIME_DIR=$VMSVC_RUNTIME_DIR VMSVC_CONFIG_DIR=$VMSVC_CONFIG_DIR"
 		echo "stty -g >$d/before; echo \$TERM >$d/term"
-		if [ "$2" = bg ]; then
-			echo "$VMSVC shell $vm <&0 & echo \$! >$d/pid; wait \$!; echo \$? >$d/rc"
+		if [ "$mode" = bg ]; then
+			echo "$VMSVC shell$args <&0 & echo \$! >$d/pid; wait \$!; echo \$? >$d/rc"
 		else
-			echo "$VMSVC shell $vm; echo \$? >$d/rc"
+			echo "$VMSVC shell$args; echo \$? >$d/rc"
 		fi
-		echo "stty -g >$d/after"
+		echo "echo shell-ended; stty -g >$d/after"
 		echo "sleep 60"
-	} >"$1"
+	} >"$file"
 }
 
 shell_ended() {
 	local d=$BATS_TEST_TMPDIR i
-	for ((i = 0; i < 100; i++)); do
+	for ((i = 0; i < 300; i++)); do
 		[ -s "$d/after" ] && break
 		sleep 0.1
 	done
+	pane_wait '^ *shell-ended$' || true
+	tmux_t capture-pane -p -t t >"$d/pane"
 	tmux_t kill-server
 	[ "$(cat "$d/rc")" = "$1" ]
 	[ "$(cat "$d/before")" = "$(cat "$d/after")" ]
@@ -72,6 +79,17 @@ shell_ended() {
 session_procs() {
 	guest_exec "$1" "for f in /proc/[0-9]*/cmdline; do
 		tr '\\0' ' ' <\$f 2>/dev/null; echo; done | grep -Ec '$2' || true"
+}
+
+session_procs_wait() {
+	local i n
+	for ((i = 0; i < 50; i++)); do
+		n=$(session_procs "$1" "$3")
+		[ "$n" = "$2" ] && return 0
+		sleep 0.2
+	done
+	echo "# $n processes in $1 match '$3', not $2" >&2
+	return 1
 }
 
 session_concurrent_execs() {
