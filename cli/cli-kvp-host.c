@@ -210,16 +210,17 @@ static int write_value(const uint8_t *p, size_t n)
 static int host_get(const struct kvp_args *a)
 {
 	json_object *reply = NULL;
-	struct kvp_item it = { 0 };
+	_cleanup_free_ uint8_t *value = NULL;
+	size_t len;
 	int r = call(a, new_request(a, "kvp"), &reply, NULL);
 
 	if (r)
 		return r;
-	if (item_from_json(reply, &it, false) < 0)
+	/* Only the value matters here (pool, key and gen are not printed). */
+	if (kvp_json_get_bytes(reply, "value", &value, &len) < 0)
 		r = bad_reply("get");
 	else
-		r = write_value(it.value, it.value_len);
-	kvp_item_clear(&it);
+		r = write_value(value, len);
 	json_object_put(reply);
 	return r;
 }
