@@ -14,11 +14,11 @@
 #include "util.h"
 
 static const char *const action_names[] = {
-	[KVP_LIST] = "list",	 [KVP_GET] = "get",	[KVP_SET] = "set",
-	[KVP_DELETE] = "delete", [KVP_WATCH] = "watch",
+	[CLI_KVP_LIST] = "list",     [CLI_KVP_GET] = "get",	[CLI_KVP_SET] = "set",
+	[CLI_KVP_DELETE] = "delete", [CLI_KVP_WATCH] = "watch",
 };
 
-const char *kvp_action_name(enum kvp_action a)
+const char *cli_kvp_action_name(enum cli_kvp_action a)
 {
 	return (size_t)a < ARRAY_SIZE(action_names) ? action_names[a] : NULL;
 }
@@ -31,7 +31,7 @@ static int action_parse(const char *s)
 	return -1;
 }
 
-bool kvp_is_action(const char *s)
+bool cli_kvp_is_action(const char *s)
 {
 	return action_parse(s) >= 0;
 }
@@ -58,14 +58,14 @@ static bool wants_help(int argc, char **argv)
 /* Which options each action takes. */
 enum { OPT_POOL = 1, OPT_PREFIX = 2, OPT_JSON = 4, OPT_FILE = 8 };
 static const unsigned allowed[] = {
-	[KVP_LIST] = OPT_POOL | OPT_PREFIX | OPT_JSON,
-	[KVP_GET] = OPT_POOL,
-	[KVP_SET] = OPT_FILE,
-	[KVP_DELETE] = 0,
-	[KVP_WATCH] = OPT_POOL | OPT_PREFIX | OPT_JSON,
+	[CLI_KVP_LIST] = OPT_POOL | OPT_PREFIX | OPT_JSON,
+	[CLI_KVP_GET] = OPT_POOL,
+	[CLI_KVP_SET] = OPT_FILE,
+	[CLI_KVP_DELETE] = 0,
+	[CLI_KVP_WATCH] = OPT_POOL | OPT_PREFIX | OPT_JSON,
 };
 
-static int set_pool(struct kvp_args *a, const char *s, char *err, size_t size)
+static int set_pool(struct cli_kvp_args *a, const char *s, char *err, size_t size)
 {
 	int p = strcmp(s, "all") == 0 ? -2 : ic_pool_parse(s);
 
@@ -84,14 +84,14 @@ static const char *option_name(const struct option *opts, int c)
 }
 
 /* The options after ACTION (argv[0] is the action's word). */
-static int parse_options(struct kvp_args *a, int argc, char **argv, char *err, size_t size)
+static int parse_options(struct cli_kvp_args *a, int argc, char **argv, char *err, size_t size)
 {
 	static const struct option opts[] = { { "pool", required_argument, NULL, OPT_POOL },
 					      { "prefix", required_argument, NULL, OPT_PREFIX },
 					      { "json", no_argument, NULL, OPT_JSON },
 					      { "file", required_argument, NULL, OPT_FILE },
 					      {} };
-	const char *act = kvp_action_name(a->action);
+	const char *act = cli_kvp_action_name(a->action);
 	int c;
 
 	optind = 0; /* a full reset: permutation state too */
@@ -124,30 +124,30 @@ static int parse_options(struct kvp_args *a, int argc, char **argv, char *err, s
 }
 
 /* The operands after the options: argv[first..argc). */
-static int parse_operands(struct kvp_args *a, int n, char **ops, char *err, size_t size)
+static int parse_operands(struct cli_kvp_args *a, int n, char **ops, char *err, size_t size)
 {
-	const char *act = kvp_action_name(a->action);
+	const char *act = cli_kvp_action_name(a->action);
 	int want = 0;
 
-	if (a->action == KVP_GET || a->action == KVP_DELETE || a->action == KVP_SET)
+	if (a->action == CLI_KVP_GET || a->action == CLI_KVP_DELETE || a->action == CLI_KVP_SET)
 		want = 1;
 	if (want && n < 1)
 		return fail(err, size, "%s needs a KEY", act);
 	if (want)
 		a->key = ops[0];
-	if (a->action == KVP_SET && n >= 2 && !a->file)
+	if (a->action == CLI_KVP_SET && n >= 2 && !a->file)
 		a->value = ops[1], want = 2;
-	if (a->action == KVP_SET && !a->value && !a->file)
+	if (a->action == CLI_KVP_SET && !a->value && !a->file)
 		return fail(err, size, "set needs a VALUE or --file F (- for stdin)");
-	if (a->action == KVP_WATCH && n >= 1) {
+	if (a->action == CLI_KVP_WATCH && n >= 1) {
 		if (a->prefix)
 			return fail(err, size, "give the PREFIX or --prefix, not both");
 		a->prefix = ops[0], want = 1;
 	}
 	if (n > want)
 		return fail(err, size, "unexpected argument '%s'%s", ops[want],
-			    a->action == KVP_SET && a->file ? " (the value comes from --file)"
-							    : "");
+			    a->action == CLI_KVP_SET && a->file ? " (the value comes from --file)"
+								: "");
 	if (a->key && !a->key[0])
 		return fail(err, size, "a KEY is 1 to %d bytes, not empty", IC_KVP_MAX_KEY);
 	if (!a->prefix)
@@ -155,12 +155,12 @@ static int parse_operands(struct kvp_args *a, int n, char **ops, char *err, size
 	return 0;
 }
 
-int kvp_parse_args(int argc, char **argv, struct kvp_args *a, char *err, size_t size)
+int cli_kvp_parse_args(int argc, char **argv, struct cli_kvp_args *a, char *err, size_t size)
 {
 	static const char actions[] = "list, get, set, delete, watch";
 	int first = 1, act;
 
-	*a = (struct kvp_args){ .pool = IC_POOL_ALL };
+	*a = (struct cli_kvp_args){ .pool = IC_POOL_ALL };
 	err[0] = '\0';
 	if (wants_help(argc, argv))
 		return 1;
@@ -172,7 +172,7 @@ int kvp_parse_args(int argc, char **argv, struct kvp_args *a, char *err, size_t 
 	if (argv[1][0] == '-')
 		return fail(err, size, "options come after the subcommand (vmsvc kvp [VM] %s)",
 			    actions);
-	a->guest = kvp_is_action(argv[1]);
+	a->guest = cli_kvp_is_action(argv[1]);
 	if (!a->guest) {
 		a->vm = argv[1];
 		first = 2;
@@ -182,7 +182,7 @@ int kvp_parse_args(int argc, char **argv, struct kvp_args *a, char *err, size_t 
 	act = action_parse(argv[first]);
 	if (act < 0)
 		return fail(err, size, "unknown subcommand '%s' (%s)", argv[first], actions);
-	a->action = (enum kvp_action)act;
+	a->action = (enum cli_kvp_action)act;
 	argc -= first;
 	argv += first;
 	if (parse_options(a, argc, argv, err, size) < 0)

@@ -16,11 +16,11 @@
 
 /* ---- items ---- */
 
-void kvp_item_clear(struct kvp_item *it)
+void cli_kvp_item_clear(struct cli_kvp_item *it)
 {
 	free(it->key);
 	free(it->value);
-	*it = (struct kvp_item){ 0 };
+	*it = (struct cli_kvp_item){ 0 };
 }
 
 /* A malloc'd copy of p[0..n), never NULL on success (n may be 0). */
@@ -33,14 +33,14 @@ static uint8_t *dup_bytes(const void *p, size_t n)
 	return d;
 }
 
-int kvp_item_set(struct kvp_item *it, uint32_t pool, const void *key, size_t key_len,
-		 const void *value, size_t value_len, uint64_t gen)
+int cli_kvp_item_set(struct cli_kvp_item *it, uint32_t pool, const void *key, size_t key_len,
+		     const void *value, size_t value_len, uint64_t gen)
 {
-	kvp_item_clear(it);
+	cli_kvp_item_clear(it);
 	it->key = dup_bytes(key, key_len);
 	it->value = dup_bytes(value, value_len);
 	if (!it->key || !it->value) {
-		kvp_item_clear(it);
+		cli_kvp_item_clear(it);
 		return -ENOMEM;
 	}
 	it->pool = pool;
@@ -50,30 +50,30 @@ int kvp_item_set(struct kvp_item *it, uint32_t pool, const void *key, size_t key
 	return 0;
 }
 
-void kvp_list_clear(struct kvp_list *l)
+void cli_kvp_list_clear(struct cli_kvp_list *l)
 {
 	for (size_t i = 0; i < l->n; i++)
-		kvp_item_clear(&l->v[i]);
+		cli_kvp_item_clear(&l->v[i]);
 	free(l->v);
-	*l = (struct kvp_list){ 0 };
+	*l = (struct cli_kvp_list){ 0 };
 }
 
-int kvp_list_push(struct kvp_list *l, struct kvp_item *it)
+int cli_kvp_list_push(struct cli_kvp_list *l, struct cli_kvp_item *it)
 {
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? 2 * l->cap : 16;
-		struct kvp_item *v = reallocarray(l->v, cap, sizeof(*v));
+		struct cli_kvp_item *v = reallocarray(l->v, cap, sizeof(*v));
 		if (!v)
 			return -ENOMEM;
 		l->v = v;
 		l->cap = cap;
 	}
 	l->v[l->n++] = *it;
-	*it = (struct kvp_item){ 0 };
+	*it = (struct cli_kvp_item){ 0 };
 	return 0;
 }
 
-bool kvp_has_prefix(const uint8_t *key, size_t key_len, const char *prefix)
+bool cli_kvp_has_prefix(const uint8_t *key, size_t key_len, const char *prefix)
 {
 	size_t n = strlen(prefix);
 
@@ -116,7 +116,7 @@ static size_t utf8_seq(const uint8_t *p, size_t n, uint32_t *cp)
 	return len;
 }
 
-bool kvp_utf8_ok(const uint8_t *p, size_t n)
+bool cli_kvp_utf8_ok(const uint8_t *p, size_t n)
 {
 	uint32_t c;
 
@@ -136,7 +136,7 @@ static void put_hex(FILE *out, const uint8_t *p, size_t n)
 		fprintf(out, "\\x%02x", p[i]);
 }
 
-void kvp_escape(FILE *out, const uint8_t *p, size_t n, bool field)
+void cli_kvp_escape(FILE *out, const uint8_t *p, size_t n, bool field)
 {
 	uint32_t c;
 
@@ -161,7 +161,7 @@ void kvp_escape(FILE *out, const uint8_t *p, size_t n, bool field)
 	}
 }
 
-char *kvp_escape_str(const uint8_t *p, size_t n, bool field)
+char *cli_kvp_escape_str(const uint8_t *p, size_t n, bool field)
 {
 	char *s = NULL;
 	size_t len;
@@ -169,7 +169,7 @@ char *kvp_escape_str(const uint8_t *p, size_t n, bool field)
 
 	if (!f)
 		return NULL;
-	kvp_escape(f, p, n, field);
+	cli_kvp_escape(f, p, n, field);
 	if (fclose(f) != 0) {
 		free(s);
 		return NULL;
@@ -184,12 +184,12 @@ static const char *pool_name(uint32_t pool)
 	return s ? s : "?";
 }
 
-void kvp_print_list(FILE *out, const struct kvp_list *l, bool json)
+void cli_kvp_print_list(FILE *out, const struct cli_kvp_list *l, bool json)
 {
 	if (json) {
 		json_object *a = json_object_new_array();
 		for (size_t i = 0; i < l->n; i++)
-			json_object_array_add(a, kvp_item_json(&l->v[i], false));
+			json_object_array_add(a, cli_kvp_item_json(&l->v[i], false));
 		fprintf(out, "%s\n",
 			json_object_to_json_string_ext(a, JSON_C_TO_STRING_PRETTY |
 								  JSON_C_TO_STRING_SPACED |
@@ -198,31 +198,31 @@ void kvp_print_list(FILE *out, const struct kvp_list *l, bool json)
 		return;
 	}
 	for (size_t i = 0; i < l->n; i++) {
-		const struct kvp_item *it = &l->v[i];
+		const struct cli_kvp_item *it = &l->v[i];
 		fprintf(out, "%s ", pool_name(it->pool));
-		kvp_escape(out, it->key, it->key_len, true);
+		cli_kvp_escape(out, it->key, it->key_len, true);
 		if (it->value_len) {
 			fputc(' ', out);
-			kvp_escape(out, it->value, it->value_len, false);
+			cli_kvp_escape(out, it->value, it->value_len, false);
 		}
 		fputc('\n', out);
 	}
 }
 
-void kvp_print_event(FILE *out, const struct kvp_item *it, bool json)
+void cli_kvp_print_event(FILE *out, const struct cli_kvp_item *it, bool json)
 {
 	if (json) {
-		json_object *o = kvp_item_json(it, true);
+		json_object *o = cli_kvp_item_json(it, true);
 		fprintf(out, "%s\n",
 			json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 								  JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(o);
 	} else {
 		fprintf(out, "%s %s ", it->deleted ? "delete" : "set", pool_name(it->pool));
-		kvp_escape(out, it->key, it->key_len, true);
+		cli_kvp_escape(out, it->key, it->key_len, true);
 		if (!it->deleted && it->value_len) {
 			fputc(' ', out);
-			kvp_escape(out, it->value, it->value_len, false);
+			cli_kvp_escape(out, it->value, it->value_len, false);
 		}
 		fputc('\n', out);
 	}
@@ -231,7 +231,7 @@ void kvp_print_event(FILE *out, const struct kvp_item *it, bool json)
 
 /* ---- base64 and JSON ---- */
 
-char *kvp_b64_encode(const uint8_t *p, size_t n)
+char *cli_kvp_b64_encode(const uint8_t *p, size_t n)
 {
 	char *s = malloc(BASE64_ENCODE_RAW_LENGTH(n) + 1);
 
@@ -242,7 +242,7 @@ char *kvp_b64_encode(const uint8_t *p, size_t n)
 	return s;
 }
 
-int kvp_b64_decode(const char *s, size_t len, uint8_t **out, size_t *n)
+int cli_kvp_b64_decode(const char *s, size_t len, uint8_t **out, size_t *n)
 {
 	struct base64_decode_ctx ctx;
 	uint8_t *d = malloc(BASE64_DECODE_LENGTH(len) + 1);
@@ -260,23 +260,23 @@ int kvp_b64_decode(const char *s, size_t len, uint8_t **out, size_t *n)
 	return 0;
 }
 
-void kvp_json_add_bytes(json_object *o, const char *name, const uint8_t *p, size_t n)
+void cli_kvp_json_add_bytes(json_object *o, const char *name, const uint8_t *p, size_t n)
 {
 	char field[64];
 	char *b64;
 
-	if (kvp_utf8_ok(p, n)) {
+	if (cli_kvp_utf8_ok(p, n)) {
 		json_object_object_add(o, name,
 				       json_object_new_string_len((const char *)p, (int)n));
 		return;
 	}
 	snprintf(field, sizeof(field), "%s_b64", name);
-	b64 = kvp_b64_encode(p, n);
+	b64 = cli_kvp_b64_encode(p, n);
 	json_object_object_add(o, field, b64 ? json_object_new_string(b64) : NULL);
 	free(b64);
 }
 
-int kvp_json_get_bytes(json_object *o, const char *name, uint8_t **out, size_t *n)
+int cli_kvp_json_get_bytes(json_object *o, const char *name, uint8_t **out, size_t *n)
 {
 	char field[64];
 	json_object *v;
@@ -293,12 +293,12 @@ int kvp_json_get_bytes(json_object *o, const char *name, uint8_t **out, size_t *
 		return -ENOENT;
 	if (!json_object_is_type(v, json_type_string))
 		return -EPROTO;
-	int r = kvp_b64_decode(json_object_get_string(v), (size_t)json_object_get_string_len(v),
-			       out, n);
+	int r = cli_kvp_b64_decode(json_object_get_string(v), (size_t)json_object_get_string_len(v),
+				   out, n);
 	return r == -EINVAL ? -EPROTO : r;
 }
 
-json_object *kvp_item_json(const struct kvp_item *it, bool op)
+json_object *cli_kvp_item_json(const struct cli_kvp_item *it, bool op)
 {
 	json_object *o = json_object_new_object();
 
@@ -306,9 +306,9 @@ json_object *kvp_item_json(const struct kvp_item *it, bool op)
 	if (op)
 		json_object_object_add(o, "op",
 				       json_object_new_string(it->deleted ? "delete" : "set"));
-	kvp_json_add_bytes(o, "key", it->key, it->key_len);
+	cli_kvp_json_add_bytes(o, "key", it->key, it->key_len);
 	if (!it->deleted)
-		kvp_json_add_bytes(o, "value", it->value, it->value_len);
+		cli_kvp_json_add_bytes(o, "value", it->value, it->value_len);
 	json_object_object_add(o, "gen", json_object_new_uint64(it->gen));
 	return o;
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cli-kvp-guest.c - vmsvc kvp ... inside a guest: the pools through
- * vmsvc-agent's Unix socket (KVP_AGENT_SOCKET), with the frames of
+ * vmsvc-agent's Unix socket (CLI_KVP_AGENT_SOCKET), with the frames of
  * proto/ic.h (docs/integration-services.md, "In the guest").
  *
  * One request per connection, no HELLO: GET -> VALUE or ERROR; LIST ->
@@ -31,17 +31,17 @@
 struct conn {
 	int fd; /* the caller's */
 	FILE *out;
-	const struct kvp_args *a;
+	const struct cli_kvp_args *a;
 	uint8_t *in;
 	size_t len;  /* bytes in in[] */
 	size_t used; /* bytes of in[] the last frame spans (dropped next) */
 };
 
-const char *kvp_agent_socket(void)
+const char *cli_kvp_agent_socket(void)
 {
 	const char *env = getenv("VMSVC_KVP_SOCKET");
 
-	return env && *env ? env : KVP_AGENT_SOCKET;
+	return env && *env ? env : CLI_KVP_AGENT_SOCKET;
 }
 
 static int protocol_error(const char *why)
@@ -49,7 +49,7 @@ static int protocol_error(const char *why)
 	cli_error("vmsvc-agent's answer does not decode (%s; a vmsvc-agent of another "
 		  "version?)",
 		  why);
-	return KVP_EXIT_FAIL;
+	return CLI_KVP_EXIT_FAIL;
 }
 
 static int send_kvp(struct conn *c, uint16_t type, const struct ic_kvp *k)
@@ -74,7 +74,7 @@ static int send_kvp(struct conn *c, uint16_t type, const struct ic_kvp *k)
 		off += n > 0 ? (size_t)n : 0;
 	}
 	sess_buf_free(&b);
-	return r ? KVP_EXIT_FAIL : 0;
+	return r ? CLI_KVP_EXIT_FAIL : 0;
 }
 
 /*
@@ -101,7 +101,7 @@ static int recv_frame(struct conn *c, struct sess_frame *f, int timeout_ms)
 			continue;
 		if (r == 0) {
 			cli_error("vmsvc-agent did not answer within %d s", timeout_ms / 1000);
-			return KVP_EXIT_FAIL;
+			return CLI_KVP_EXIT_FAIL;
 		}
 		ssize_t got = r < 0 ? -1 : read(c->fd, c->in + c->len, IN_CAP - c->len);
 		if (got < 0 && errno == EINTR)
@@ -110,7 +110,7 @@ static int recv_frame(struct conn *c, struct sess_frame *f, int timeout_ms)
 			cli_error("vmsvc-agent closed the connection%s%s%s",
 				  got < 0 ? " (" : " without an answer (it stopped or restarted)",
 				  got < 0 ? strerror(errno) : "", got < 0 ? ")" : "");
-			return KVP_EXIT_FAIL;
+			return CLI_KVP_EXIT_FAIL;
 		}
 		c->len += (size_t)got;
 	}
@@ -119,8 +119,8 @@ static int recv_frame(struct conn *c, struct sess_frame *f, int timeout_ms)
 /* What the agent's ERROR means for the user. */
 static int agent_error(const struct conn *c, const struct ic_error *e)
 {
-	const char *act = kvp_action_name(c->a->action);
-	bool writing = c->a->action == KVP_SET || c->a->action == KVP_DELETE;
+	const char *act = cli_kvp_action_name(c->a->action);
+	bool writing = c->a->action == CLI_KVP_SET || c->a->action == CLI_KVP_DELETE;
 	const char *msg = e->message && *e->message ? e->message : NULL;
 
 	if (msg)
@@ -136,7 +136,7 @@ static int agent_error(const struct conn *c, const struct ic_error *e)
 		cli_error("limits: keys 1-%d bytes, values up to %d bytes, %d keys and %d bytes "
 			  "(keys and values) per pool",
 			  IC_KVP_MAX_KEY, IC_KVP_MAX_VALUE, IC_KVP_MAX_KEYS, IC_KVP_MAX_POOL);
-	return KVP_EXIT_FAIL;
+	return CLI_KVP_EXIT_FAIL;
 }
 
 /* A reply to request seq: 0 with *type and *k (or *e for ERROR), or an
@@ -171,16 +171,17 @@ static int recv_reply(struct conn *c, uint32_t seq, int timeout_ms, uint16_t *ty
 
 static int not_found(const struct conn *c)
 {
-	const struct kvp_args *a = c->a;
-	_cleanup_free_ char *key = kvp_escape_str((const uint8_t *)a->key, strlen(a->key), true);
+	const struct cli_kvp_args *a = c->a;
+	_cleanup_free_ char *key =
+		cli_kvp_escape_str((const uint8_t *)a->key, strlen(a->key), true);
 
-	if (a->action == KVP_DELETE)
+	if (a->action == CLI_KVP_DELETE)
 		cli_error("no key '%s' in the guest pool", key ? key : "?");
 	else if (a->pool != IC_POOL_ALL)
 		cli_error("no key '%s' in the %s pool", key ? key : "?", ic_pool_name(a->pool));
 	else
 		cli_error("no key '%s' in any pool (host, guest, intrinsic)", key ? key : "?");
-	return KVP_EXIT_NOT_FOUND;
+	return CLI_KVP_EXIT_NOT_FOUND;
 }
 
 static int unexpected(uint16_t type)
@@ -199,7 +200,7 @@ static struct ic_kvp request(uint32_t seq, uint32_t pool, const char *key)
 static int guest_get(struct conn *c)
 {
 	static const uint32_t order[] = { IC_POOL_HOST, IC_POOL_GUEST, IC_POOL_INTRINSIC };
-	const struct kvp_args *a = c->a;
+	const struct cli_kvp_args *a = c->a;
 	size_t n = a->pool == IC_POOL_ALL ? ARRAY_SIZE(order) : 1;
 
 	for (uint32_t i = 0; i < n; i++) {
@@ -219,7 +220,7 @@ static int guest_get(struct conn *c)
 			return unexpected(type);
 		if (fwrite(k.value, 1, k.value_len, c->out) != k.value_len || fflush(c->out)) {
 			cli_error("cannot write the value to stdout: %s", strerror(errno));
-			return KVP_EXIT_FAIL;
+			return CLI_KVP_EXIT_FAIL;
 		}
 		return EXIT_OK;
 	}
@@ -229,8 +230,8 @@ static int guest_get(struct conn *c)
 static int guest_list(struct conn *c)
 {
 	struct ic_kvp req = request(1, c->a->pool, c->a->prefix), k;
-	struct kvp_list l = { 0 };
-	struct kvp_item it = { 0 };
+	struct cli_kvp_list l = { 0 };
+	struct cli_kvp_item it = { 0 };
 	struct ic_error e;
 	uint16_t type;
 	int r = send_kvp(c, IC_KVP_LIST, &req);
@@ -242,22 +243,22 @@ static int guest_list(struct conn *c)
 			r = agent_error(c, &e);
 		else if (type != IC_KVP_VALUE)
 			r = unexpected(type);
-		else if (!kvp_has_prefix(k.key, k.key_len, c->a->prefix))
+		else if (!cli_kvp_has_prefix(k.key, k.key_len, c->a->prefix))
 			continue;
-		else if (kvp_item_set(&it, k.pool, k.key, k.key_len, k.value, k.value_len, k.gen) <
-				 0 ||
-			 kvp_list_push(&l, &it) < 0)
-			r = KVP_EXIT_FAIL, cli_error("out of memory");
+		else if (cli_kvp_item_set(&it, k.pool, k.key, k.key_len, k.value, k.value_len,
+					  k.gen) < 0 ||
+			 cli_kvp_list_push(&l, &it) < 0)
+			r = CLI_KVP_EXIT_FAIL, cli_error("out of memory");
 	}
 	if (!r)
-		kvp_print_list(c->out, &l, c->a->json);
-	kvp_list_clear(&l);
+		cli_kvp_print_list(c->out, &l, c->a->json);
+	cli_kvp_list_clear(&l);
 	return r;
 }
 
-static int guest_change(struct conn *c, const struct kvp_value *v)
+static int guest_change(struct conn *c, const struct cli_kvp_value *v)
 {
-	bool set = c->a->action == KVP_SET;
+	bool set = c->a->action == CLI_KVP_SET;
 	struct ic_kvp req = request(1, IC_POOL_GUEST, c->a->key), k;
 	struct ic_error e;
 	uint16_t type;
@@ -283,7 +284,7 @@ static int guest_change(struct conn *c, const struct kvp_value *v)
 static int guest_watch(struct conn *c)
 {
 	struct ic_kvp req = request(1, c->a->pool, c->a->prefix), k;
-	struct kvp_item it = { 0 };
+	struct cli_kvp_item it = { 0 };
 	struct ic_error e;
 	uint16_t type;
 	bool started = false;
@@ -296,38 +297,39 @@ static int guest_watch(struct conn *c)
 			started = true;
 		else if (!started || (type != IC_KVP_SET && type != IC_KVP_DELETE))
 			r = unexpected(type);
-		else if (!kvp_has_prefix(k.key, k.key_len, c->a->prefix))
+		else if (!cli_kvp_has_prefix(k.key, k.key_len, c->a->prefix))
 			continue;
-		else if (kvp_item_set(&it, k.pool, k.key, k.key_len, k.value, k.value_len, k.gen) <
-			 0)
-			r = KVP_EXIT_FAIL, cli_error("out of memory");
+		else if (cli_kvp_item_set(&it, k.pool, k.key, k.key_len, k.value, k.value_len,
+					  k.gen) < 0)
+			r = CLI_KVP_EXIT_FAIL, cli_error("out of memory");
 		else
 			it.deleted = type == IC_KVP_DELETE,
-			kvp_print_event(c->out, &it, c->a->json);
+			cli_kvp_print_event(c->out, &it, c->a->json);
 	}
-	kvp_item_clear(&it);
+	cli_kvp_item_clear(&it);
 	return r;
 }
 
-int kvp_guest_run_fd(int fd, const struct kvp_args *a, const struct kvp_value *v, FILE *out)
+int cli_kvp_guest_run_fd(int fd, const struct cli_kvp_args *a, const struct cli_kvp_value *v,
+			 FILE *out)
 {
 	struct conn c = { .fd = fd, .out = out, .a = a, .in = malloc(IN_CAP) };
-	int r = KVP_EXIT_FAIL;
+	int r = CLI_KVP_EXIT_FAIL;
 
 	if (!c.in)
-		return cli_error("out of memory"), KVP_EXIT_FAIL;
+		return cli_error("out of memory"), CLI_KVP_EXIT_FAIL;
 	switch (a->action) {
-	case KVP_GET:
+	case CLI_KVP_GET:
 		r = guest_get(&c);
 		break;
-	case KVP_LIST:
+	case CLI_KVP_LIST:
 		r = guest_list(&c);
 		break;
-	case KVP_SET:
-	case KVP_DELETE:
+	case CLI_KVP_SET:
+	case CLI_KVP_DELETE:
 		r = guest_change(&c, v);
 		break;
-	case KVP_WATCH:
+	case CLI_KVP_WATCH:
 		r = guest_watch(&c);
 		break;
 	}
@@ -336,10 +338,10 @@ int kvp_guest_run_fd(int fd, const struct kvp_args *a, const struct kvp_value *v
 }
 
 /* Connects to the agent: the fd (the caller closes it), or -1 with why. */
-static int agent_connect(const struct kvp_args *a)
+static int agent_connect(const struct cli_kvp_args *a)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	const char *path = kvp_agent_socket();
+	const char *path = cli_kvp_agent_socket();
 	_cleanup_close_ int fd = -1;
 
 	if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path) >= (int)sizeof(sa.sun_path)) {
@@ -354,7 +356,7 @@ static int agent_connect(const struct kvp_args *a)
 				  path, strerror(err));
 			cli_error("without a VM, 'vmsvc kvp' talks to the agent of the guest it "
 				  "runs in; on the host, name the VM: vmsvc kvp VM %s ...",
-				  kvp_action_name(a->action));
+				  cli_kvp_action_name(a->action));
 		} else
 			cli_error("cannot reach vmsvc-agent at %s: %s", path, strerror(err));
 		return -1;
@@ -362,11 +364,11 @@ static int agent_connect(const struct kvp_args *a)
 	return TAKE_FD(fd);
 }
 
-int kvp_guest_run(const struct kvp_args *a, const struct kvp_value *v)
+int cli_kvp_guest_run(const struct cli_kvp_args *a, const struct cli_kvp_value *v)
 {
 	_cleanup_close_ int fd = agent_connect(a);
 
 	if (fd < 0)
-		return KVP_EXIT_FAIL;
-	return kvp_guest_run_fd(fd, a, v, stdout);
+		return CLI_KVP_EXIT_FAIL;
+	return cli_kvp_guest_run_fd(fd, a, v, stdout);
 }

@@ -16,7 +16,7 @@
 #include "ic.h"
 #include "util.h"
 
-static void kvp_usage(FILE *out)
+static void cli_kvp_usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: vmsvc kvp VM list [--pool P] [--prefix S] [--json]\n"
@@ -62,7 +62,7 @@ static void kvp_usage(FILE *out)
 		"125 the request failed (vmsvcd or vmsvc-agent not running, unknown VM,\n"
 		"not permitted, over a limit: the message says which). watch ends only\n"
 		"with 125 (its stream ended) or by a signal.\n",
-		KVP_AGENT_SOCKET, IC_KVP_MAX_KEY, IC_KVP_MAX_VALUE, IC_KVP_MAX_KEYS);
+		CLI_KVP_AGENT_SOCKET, IC_KVP_MAX_KEY, IC_KVP_MAX_VALUE, IC_KVP_MAX_KEYS);
 }
 
 /* Reads set's value from path ("-": stdin) into *buf (the caller frees),
@@ -75,12 +75,12 @@ static int read_value(const char *path, uint8_t **buf, size_t *len)
 
 	if (!in && fd < 0) {
 		cli_error("cannot read the value from %s: %s", path, strerror(errno));
-		return KVP_EXIT_FAIL;
+		return CLI_KVP_EXIT_FAIL;
 	}
 	*len = 0;
 	*buf = malloc(cap);
 	if (!*buf)
-		return cli_error("out of memory"), KVP_EXIT_FAIL;
+		return cli_error("out of memory"), CLI_KVP_EXIT_FAIL;
 	while (*len < cap) {
 		ssize_t n = read(in ? STDIN_FILENO : fd, *buf + *len, cap - *len);
 		if (n < 0 && errno == EINTR)
@@ -88,7 +88,7 @@ static int read_value(const char *path, uint8_t **buf, size_t *len)
 		if (n < 0) {
 			cli_error("cannot read the value from %s: %s", in ? "stdin" : path,
 				  strerror(errno));
-			return KVP_EXIT_FAIL;
+			return CLI_KVP_EXIT_FAIL;
 		}
 		if (n == 0)
 			return 0;
@@ -96,50 +96,50 @@ static int read_value(const char *path, uint8_t **buf, size_t *len)
 	}
 	cli_error("the value in %s is longer than %d bytes, the most a value may hold",
 		  in ? "stdin" : path, IC_KVP_MAX_VALUE);
-	return KVP_EXIT_FAIL;
+	return CLI_KVP_EXIT_FAIL;
 }
 
 /* The limits of a key and a value, before anything is sent. */
-static int check_limits(const struct kvp_args *a, const struct kvp_value *v)
+static int check_limits(const struct cli_kvp_args *a, const struct cli_kvp_value *v)
 {
 	size_t klen = a->key ? strlen(a->key) : 0;
 
 	if (klen > IC_KVP_MAX_KEY) {
 		cli_error("the key is %zu bytes long; keys are 1 to %d bytes", klen,
 			  IC_KVP_MAX_KEY);
-		return KVP_EXIT_FAIL;
+		return CLI_KVP_EXIT_FAIL;
 	}
 	if (v->n > IC_KVP_MAX_VALUE) {
 		cli_error("the value is %zu bytes long; values hold at most %d bytes", v->n,
 			  IC_KVP_MAX_VALUE);
-		return KVP_EXIT_FAIL;
+		return CLI_KVP_EXIT_FAIL;
 	}
 	return 0;
 }
 
 int cmd_kvp(int argc, char **argv)
 {
-	struct kvp_args a;
-	struct kvp_value v = { 0 };
+	struct cli_kvp_args a;
+	struct cli_kvp_value v = { 0 };
 	_cleanup_free_ uint8_t *buf = NULL;
 	char err[256];
-	int r = kvp_parse_args(argc, argv, &a, err, sizeof(err));
+	int r = cli_kvp_parse_args(argc, argv, &a, err, sizeof(err));
 
 	if (r > 0)
-		return kvp_usage(stdout), EXIT_OK;
+		return cli_kvp_usage(stdout), EXIT_OK;
 	if (r < 0)
 		return cli_usage_error("kvp", "%s", err);
-	if (a.action == KVP_SET && a.file) {
+	if (a.action == CLI_KVP_SET && a.file) {
 		r = read_value(a.file, &buf, &v.n);
 		if (r)
 			return r;
 		v.p = buf;
-	} else if (a.action == KVP_SET) {
+	} else if (a.action == CLI_KVP_SET) {
 		v.p = (const uint8_t *)a.value;
 		v.n = strlen(a.value);
 	}
 	r = check_limits(&a, &v);
 	if (r)
 		return r;
-	return a.guest ? kvp_guest_run(&a, &v) : kvp_host_run(&a, &v);
+	return a.guest ? cli_kvp_guest_run(&a, &v) : cli_kvp_host_run(&a, &v);
 }

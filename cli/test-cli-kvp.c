@@ -41,7 +41,7 @@ void cli_error(const char *fmt, ...)
 
 /* ---- the command line ---- */
 
-static int parse(struct kvp_args *a, char *err, size_t size, ...)
+static int parse(struct cli_kvp_args *a, char *err, size_t size, ...)
 {
 	char *argv[16] = { "kvp" };
 	int argc = 1;
@@ -51,21 +51,21 @@ static int parse(struct kvp_args *a, char *err, size_t size, ...)
 	for (char *s; argc < 15 && (s = va_arg(ap, char *));)
 		argv[argc++] = s;
 	va_end(ap);
-	return kvp_parse_args(argc, argv, a, err, size);
+	return cli_kvp_parse_args(argc, argv, a, err, size);
 }
 
 #define PARSE(...) parse(&a, err, sizeof(err), __VA_ARGS__, (char *)NULL)
 
 static void test_args_host_and_guest_mode(void **state)
 {
-	struct kvp_args a;
+	struct cli_kvp_args a;
 	char err[256];
 
 	(void)state;
 	assert_int_equal(PARSE("g1", "list"), 0);
 	assert_false(a.guest);
 	assert_string_equal(a.vm, "g1");
-	assert_int_equal(a.action, KVP_LIST);
+	assert_int_equal(a.action, CLI_KVP_LIST);
 	assert_int_equal(a.pool, IC_POOL_ALL);
 	assert_string_equal(a.prefix, "");
 	assert_false(a.json);
@@ -80,7 +80,7 @@ static void test_args_host_and_guest_mode(void **state)
 	/* A VM named like a subcommand is taken as guest mode: its VmId works. */
 	assert_int_equal(PARSE("watch", "list"), 0);
 	assert_true(a.guest);
-	assert_int_equal(a.action, KVP_WATCH);
+	assert_int_equal(a.action, CLI_KVP_WATCH);
 	assert_string_equal(a.prefix, "list");
 	assert_int_equal(PARSE("2bd4c5a8-3f4e-4b7a-9c1d-0e6f7a8b9c0d", "get", "k"), 0);
 	assert_false(a.guest);
@@ -89,7 +89,7 @@ static void test_args_host_and_guest_mode(void **state)
 
 static void test_args_operands(void **state)
 {
-	struct kvp_args a;
+	struct cli_kvp_args a;
 	char err[256];
 
 	(void)state;
@@ -115,7 +115,7 @@ static void test_args_operands(void **state)
 	assert_string_equal(a.value, "");
 
 	assert_int_equal(PARSE("g1", "delete", "k"), 0);
-	assert_int_equal(a.action, KVP_DELETE);
+	assert_int_equal(a.action, CLI_KVP_DELETE);
 	assert_int_equal(PARSE("g1", "watch", "--prefix", "a", "--pool", "all"), 0);
 	assert_string_equal(a.prefix, "a");
 	assert_int_equal(a.pool, IC_POOL_ALL);
@@ -123,7 +123,7 @@ static void test_args_operands(void **state)
 
 static void test_args_help(void **state)
 {
-	struct kvp_args a;
+	struct cli_kvp_args a;
 	char err[256];
 
 	(void)state;
@@ -163,7 +163,7 @@ static void test_args_usage_errors(void **state)
 		{ { "g1", "watch", "a", "b" }, "unexpected argument 'b'" },
 		{ { "watch", "--prefix", "a", "b" }, "not both" },
 	};
-	struct kvp_args a;
+	struct cli_kvp_args a;
 	char err[256];
 
 	(void)state;
@@ -172,7 +172,7 @@ static void test_args_usage_errors(void **state)
 		int argc = 1;
 		for (; cases[i].argv[argc - 1]; argc++)
 			argv[argc] = (char *)cases[i].argv[argc - 1];
-		assert_int_equal(kvp_parse_args(argc, argv, &a, err, sizeof(err)), -1);
+		assert_int_equal(cli_kvp_parse_args(argc, argv, &a, err, sizeof(err)), -1);
 		if (!strstr(err, cases[i].says))
 			fail_msg("case %zu: '%s' lacks '%s'", i, err, cases[i].says);
 	}
@@ -183,7 +183,7 @@ static void test_args_usage_errors(void **state)
 static char *escaped(const char *p, size_t n, bool field)
 {
 	static char buf[512];
-	char *s = kvp_escape_str((const uint8_t *)p, n, field);
+	char *s = cli_kvp_escape_str((const uint8_t *)p, n, field);
 
 	assert_non_null(s);
 	snprintf(buf, sizeof(buf), "%s", s);
@@ -215,12 +215,12 @@ static void test_escape(void **state)
 static void test_utf8_ok(void **state)
 {
 	(void)state;
-	assert_true(kvp_utf8_ok((const uint8_t *)"", 0));
-	assert_true(kvp_utf8_ok((const uint8_t *)"a\n\xc3\xa4\xf4\x8f\xbf\xbf", 8));
-	assert_false(kvp_utf8_ok((const uint8_t *)"a\0b", 3));
-	assert_false(kvp_utf8_ok((const uint8_t *)"\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
-	assert_false(kvp_utf8_ok((const uint8_t *)"\xe0\x80\x80", 3));	   /* overlong */
-	assert_false(kvp_utf8_ok((const uint8_t *)"\xc3", 1));
+	assert_true(cli_kvp_utf8_ok((const uint8_t *)"", 0));
+	assert_true(cli_kvp_utf8_ok((const uint8_t *)"a\n\xc3\xa4\xf4\x8f\xbf\xbf", 8));
+	assert_false(cli_kvp_utf8_ok((const uint8_t *)"a\0b", 3));
+	assert_false(cli_kvp_utf8_ok((const uint8_t *)"\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
+	assert_false(cli_kvp_utf8_ok((const uint8_t *)"\xe0\x80\x80", 3));     /* overlong */
+	assert_false(cli_kvp_utf8_ok((const uint8_t *)"\xc3", 1));
 }
 
 static void test_base64(void **state)
@@ -231,21 +231,21 @@ static void test_base64(void **state)
 	char *s;
 
 	(void)state;
-	s = kvp_b64_encode(bin, sizeof(bin));
+	s = cli_kvp_b64_encode(bin, sizeof(bin));
 	assert_string_equal(s, "AP9hCoA=");
-	assert_int_equal(kvp_b64_decode(s, strlen(s), &out, &n), 0);
+	assert_int_equal(cli_kvp_b64_decode(s, strlen(s), &out, &n), 0);
 	assert_int_equal(n, sizeof(bin));
 	assert_memory_equal(out, bin, n);
 	free(out);
 	free(s);
-	s = kvp_b64_encode(bin, 0);
+	s = cli_kvp_b64_encode(bin, 0);
 	assert_string_equal(s, "");
-	assert_int_equal(kvp_b64_decode(s, 0, &out, &n), 0);
+	assert_int_equal(cli_kvp_b64_decode(s, 0, &out, &n), 0);
 	assert_int_equal(n, 0);
 	free(out);
 	free(s);
-	assert_int_equal(kvp_b64_decode("AP9h!oA=", 8, &out, &n), -EINVAL);
-	assert_int_equal(kvp_b64_decode("AP9hCo", 6, &out, &n), -EINVAL);
+	assert_int_equal(cli_kvp_b64_decode("AP9h!oA=", 8, &out, &n), -EINVAL);
+	assert_int_equal(cli_kvp_b64_decode("AP9hCo", 6, &out, &n), -EINVAL);
 }
 
 static void test_json_bytes(void **state)
@@ -255,26 +255,26 @@ static void test_json_bytes(void **state)
 	size_t n;
 
 	(void)state;
-	kvp_json_add_bytes(o, "key", (const uint8_t *)"k\xc3\xa4", 3);
-	kvp_json_add_bytes(o, "value", (const uint8_t *)"\x00\xff", 2);
+	cli_kvp_json_add_bytes(o, "key", (const uint8_t *)"k\xc3\xa4", 3);
+	cli_kvp_json_add_bytes(o, "value", (const uint8_t *)"\x00\xff", 2);
 	assert_true(json_object_object_get_ex(o, "key", &v));
 	assert_string_equal(json_object_get_string(v), "k\xc3\xa4");
 	assert_false(json_object_object_get_ex(o, "value", &v));
 	assert_true(json_object_object_get_ex(o, "value_b64", &v));
 	assert_string_equal(json_object_get_string(v), "AP8=");
-	assert_int_equal(kvp_json_get_bytes(o, "key", &out, &n), 0);
+	assert_int_equal(cli_kvp_json_get_bytes(o, "key", &out, &n), 0);
 	assert_int_equal(n, 3);
 	assert_memory_equal(out, "k\xc3\xa4", 3);
 	free(out);
-	assert_int_equal(kvp_json_get_bytes(o, "value", &out, &n), 0);
+	assert_int_equal(cli_kvp_json_get_bytes(o, "value", &out, &n), 0);
 	assert_int_equal(n, 2);
 	assert_memory_equal(out, "\x00\xff", 2);
 	free(out);
-	assert_int_equal(kvp_json_get_bytes(o, "gen", &out, &n), -ENOENT);
+	assert_int_equal(cli_kvp_json_get_bytes(o, "gen", &out, &n), -ENOENT);
 	json_object_object_add(o, "bad_b64", json_object_new_string("%%%"));
-	assert_int_equal(kvp_json_get_bytes(o, "bad", &out, &n), -EPROTO);
+	assert_int_equal(cli_kvp_json_get_bytes(o, "bad", &out, &n), -EPROTO);
 	json_object_object_add(o, "num", json_object_new_int(3));
-	assert_int_equal(kvp_json_get_bytes(o, "num", &out, &n), -EPROTO);
+	assert_int_equal(cli_kvp_json_get_bytes(o, "num", &out, &n), -EPROTO);
 	json_object_put(o);
 }
 
@@ -293,28 +293,28 @@ static char *printed(void (*fn)(FILE *, const void *, bool), const void *arg, bo
 
 static void print_list(FILE *f, const void *l, bool json)
 {
-	kvp_print_list(f, l, json);
+	cli_kvp_print_list(f, l, json);
 }
 
 static void print_event(FILE *f, const void *it, bool json)
 {
-	kvp_print_event(f, it, json);
+	cli_kvp_print_event(f, it, json);
 }
 
 static void test_print_list_and_events(void **state)
 {
-	struct kvp_list l = { 0 };
-	struct kvp_item it = { 0 };
+	struct cli_kvp_list l = { 0 };
+	struct cli_kvp_item it = { 0 };
 	char *s;
 
 	(void)state;
-	assert_int_equal(kvp_item_set(&it, IC_POOL_HOST, "a key", 5, "two\nlines", 9, 7), 0);
-	assert_int_equal(kvp_list_push(&l, &it), 0);
+	assert_int_equal(cli_kvp_item_set(&it, IC_POOL_HOST, "a key", 5, "two\nlines", 9, 7), 0);
+	assert_int_equal(cli_kvp_list_push(&l, &it), 0);
 	assert_null(it.key);
-	assert_int_equal(kvp_item_set(&it, IC_POOL_INTRINSIC, "Empty", 5, "", 0, 1), 0);
-	assert_int_equal(kvp_list_push(&l, &it), 0);
-	assert_int_equal(kvp_item_set(&it, IC_POOL_GUEST, "bin", 3, "\x00\xff", 2, 2), 0);
-	assert_int_equal(kvp_list_push(&l, &it), 0);
+	assert_int_equal(cli_kvp_item_set(&it, IC_POOL_INTRINSIC, "Empty", 5, "", 0, 1), 0);
+	assert_int_equal(cli_kvp_list_push(&l, &it), 0);
+	assert_int_equal(cli_kvp_item_set(&it, IC_POOL_GUEST, "bin", 3, "\x00\xff", 2, 2), 0);
+	assert_int_equal(cli_kvp_list_push(&l, &it), 0);
 
 	s = printed(print_list, &l, false);
 	assert_string_equal(s, "host a\\x20key two\\nlines\n"
@@ -347,10 +347,10 @@ static void test_print_list_and_events(void **state)
 	assert_string_equal(s,
 			    "{\"pool\":\"guest\",\"op\":\"delete\",\"key\":\"bin\",\"gen\":2}\n");
 	free(s);
-	kvp_list_clear(&l);
-	assert_true(kvp_has_prefix((const uint8_t *)"NetworkAddressIPv4/eth0", 23, "Network"));
-	assert_true(kvp_has_prefix((const uint8_t *)"x", 1, ""));
-	assert_false(kvp_has_prefix((const uint8_t *)"Net", 3, "Network"));
+	cli_kvp_list_clear(&l);
+	assert_true(cli_kvp_has_prefix((const uint8_t *)"NetworkAddressIPv4/eth0", 23, "Network"));
+	assert_true(cli_kvp_has_prefix((const uint8_t *)"x", 1, ""));
+	assert_false(cli_kvp_has_prefix((const uint8_t *)"Net", 3, "Network"));
 }
 
 /* ---- the guest side against a fake agent ---- */
@@ -466,11 +466,12 @@ static void *fake_agent(void *arg)
  * answering with serve. Returns the exit code; *out what it printed (the
  * caller frees), f the requests.
  */
-static int run_guest(struct fake *f, serve_fn *serve, char **out, const struct kvp_value *v, ...)
+static int run_guest(struct fake *f, serve_fn *serve, char **out, const struct cli_kvp_value *v,
+		     ...)
 {
 	char *argv[16] = { "kvp" }, err[256];
 	int argc = 1, sv[2], r;
-	struct kvp_args a;
+	struct cli_kvp_args a;
 	pthread_t t;
 	size_t len;
 	va_list ap;
@@ -479,14 +480,14 @@ static int run_guest(struct fake *f, serve_fn *serve, char **out, const struct k
 	for (char *s; argc < 15 && (s = va_arg(ap, char *));)
 		argv[argc++] = s;
 	va_end(ap);
-	assert_int_equal(kvp_parse_args(argc, argv, &a, err, sizeof(err)), 0);
+	assert_int_equal(cli_kvp_parse_args(argc, argv, &a, err, sizeof(err)), 0);
 	assert_true(a.guest);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	*f = (struct fake){ .fd = sv[1], .serve = serve };
 	assert_int_equal(pthread_create(&t, NULL, fake_agent, f), 0);
 	messages[0] = '\0';
 	FILE *o = open_memstream(out, &len);
-	r = kvp_guest_run_fd(sv[0], &a, v, o);
+	r = cli_kvp_guest_run_fd(sv[0], &a, v, o);
 	fclose(o);
 	close(sv[0]);
 	pthread_join(t, NULL);
@@ -541,7 +542,7 @@ static void test_guest_get_missing_everywhere_is_exit_1(void **state)
 	char *out;
 
 	(void)state;
-	assert_int_equal(RUN(&f, serve_get_none, &out, "get", "a b"), KVP_EXIT_NOT_FOUND);
+	assert_int_equal(RUN(&f, serve_get_none, &out, "get", "a b"), CLI_KVP_EXIT_NOT_FOUND);
 	assert_int_equal(f.nreqs, 3);
 	assert_int_equal(f.reqs[2].pool, IC_POOL_INTRINSIC);
 	assert_non_null(strstr(messages, "no key 'a\\x20b' in any pool"));
@@ -603,7 +604,7 @@ static void serve_set(struct fake *f, const struct req *r)
 
 static void test_guest_set_and_delete(void **state)
 {
-	struct kvp_value v = { (const uint8_t *)"\x00\x01zz", 4 };
+	struct cli_kvp_value v = { (const uint8_t *)"\x00\x01zz", 4 };
 	struct fake f;
 	char *out;
 
@@ -622,25 +623,25 @@ static void test_guest_set_and_delete(void **state)
 	assert_int_equal(f.reqs[0].type, IC_KVP_DEL_REQ);
 	assert_int_equal(f.reqs[0].pool, IC_POOL_GUEST);
 	free(out);
-	assert_int_equal(RUN(&f, serve_set, &out, "delete", "gone"), KVP_EXIT_NOT_FOUND);
+	assert_int_equal(RUN(&f, serve_set, &out, "delete", "gone"), CLI_KVP_EXIT_NOT_FOUND);
 	assert_non_null(strstr(messages, "no key 'gone' in the guest pool"));
 	free(out);
 }
 
 static void test_guest_agent_errors_are_shown(void **state)
 {
-	struct kvp_value v = { (const uint8_t *)"v", 1 };
+	struct cli_kvp_value v = { (const uint8_t *)"v", 1 };
 	struct fake f;
 	char *out;
 
 	(void)state;
 	assert_int_equal(run_guest(&f, serve_set, &out, &v, "set", "denied", "v", NULL),
-			 KVP_EXIT_FAIL);
+			 CLI_KVP_EXIT_FAIL);
 	assert_non_null(strstr(messages, "only root or group kvpw may write the guest pool"));
 	assert_non_null(strstr(messages, strerror(EPERM)));
 	free(out);
 	assert_int_equal(run_guest(&f, serve_set, &out, &v, "set", "full", "v", NULL),
-			 KVP_EXIT_FAIL);
+			 CLI_KVP_EXIT_FAIL);
 	assert_non_null(strstr(messages, "4096 keys already"));
 	assert_non_null(strstr(messages, "limits: keys 1-512 bytes"));
 	free(out);
@@ -663,7 +664,7 @@ static void test_guest_watch_prints_events_until_the_stream_ends(void **state)
 
 	(void)state;
 	assert_int_equal(RUN(&f, serve_watch, &out, "watch", "--pool", "host", "job/"),
-			 KVP_EXIT_FAIL);
+			 CLI_KVP_EXIT_FAIL);
 	assert_int_equal(f.reqs[0].type, IC_KVP_WATCH);
 	assert_int_equal(f.reqs[0].pool, IC_POOL_HOST);
 	assert_string_equal(f.reqs[0].key, "job/");
@@ -671,7 +672,7 @@ static void test_guest_watch_prints_events_until_the_stream_ends(void **state)
 	assert_non_null(strstr(messages, "vmsvc-agent closed the connection"));
 	free(out);
 
-	assert_int_equal(RUN(&f, serve_watch, &out, "watch", "--json"), KVP_EXIT_FAIL);
+	assert_int_equal(RUN(&f, serve_watch, &out, "watch", "--json"), CLI_KVP_EXIT_FAIL);
 	assert_int_equal(f.reqs[0].pool, IC_POOL_ALL);
 	assert_non_null(strstr(out, "{\"pool\":\"host\",\"op\":\"delete\",\"key\":\"job/1\""));
 	free(out);
@@ -697,10 +698,10 @@ static void test_guest_broken_answers_are_exit_125(void **state)
 	char *out;
 
 	(void)state;
-	assert_int_equal(RUN(&f, serve_garbage, &out, "get", "k"), KVP_EXIT_FAIL);
+	assert_int_equal(RUN(&f, serve_garbage, &out, "get", "k"), CLI_KVP_EXIT_FAIL);
 	assert_non_null(strstr(messages, "does not decode"));
 	free(out);
-	assert_int_equal(RUN(&f, serve_wrong_type, &out, "list"), KVP_EXIT_FAIL);
+	assert_int_equal(RUN(&f, serve_wrong_type, &out, "list"), CLI_KVP_EXIT_FAIL);
 	assert_non_null(strstr(messages, "does not decode"));
 	assert_string_equal(out, ""); /* nothing half-listed */
 	free(out);
