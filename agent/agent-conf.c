@@ -154,6 +154,33 @@ static int heartbeat_key(struct load_ctx *x, const char *name, const char *value
 	return 1;
 }
 
+/* A group as passwd/group files spell them: letters, digits, '_', '-',
+ * '.', not starting with '-' (or all digits: a gid). */
+static bool group_name_ok(const char *n)
+{
+	size_t len = strlen(n);
+
+	if (len == 0 || len > AGENT_MAX_GROUP_NAME || n[0] == '-')
+		return false;
+	return strspn(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") ==
+	       len;
+}
+
+static int kvp_key(struct load_ctx *x, const char *name, const char *value)
+{
+	char *dst = strcasecmp(name, "ReadGroup") == 0	  ? x->c->kvp_read_group
+		    : strcasecmp(name, "WriteGroup") == 0 ? x->c->kvp_write_group
+							  : NULL;
+
+	if (!dst)
+		return enabled_key(x, "[KVP] (Enabled, ReadGroup, WriteGroup)", &x->c->kvp_enabled,
+				   name, value);
+	if (*value && !group_name_ok(value))
+		return fail(x, "%s = '%s': want a group name or gid (or nothing)", name, value);
+	snprintf(dst, AGENT_MAX_GROUP_NAME + 1, "%s", value);
+	return 1;
+}
+
 static void map_free(struct aconf_map *m)
 {
 	for (size_t i = 0; i < m->nguests; i++)
@@ -228,7 +255,9 @@ static int handler(void *user, const char *section, const char *name, const char
 		return heartbeat_key(x, name, value);
 	if (strcasecmp(section, "Shutdown") == 0)
 		return enabled_key(x, "[Shutdown] (Enabled)", &x->c->shutdown_enabled, name, value);
-	return fail(x, "unknown section [%s] (Agent, Session, Users, Heartbeat, Shutdown)%s",
+	if (strcasecmp(section, "KVP") == 0)
+		return kvp_key(x, name, value);
+	return fail(x, "unknown section [%s] (Agent, Session, Users, Heartbeat, Shutdown, KVP)%s",
 		    section, "");
 }
 
@@ -241,6 +270,7 @@ void aconf_defaults(struct aconf *c)
 		.max_sessions = AGENT_MAX_SESSIONS_DEFAULT,
 		.hb_enabled = true,
 		.shutdown_enabled = true,
+		.kvp_enabled = true,
 	};
 }
 

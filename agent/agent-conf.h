@@ -19,8 +19,13 @@
  *   CriticalUnits = a b.service   systemd units whose failure is critical
  *   [Shutdown]
  *   Enabled = yes            honour the host's shutdown requests (no: EPERM)
+ *   [KVP]
+ *   Enabled = yes            the key-value exchange (host link, socket, files)
+ *   ReadGroup =              a group: only root and it may read the pools
+ *   WriteGroup =             a group that may write the guest pool (and root)
  *
  * A missing file means the defaults: everything on, no critical units,
+ * anyone may read the key-value pools and only root write the guest pool,
  * host root may run as any guest user, nobody else as anyone. A [Users] line for root replaces
  * root's default. A host user is looked up by name first, then by uid.
  */
@@ -37,6 +42,8 @@
 /* CriticalUnits=: at most this many units, each at most this long. */
 #define AGENT_MAX_CRITICAL_UNITS 64
 #define AGENT_MAX_UNIT_NAME	 255
+/* [KVP] ReadGroup=, WriteGroup=: a group name (or a gid) this long at most. */
+#define AGENT_MAX_GROUP_NAME 64
 
 /* One [Users] line: a host user and the guest users it may become. */
 struct aconf_map {
@@ -54,6 +61,10 @@ struct aconf {
 	char **critical; /* [Heartbeat] CriticalUnits, full unit names */
 	size_t ncritical;
 	bool shutdown_enabled; /* [Shutdown] Enabled */
+	bool kvp_enabled;      /* [KVP] Enabled */
+	/* [KVP] ReadGroup=, WriteGroup=: a group name or gid; "" when unset */
+	char kvp_read_group[AGENT_MAX_GROUP_NAME + 1];
+	char kvp_write_group[AGENT_MAX_GROUP_NAME + 1];
 };
 
 /* The defaults (what a missing file gives). */

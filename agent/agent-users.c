@@ -158,3 +158,34 @@ int au_groups(const char *path, const char *name, gid_t gid, gid_t *gids, size_t
 	fclose(fp);
 	return (int)n;
 }
+
+int au_group_gid(const char *path, const char *name, gid_t *gid)
+{
+	FILE *fp = fopen(path, "re");
+	char *line = NULL, *f[4];
+	size_t cap = 0;
+	ssize_t len;
+	unsigned long id;
+	int r = -ENOENT;
+
+	if (!fp && (errno != ENOENT || !all_digits(name)))
+		return -errno;
+	while (fp && r == -ENOENT && (len = getline(&line, &cap, fp)) >= 0) {
+		if (len > 0 && line[len - 1] == '\n')
+			line[len - 1] = '\0';
+		if (line[0] == '+' || line[0] == '-' || !split(line, f, 4) || !parse_id(f[2], &id))
+			continue;
+		if (strcmp(f[0], name) == 0) {
+			*gid = (gid_t)id;
+			r = 0;
+		}
+	}
+	free(line);
+	if (fp)
+		fclose(fp);
+	if (r == -ENOENT && all_digits(name) && parse_id(name, &id)) {
+		*gid = (gid_t)id;
+		r = 0;
+	}
+	return r;
+}

@@ -51,4 +51,10 @@ void au_user_clear(struct au_user *u);
  */
 int au_groups(const char *path, const char *name, gid_t gid, gid_t *gids, size_t max);
 
+/*
+ * The gid of group name (a name, or all digits: that gid, listed or not)
+ * in the group file at path: 0 and *gid, -ENOENT, or -errno.
+ */
+int au_group_gid(const char *path, const char *name, gid_t *gid);
+
 #endif /* VMSVC_AGENT_USERS_H */

@@ -50,6 +50,9 @@ static void missing_file_gives_the_defaults(void **state)
 	assert_true(c.hb_enabled);
 	assert_true(c.shutdown_enabled);
 	assert_int_equal(c.ncritical, 0);
+	assert_true(c.kvp_enabled);
+	assert_string_equal(c.kvp_read_group, "");
+	assert_string_equal(c.kvp_write_group, "");
 	aconf_clear(&c);
 }
 
@@ -126,6 +129,26 @@ static void integration_services_settings_are_read(void **state)
 	aconf_clear(&c);
 }
 
+static void kvp_settings_are_read(void **state)
+{
+	struct aconf c;
+	char err[256];
+
+	assert_int_equal(load_text("[KVP]\nEnabled = no\nReadGroup = kvp-read\n"
+				   "WriteGroup = 1001\n",
+				   &c, err, sizeof(err)),
+			 0);
+	assert_false(c.kvp_enabled);
+	assert_string_equal(c.kvp_read_group, "kvp-read");
+	assert_string_equal(c.kvp_write_group, "1001");
+	aconf_clear(&c);
+	/* empty: unset again */
+	assert_int_equal(load_text("[kvp]\nReadGroup = a\nReadGroup =\n", &c, err, sizeof(err)), 0);
+	assert_true(c.kvp_enabled);
+	assert_string_equal(c.kvp_read_group, "");
+	aconf_clear(&c);
+}
+
 static void broken_files_name_file_and_line(void **state)
 {
 	static const struct {
@@ -144,6 +167,9 @@ static void broken_files_name_file_and_line(void **state)
 		{ "[Heartbeat]\nCriticalUnits = ok.service bad/unit\n", 2,
 		  "'bad/unit' is not a unit" },
 		{ "[Shutdown]\nForce = yes\n", 2, "unknown key 'Force' in [Shutdown]" },
+		{ "[KVP]\nReadGroup = a:b\n", 2, "ReadGroup = 'a:b': want a group" },
+		{ "[KVP]\nWriteGroup = -x\n", 2, "WriteGroup = '-x'" },
+		{ "[KVP]\nPools = 3\n", 2, "unknown key 'Pools' in [KVP]" },
 	};
 	char err[256], want[64];
 	struct aconf c;
@@ -167,6 +193,7 @@ int main(void)
 		cmocka_unit_test(features_and_limits_are_read),
 		cmocka_unit_test(user_map_by_name_and_uid),
 		cmocka_unit_test(integration_services_settings_are_read),
+		cmocka_unit_test(kvp_settings_are_read),
 		cmocka_unit_test(broken_files_name_file_and_line),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -126,6 +126,24 @@ static void groups_primary_first_each_once(void **state)
 	assert_int_equal(g[0], 7);
 }
 
+static void group_gid_by_name_or_digits(void **state)
+{
+	gid_t g = 0;
+
+	assert_int_equal(au_group_gid(gr, "wheel", &g), 0);
+	assert_int_equal(g, 10);
+	assert_int_equal(au_group_gid(gr, "users", &g), 0);
+	assert_int_equal(g, 100);
+	assert_int_equal(au_group_gid(gr, "nope", &g), -ENOENT);
+	assert_int_equal(au_group_gid(gr, "junk", &g), -ENOENT); /* a malformed line */
+	/* digits: the gid, listed or not, also without a group file */
+	assert_int_equal(au_group_gid(gr, "4242", &g), 0);
+	assert_int_equal(g, 4242);
+	assert_int_equal(au_group_gid("/nonexistent/group", "77", &g), 0);
+	assert_int_equal(g, 77);
+	assert_int_equal(au_group_gid("/nonexistent/group", "wheel", &g), -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -133,6 +151,7 @@ int main(void)
 		cmocka_unit_test(digits_are_a_name_first_then_a_uid),
 		cmocka_unit_test(unknown_malformed_and_nis_entries_are_not_found),
 		cmocka_unit_test(groups_primary_first_each_once),
+		cmocka_unit_test(group_gid_by_name_or_digits),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
