@@ -47,6 +47,8 @@ struct aic_ops {
 	int (*frame)(struct aic *c, const struct sess_frame *f, uint64_t now);
 	/* The deadline set with aic_set_deadline has come. */
 	void (*tick)(struct aic *c, uint64_t now);
+	/* The connection is being freed (aic_free): forget c. */
+	void (*closed)(struct aic *c);
 };
 
 /* How the agent presents itself in HELLO. */
@@ -67,7 +69,7 @@ enum aic_phase {
  * Queues HELLO. NULL when out of memory.
  */
 struct aic *aic_new(int fd, const struct aic_ops *ops, void *svc, const struct aic_hello *hello);
-/* Closes the stream; returns NULL; takes NULL. */
+/* Tells the service (closed), closes the stream; returns NULL; takes NULL. */
 struct aic *aic_free(struct aic *c);
 
 /* The stream (owned by the connection), to poll. */

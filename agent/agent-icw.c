@@ -298,14 +298,15 @@ static void stop_all(struct loop *l)
 	}
 }
 
-static int run(struct loop *l)
+static int run(struct loop *l, struct pollfd *p)
 {
 	struct aicw *w = l->w;
-	struct pollfd p[w->nsvcs + 1];
+	struct pollfd *x = p + w->nsvcs + 1; /* the extra fds */
 
 	for (;;) {
 		uint64_t now = now_ms();
-		int n;
+		size_t nx = 0;
+		int n, timeout;
 
 		if (now >= l->conf_check)
 			check_conf(l, now);
@@ -320,7 +321,10 @@ static int run(struct loop *l)
 							.events = aic_events(sl->conn) };
 		}
 		p[w->nsvcs] = (struct pollfd){ .fd = w->stop_fd, .events = POLLIN };
-		n = poll(p, w->nsvcs + 1, next_timeout(l, now));
+		timeout = next_timeout(l, now);
+		if (w->extra.max)
+			nx = w->extra.fill(w->extra.ctx, x, w->extra.max, &timeout, now);
+		n = poll(p, w->nsvcs + 1 + nx, timeout);
 		if (n < 0 && errno != EINTR)
 			return -errno;
 		if (n > 0 && p[w->nsvcs].revents && w->on_stop_fd && w->on_stop_fd(w->ctx))
@@ -328,23 +332,34 @@ static int run(struct loop *l)
 		now = now_ms();
 		for (size_t i = 0; i < w->nsvcs; i++)
 			slot_io(l, &l->slots[i], n > 0 ? p[i].revents : 0, now);
+		if (w->extra.max) {
+			for (size_t i = 0; n <= 0 && i < nx; i++)
+				x[i].revents = 0;
+			w->extra.io(w->extra.ctx, x, nx, now);
+		}
 	}
 }
 
 int aicw_run(struct aicw *w)
 {
 	struct loop l = { .w = w };
+	struct pollfd *p;
 	int r;
 
 	l.slots = calloc(w->nsvcs ? w->nsvcs : 1, sizeof(*l.slots));
-	if (!l.slots)
+	p = calloc(w->nsvcs + 1 + w->extra.max, sizeof(*p));
+	if (!l.slots || !p) {
+		free(l.slots);
+		free(p);
 		return -ENOMEM;
+	}
 	for (size_t i = 0; i < w->nsvcs; i++)
 		l.slots[i] = (struct slot){ .s = &w->svcs[i], .st = S_OFF, .fd = -1 };
-	r = run(&l);
+	r = run(&l, p);
 	stop_all(&l);
 	if (l.have_conf)
 		aconf_clear(&l.conf);
 	free(l.slots);
+	free(p);
 	return r;
 }

@@ -14,6 +14,7 @@
 #ifndef VMSVC_AGENT_ICW_H
 #define VMSVC_AGENT_ICW_H
 
+#include <poll.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -38,6 +39,20 @@ struct aicw_service {
 	bool wanted; /* set by reconfigure: connect at all */
 };
 
+/*
+ * Other fds the loop serves besides the connections (the key-value
+ * exchange's socket, its clients, netlink): before each poll, fill() puts
+ * at most max pollfds at p (returns how many) and may shorten *timeout_ms
+ * (-1: none); after it, io() gets them back with their revents (all 0 after
+ * a timeout). io() may queue frames on a connection: they go out next round.
+ */
+struct aicw_extra {
+	size_t max;
+	size_t (*fill)(void *ctx, struct pollfd *p, size_t max, int *timeout_ms, uint64_t now);
+	void (*io)(void *ctx, const struct pollfd *p, size_t n, uint64_t now);
+	void *ctx;
+};
+
 struct aicw {
 	const char *config; /* agent.conf */
 	struct aic_hello hello;
@@ -54,6 +69,7 @@ struct aicw {
 	/* Readable: on_stop_fd(ctx) decides; true ends the loop. -1: none. */
 	int stop_fd;
 	bool (*on_stop_fd)(void *ctx);
+	struct aicw_extra extra; /* max 0: none */
 };
 
 /* Runs the services until on_stop_fd says so: 0, or -errno when the loop
