@@ -2,8 +2,10 @@
 /*
  * agent-worker.c - the integration services' worker process
  * (agent-worker.h): heartbeat (with systemd's view of the guest's health
- * when PID 1 is systemd and the agent is built with libsystemd) and
- * shutdown (logind, or the commands), dialing the host over vsock.
+ * when PID 1 is systemd and the agent is built with libsystemd),
+ * shutdown (logind, or the commands) and the key-value exchange (its
+ * link, and its socket, files and facts in the guest: agent-kvp-run.h),
+ * dialing the host over vsock.
  */
 #include <errno.h>
 #include <signal.h>
@@ -17,21 +19,27 @@
 #include "agent-dial.h"
 #include "agent-hb.h"
 #include "agent-icw.h"
+#include "agent-kvp-files.h"
+#include "agent-kvp-run.h"
+#include "agent-kvp-sock.h"
 #include "agent-log.h"
 #include "agent-power.h"
 #include "agent-sd.h"
 #include "agent-systemd.h"
+#include "agent-users.h"
 #include "agent-worker.h"
+#include "util.h"
 
 #define SOFTWARE "vmsvc-agent " VMSVC_VERSION
 
-enum { SVC_HEARTBEAT, SVC_SHUTDOWN, NSVCS };
+enum { SVC_HEARTBEAT, SVC_SHUTDOWN, SVC_KVP, NSVCS };
 
 struct worker {
 	int sigfd;
 	struct ahb hb;
 	struct ahb_systemd probe;
 	struct asd sd;
+	struct akvr *kvp;
 	struct aicw_service svcs[NSVCS];
 };
 
@@ -45,6 +53,8 @@ static void reconfigure(void *ctx, const struct aconf *c, struct aicw_service *s
 	/* Shutdown stays connected when off in agent.conf: the host hears
 	 * "refused by the guest's configuration", not "no agent". */
 	svcs[SVC_SHUTDOWN].wanted = true;
+	svcs[SVC_KVP].wanted = c->kvp_enabled;
+	akvr_configure(w->kvp, c, now_ms());
 }
 
 /* SIGCHLD: reaps the shutdown helper; SIGTERM, SIGINT: stop. */
@@ -96,13 +106,32 @@ int aworker_main(const struct aworker_opts *o)
 	ahb_init(&w.hb, ahb_probe_systemd, &w.probe, VMSVC_VERSION);
 	w.sd.config = o->config;
 	apow_backend(&w.sd.be, w.probe.sys);
+	w.kvp = akvr_new(&(struct akvr_paths){
+		.guest_file = AKVF_GUEST_FILE,
+		.socket = AKVS_SOCKET,
+		.run_dir = AKVF_RUN_DIR,
+		.group_file = AU_GROUP_FILE,
+		.config = o->config,
+		.src = { .agent_version = VMSVC_VERSION },
+	});
+	if (!w.kvp) {
+		alog("integration services: out of memory");
+		close(w.sigfd);
+		asys_free(w.probe.sys);
+		return 1;
+	}
 	w.svcs[SVC_HEARTBEAT] = (struct aicw_service){ .ops = &ahb_ops, .svc = &w.hb };
 	w.svcs[SVC_SHUTDOWN] = (struct aicw_service){ .ops = &asd_ops, .svc = &w.sd };
-	alog_debug("integration services: heartbeat, shutdown (versions %u-%u%s)", o->vmin, o->vmax,
-		   w.probe.sys ? ", systemd" : "");
+	w.svcs[SVC_KVP] = (struct aicw_service){ .ops = &akvp_ops, .svc = akvr_store(w.kvp) };
+	loop.extra = (struct aicw_extra){
+		.max = akvr_max_fds(), .fill = akvr_fill, .io = akvr_io, .ctx = w.kvp
+	};
+	alog_debug("integration services: heartbeat, shutdown, kvp (versions %u-%u%s)", o->vmin,
+		   o->vmax, w.probe.sys ? ", systemd" : "");
 	r = aicw_run(&loop);
 	if (r < 0)
 		alog("integration services: %s", strerror(-r));
+	akvr_free(w.kvp);
 	asys_free(w.probe.sys);
 	close(w.sigfd);
 	return r < 0 ? 1 : 0;
