@@ -91,18 +91,19 @@ static int split_path(const char *path, char *dir, const char **base)
 	return 0;
 }
 
-/* Makes dir (mode) and its parent (0755) when missing. */
-static int make_dir(const char *dir, mode_t mode)
+int akvf_make_dir(const char *dir, mode_t mode)
 {
 	char parent[PATH_MAX];
 	const char *base;
+	int r;
 
 	if (mkdir(dir, mode) == 0 || errno == EEXIST)
 		return 0;
 	if (errno != ENOENT || split_path(dir, parent, &base) < 0)
 		return -errno;
-	if (mkdir(parent, 0755) < 0 && errno != EEXIST)
-		return -errno;
+	r = akvf_make_dir(parent, 0755);
+	if (r < 0)
+		return r;
 	return mkdir(dir, mode) == 0 || errno == EEXIST ? 0 : -errno;
 }
 
@@ -115,7 +116,7 @@ int akvf_save_pool(const char *path, const struct kvpool *p, uint32_t pool, char
 	int r = split_path(path, dir, &base);
 
 	if (r == 0)
-		r = make_dir(dir, 0700);
+		r = akvf_make_dir(dir, 0700);
 	if (r == 0 && (dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		r = -errno;
 	if (r == 0)
@@ -335,8 +336,9 @@ static int open_dirs(struct akvf *m)
 	close_dirs(m);
 	if (split_path(m->dir, parent, &base) < 0)
 		return -EINVAL;
-	if (mkdir(parent, 0755) < 0 && errno != EEXIST)
-		return -errno;
+	r = akvf_make_dir(parent, 0755);
+	if (r < 0)
+		return r;
 	r = open_dir(m, AT_FDCWD, m->dir);
 	if (r < 0)
 		return r;

@@ -38,6 +38,9 @@
 /* The largest pool file read: a full pool's frames are about 1.2 MiB. */
 #define AKVF_MAX_POOL_FILE (4 * 1024 * 1024)
 
+/* mkdir -p: dir with mode, the folders above it 0755. 0 or -errno. */
+int akvf_make_dir(const char *dir, mode_t mode);
+
 /* The mirror's file name of key into buf (AKVF_NAME_MAX + 1 bytes, NUL
  * terminated); its length. */
 size_t akvf_name(const void *key, size_t len, char *buf);

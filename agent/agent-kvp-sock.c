@@ -27,6 +27,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "agent-kvp-files.h"
 #include "agent-kvp-sock.h"
 #include "agent-log.h"
 #include "agent-users.h"
@@ -180,8 +181,11 @@ int akvs_listen(struct akvs *s, const char *path, char *why, size_t size)
 	if (strlen(path) >= sizeof(a.sun_path) || !slash || slash == path)
 		return snprintf(why, size, "%s: not a socket path", path), -EINVAL;
 	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-		goto fail;
+	r = akvf_make_dir(dir, 0755);
+	if (r < 0) {
+		snprintf(why, size, "cannot make %s: %s", dir, strerror(-r));
+		return r;
+	}
 	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
 		snprintf(why, size, "cannot listen on %s: something else than a socket is there",
 			 path);

@@ -4,8 +4,9 @@
  * the integration services. Listens on vsock port SESS_PORT, accepts only
  * the host (CID 2) from a privileged port, and serves each session in a
  * process of its own (agent-session.c), so that a crash in one cannot
- * touch another. The integration services (heartbeat, shutdown) run in a
- * worker process of their own (agent-worker.c), which dials the host; the
+ * touch another. The integration services (heartbeat, shutdown, key-value
+ * exchange) run in a worker process of their own (agent-worker.c), which
+ * dials the host and serves the guest's `vmsvc kvp` (its socket); the
  * main process restarts it with a backoff when it dies. The main process
  * only accepts, counts, reaps and restarts.
  *
@@ -35,6 +36,7 @@
 #include <linux/vm_sockets.h>
 
 #include "agent-conf.h"
+#include "agent-kvp-sock.h"
 #include "agent-log.h"
 #include "agent-session.h"
 #include "agent-users.h"
@@ -62,11 +64,12 @@ static void usage(FILE *out)
 		"  --ic-version MIN-MAX\n"
 		"                 (tests) claim these integration protocol versions (this agent\n"
 		"                 speaks %d-%d), to show a protocol mismatch on the host\n\n"
-		"The integration services (heartbeat, shutdown) connect to the host from a worker\n"
-		"process (vsock ports %d, %d).\n\n"
+		"The integration services (heartbeat, shutdown, key-value exchange) connect\n"
+		"to the host from a worker process (vsock ports %d, %d, %d), which also\n"
+		"serves 'vmsvc kvp' in this guest on %s.\n\n"
 		"Exit status: 0 (also when this VM has no vsock device), 1 failure, 2 usage.\n",
 		SESS_PORT, AGENT_CONF_FILE, IC_VERSION_MIN, IC_VERSION_MAX, IC_HEARTBEAT_PORT,
-		IC_SHUTDOWN_PORT);
+		IC_SHUTDOWN_PORT, IC_KVP_PORT, AKVS_SOCKET);
 }
 
 /* Why a peer may not open a session, or NULL if it is the host. */

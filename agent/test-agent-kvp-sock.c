@@ -28,6 +28,7 @@
 
 #include <cmocka.h>
 
+#include "agent-kvp-run.h"
 #include "agent-kvp-sock.h"
 #include "agent-kvp.h"
 #include "ic.h"
@@ -805,6 +806,132 @@ static void socket_file_replaces_a_stale_one(void **state)
 	akvp_free(k);
 }
 
+/* ---- the worker's wiring (agent-kvp-run.c) ---- */
+
+static void run_rounds(struct akvr *r, int n)
+{
+	struct pollfd p[AKVS_MAX_CLIENTS + 8];
+
+	for (int i = 0; i < n; i++) {
+		int t = 10;
+		size_t k = akvr_fill(r, p, ARRAY_SIZE(p), &t, now_ms());
+
+		if (t < 0 || t > 10)
+			t = 10;
+		if (poll(p, k, t) <= 0)
+			for (size_t j = 0; j < k; j++)
+				p[j].revents = 0;
+		akvr_io(r, p, k, now_ms());
+	}
+}
+
+/* One request and its first reply frame's type (and ERROR's errno). */
+static uint16_t run_request(struct akvr *r, const char *sock, uint16_t type, const char *key,
+			    const char *value, uint32_t *err)
+{
+	struct cl *c = calloc(1, sizeof(*c));
+	struct sess_buf b = { 0 };
+	uint16_t got = 0;
+
+	c->fd = connect_to(sock);
+	fcntl(c->fd, F_SETFL, O_NONBLOCK);
+	ic_enc_kvp(&b, type,
+		   &(struct ic_kvp){ .seq = 1,
+				     .pool = IC_POOL_GUEST,
+				     .key = (const uint8_t *)key,
+				     .key_len = (uint32_t)strlen(key),
+				     .value = (const uint8_t *)value,
+				     .value_len = value ? (uint32_t)strlen(value) : 0 });
+	assert_int_equal(write(c->fd, b.data, b.len), (ssize_t)b.len);
+	sess_buf_free(&b);
+	for (int i = 0; i < 200 && !got; i++) {
+		struct sess_frame f;
+		ssize_t n;
+
+		run_rounds(r, 1);
+		n = read(c->fd, c->buf + c->len, sizeof(c->buf) - c->len);
+		if (n > 0)
+			c->len += (size_t)n;
+		if (ic_frame_parse(c->buf, c->len, &f) > 0) {
+			struct ic_error e = { 0 };
+
+			got = f.type;
+			if (got == IC_ERROR && ic_dec_error(&f, &e) == 0 && err)
+				*err = e.err;
+		}
+	}
+	cl_free(c);
+	return got;
+}
+
+static void worker_wiring_follows_agent_conf(void **state)
+{
+	char guest[160], sock[160], run[160], osr[160], hosts[160], path[256];
+	struct akvr_paths paths = {
+		.guest_file = guest,
+		.socket = sock,
+		.run_dir = run,
+		.group_file = group_file,
+		.config = "agent.conf",
+		.src = { .os_release = osr, .hosts = hosts, .agent_version = "1.2.3" }
+	};
+	struct aconf conf;
+	struct akvr *r;
+	struct stat st;
+	uint32_t err = 0;
+
+	snprintf(guest, sizeof(guest), "%s/w/lib/kvp/guest", dir);
+	snprintf(sock, sizeof(sock), "%s/w/run/kvp.sock", dir);
+	snprintf(run, sizeof(run), "%s/w/run/kvp", dir);
+	snprintf(osr, sizeof(osr), "%s/w-os-release", dir);
+	snprintf(hosts, sizeof(hosts), "%s/w-hosts", dir);
+	close(open(osr, O_WRONLY | O_CREAT, 0600));
+	close(open(hosts, O_WRONLY | O_CREAT, 0600));
+	r = akvr_new(&paths);
+	assert_non_null(r);
+	aconf_defaults(&conf);
+	snprintf(conf.kvp_write_group, sizeof(conf.kvp_write_group), "%u", (unsigned)getegid());
+	akvr_configure(r, &conf, now_ms());
+	run_rounds(r, 2);
+	/* the socket, and the mirror with the facts */
+	assert_int_equal(stat(sock, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0666);
+	snprintf(path, sizeof(path), "%s/intrinsic/AgentVersion", run);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0644);
+	/* a write through the socket: in the file and the mirror */
+	assert_int_equal(run_request(r, sock, IC_KVP_SET_REQ, "setup/done", "yes", NULL),
+			 IC_KVP_DONE);
+	snprintf(path, sizeof(path), "%s/guest/setup%%2Fdone", run);
+	assert_int_equal(access(path, R_OK), 0);
+	assert_int_equal(access(guest, R_OK), 0);
+	/* ReadGroup: the mirror's modes follow */
+	snprintf(conf.kvp_read_group, sizeof(conf.kvp_read_group), "%u", (unsigned)getegid());
+	akvr_configure(r, &conf, now_ms());
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0640);
+	assert_int_equal(stat(run, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0750);
+	/* off: no mirror, the socket says why */
+	conf.kvp_enabled = false;
+	akvr_configure(r, &conf, now_ms());
+	assert_int_equal(access(run, F_OK), -1);
+	assert_int_equal(run_request(r, sock, IC_KVP_GET, "setup/done", NULL, &err), IC_ERROR);
+	assert_int_equal(err, EPERM);
+	/* on again: everything back, the guest pool kept */
+	conf.kvp_enabled = true;
+	akvr_configure(r, &conf, now_ms());
+	assert_int_equal(access(path, R_OK), 0);
+	assert_int_equal(run_request(r, sock, IC_KVP_GET, "setup/done", NULL, NULL), IC_KVP_VALUE);
+	akvr_free(r);
+	assert_int_equal(access(sock, F_OK), -1);
+	/* a restart reads the guest pool back */
+	r = akvr_new(&paths);
+	akvr_configure(r, &conf, now_ms());
+	assert_int_equal(run_request(r, sock, IC_KVP_GET, "setup/done", NULL, NULL), IC_KVP_VALUE);
+	akvr_free(r);
+}
+
 /* The real `vmsvc kvp` (built next to the agent) against a server in a
  * child process; skipped when the build has no vmsvc. */
 static void the_cli_speaks_to_the_socket(void **state)
@@ -884,6 +1011,7 @@ int main(void)
 		cmocka_unit_test(turned_off_refuses_with_the_reason),
 		cmocka_unit_test(many_connections_at_once),
 		cmocka_unit_test(socket_file_replaces_a_stale_one),
+		cmocka_unit_test(worker_wiring_follows_agent_conf),
 		cmocka_unit_test(the_cli_speaks_to_the_socket),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
