@@ -74,6 +74,8 @@ struct aic *aic_new(int fd, const struct aic_ops *ops, void *svc, const struct a
 struct aic *aic_free(struct aic *c)
 {
 	if (c) {
+		if (c->ops->closed)
+			c->ops->closed(c);
 		aconn_free(&c->conn);
 		free(c);
 	}
