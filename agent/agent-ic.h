@@ -12,6 +12,19 @@
  * agent, a socket pair in the tests) gives it a connected stream, polls
  * aic_events() and calls aic_io() and aic_tick().
  *
+ * The next services fit the same mould (design, not code yet):
+ *   - key-value exchange: its aic_ops sends the guest and intrinsic pools
+ *     whole after ready() (BEGIN, SETs, COMMIT) and applies the host's at
+ *     COMMIT; the guest's `vmsvc kvp` clients reach the same struct (the
+ *     svc) through a Unix socket that the worker polls next to the slots
+ *     (agent-icw.h grows a hook for extra fds: their poll entries, their
+ *     io, their deadline), so a pool change goes to the host and to the
+ *     WATCH clients from one place;
+ *   - time sync: frame() stamps what it receives itself (CLOCK_REALTIME at
+ *     the read), tick() runs the bursts, STATE/SYNC steps;
+ *   - freeze: closed() (the connection ended: the host is gone) thaws, and
+ *     its own deadline thaws on timeout; nothing of it may block the loop.
+ *
  * Phases: HELLO sent at once; the host's HELLO (the version chosen) makes
  * the connection ready and the service's ready() runs; STATE switches the
  * service on and off (enabled = 0: no activity, the connection stays);
@@ -47,7 +60,8 @@ struct aic_ops {
 	int (*frame)(struct aic *c, const struct sess_frame *f, uint64_t now);
 	/* The deadline set with aic_set_deadline has come. */
 	void (*tick)(struct aic *c, uint64_t now);
-	/* The connection is being freed (aic_free): forget c. */
+	/* The connection is going away (aic_free): forget c, undo what must
+	 * not outlive it (a freeze). */
 	void (*closed)(struct aic *c);
 };
 

@@ -36,6 +36,8 @@ struct slot {
 	bool logged_ready;  /* on this connection */
 	int logged_enabled; /* -1: no STATE logged on this connection */
 	bool logged_mismatch;
+	int last_end;  /* why the last connection ended */
+	bool flapping; /* connections keep ending early for the same reason */
 };
 
 struct loop {
@@ -144,10 +146,17 @@ static void ended(struct slot *sl, int r, uint64_t now)
 {
 	bool stable = now - sl->up_since >= AICW_STABLE_MS;
 
-	if (sl->logged_ready || sl->logged_mismatch) {
+	if (!stable && r == sl->last_end && (sl->logged_ready || sl->flapping)) {
+		if (!sl->flapping)
+			alog("%s: the connection keeps ending (%s) soon after it opens; retrying "
+			     "quietly",
+			     name(sl), end_reason(r));
+		sl->flapping = true;
+	} else if (sl->logged_ready || sl->logged_mismatch) {
 		alog("%s: the connection to the host ended: %s; reconnecting", name(sl),
 		     end_reason(r));
 		sl->logged_err = 0;
+		sl->flapping = false;
 	} else if (r != sl->logged_err) {
 		alog("%s: the host ended the connection before its HELLO: %s; retrying quietly",
 		     name(sl), end_reason(r));
@@ -155,12 +164,14 @@ static void ended(struct slot *sl, int r, uint64_t now)
 	}
 	if (r == -EPROTONOSUPPORT)
 		sl->mismatch = true;
+	sl->last_end = r;
 	sl->conn = aic_free(sl->conn);
 	retry_later(sl, now, stable);
 }
 
-/* Logs what changed on a live connection. */
-static void log_changes(struct aicw *w, struct slot *sl)
+/* Logs what changed on a live connection (quiet while it flaps, until
+ * one lasts). */
+static void log_changes(struct aicw *w, struct slot *sl, uint64_t now)
 {
 	enum aic_phase ph = aic_phase(sl->conn);
 	bool on = aic_enabled(sl->conn);
@@ -175,14 +186,19 @@ static void log_changes(struct aicw *w, struct slot *sl)
 	}
 	if (ph != AIC_READY)
 		return;
+	if (sl->flapping && now - sl->up_since >= AICW_STABLE_MS) {
+		sl->flapping = false;
+		sl->logged_ready = false;
+	}
 	if (!sl->logged_ready) {
-		alog("%s: connected to the host (vsock port %u, protocol version %u)", name(sl),
-		     sl->s->ops->port, aic_version(sl->conn));
+		if (!sl->flapping)
+			alog("%s: connected to the host (vsock port %u, protocol version %u)",
+			     name(sl), sl->s->ops->port, aic_version(sl->conn));
 		sl->logged_ready = true;
 		sl->logged_err = 0;
 		sl->mismatch = false;
 	}
-	if (sl->logged_enabled != (int)on && (sl->logged_enabled != -1 || !on))
+	if (sl->logged_enabled != (int)on && (sl->logged_enabled != -1 || !on) && !sl->flapping)
 		alog("%s: turned %s for this VM on the host", name(sl), on ? "on" : "off");
 	sl->logged_enabled = on;
 }
@@ -206,7 +222,7 @@ static void slot_io(struct loop *l, struct slot *sl, short revents, uint64_t now
 		r = aic_io(sl->conn, revents, now);
 		if (r == 0)
 			aic_tick(sl->conn, now);
-		log_changes(l->w, sl);
+		log_changes(l->w, sl, now);
 		if (r < 0)
 			ended(sl, r, now);
 		break;

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -135,4 +136,50 @@ int aworker_main(const struct aworker_opts *o)
 	asys_free(w.probe.sys);
 	close(w.sigfd);
 	return r < 0 ? 1 : 0;
+}
+
+int aworker_report(const char *config)
+{
+	struct ahb_systemd probe = { .sys = asys_new() };
+	struct ahb_health h = { .sys_state = "none" };
+	char host[256], err[512], *blockers[IC_SD_MAX_BLOCKERS];
+	struct aconf conf;
+	struct afacts f;
+	int n;
+
+	if (aconf_load(config, &conf, err, sizeof(err)) < 0) {
+		fprintf(stderr, "vmsvc-agent: %s\n", err);
+		asys_free(probe.sys);
+		return 1;
+	}
+	probe.units = conf.critical;
+	probe.nunits = conf.ncritical;
+	afacts_read(&f, NULL);
+	afacts_hostname(host, sizeof(host));
+	ahb_probe_systemd(&probe, &h);
+	printf("heartbeat:       %s\n", conf.hb_enabled ? "on" : "off (agent.conf)");
+	printf("boot id:         %s\nuptime:          %llu ms\nhost name:       %s\n", f.boot_id,
+	       (unsigned long long)afacts_uptime_ms(), host);
+	printf("os:              %s (%s %s)\nkernel:          %s\nagent:           %s\n", f.os_name,
+	       f.os_id, f.os_version, f.kernel, VMSVC_VERSION);
+	printf("system state:    %s\napplication:     %s%s%s\n", h.sys_state,
+	       h.app_state == IC_APP_CRITICAL  ? "critical"
+	       : h.app_state == IC_APP_HEALTHY ? "healthy"
+					       : "unknown",
+	       h.critical[0] ? ": " : "", h.critical);
+	for (size_t i = 0; i < conf.ncritical; i++)
+		printf("critical unit:   %s\n", conf.critical[i]);
+	printf("shutdown:        %s\n", conf.shutdown_enabled ? "on" : "off (agent.conf)");
+	n = probe.sys ? asys_blockers(probe.sys, blockers, IC_SD_MAX_BLOCKERS) : 0;
+	if (n == -ENOENT || !probe.sys)
+		printf("inhibitors:      none (%s)\n", probe.sys ? "no logind" : "no systemd");
+	else if (n < 0)
+		printf("inhibitors:      cannot ask logind: %s\n", strerror(-n));
+	for (int i = 0; i < n; i++) {
+		printf("blocked by:      %s\n", blockers[i]);
+		free(blockers[i]);
+	}
+	aconf_clear(&conf);
+	asys_free(probe.sys);
+	return 0;
 }

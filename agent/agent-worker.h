@@ -21,4 +21,9 @@ struct aworker_opts {
  * the parent's end; the process's exit status. */
 int aworker_main(const struct aworker_opts *o);
 
+/* vmsvc-agent --health: prints what the heartbeat would tell the host now
+ * (facts, systemd's state, the critical units) and what would block a
+ * shutdown, then returns the exit status (0; 1 when agent.conf is broken). */
+int aworker_report(const char *config);
+
 #endif /* VMSVC_AGENT_WORKER_H */

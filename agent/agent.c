@@ -12,6 +12,8 @@
  *
  *   vmsvc-agent [--config FILE] [--verbose]   listen (foreground, logs to stderr)
  *   vmsvc-agent --inetd [--config FILE]        serve one session on stdin
+ *   vmsvc-agent --health [--config FILE]       what the heartbeat would report
+ *   --ic-version MIN-MAX                       (tests) claim other IC versions
  *
  * --inetd is for a supervisor that accepted the connection (systemd's
  * Accept=yes, tests with a socket pair): a vsock stream on stdin gets the
@@ -54,13 +56,16 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: vmsvc-agent [--config FILE] [--verbose]\n"
-		"       vmsvc-agent --inetd [--config FILE] [--verbose]\n\n"
+		"       vmsvc-agent --inetd [--config FILE] [--verbose]\n"
+		"       vmsvc-agent --health [--config FILE]\n\n"
 		"The guest side of vmsvc's VM Session Service (vmsvc exec, vmsvc shell): listens\n"
 		"on vsock port %d for the host and runs its commands. Foreground; logs to "
 		"stderr.\n\n"
 		"  --config FILE  the configuration (default %s; missing = defaults)\n"
 		"  --inetd        serve one session on stdin (a connected stream) and exit\n"
 		"  --verbose      log every session's steps\n"
+		"  --health       print what the heartbeat tells the host now (facts, systemd's\n"
+		"                 state, critical units) and what blocks a shutdown, and exit\n"
 		"  --ic-version MIN-MAX\n"
 		"                 (tests) claim these integration protocol versions (this agent\n"
 		"                 speaks %d-%d), to show a protocol mismatch on the host\n\n"
@@ -380,6 +385,7 @@ int main(int argc, char **argv)
 					      { "verbose", no_argument, NULL, 'v' },
 					      { "inetd", no_argument, NULL, 'i' },
 					      { "ic-version", required_argument, NULL, 'V' },
+					      { "health", no_argument, NULL, 'H' },
 					      { "help", no_argument, NULL, 'h' },
 					      {} };
 	struct listener l = { .fd = -1,
@@ -391,16 +397,18 @@ int main(int argc, char **argv)
 	struct aconf conf;
 	const char *why = NULL;
 	char err[512];
-	bool once = false;
+	bool once = false, health = false;
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "c:vihV:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:vihV:H", opts, NULL)) != -1) {
 		if (c == 'c')
 			l.config = optarg;
 		else if (c == 'v')
 			agent_verbose = true;
 		else if (c == 'i')
 			once = true;
+		else if (c == 'H')
+			health = true;
 		else if (c == 'V') {
 			if (parse_versions(optarg, &l.ic_min, &l.ic_max) < 0) {
 				fprintf(stderr, "vmsvc-agent: --ic-version '%s': want MIN-MAX\n",
@@ -415,6 +423,8 @@ int main(int argc, char **argv)
 	if (optind != argc)
 		return usage(stderr), 2;
 	setvbuf(stderr, NULL, _IOLBF, 0);
+	if (health)
+		return aworker_report(l.config);
 	if (aconf_load(l.config, &conf, err, sizeof(err)) < 0) {
 		alog("%s", err);
 		return 1;

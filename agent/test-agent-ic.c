@@ -817,6 +817,49 @@ static void keeper_retries_quietly_and_reconnects(void **state)
 	unlink(a.sun_path);
 }
 
+static void keeper_is_quiet_while_connections_flap(void **state)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct sess_buf b = { 0 };
+	char log[160];
+	int stop, l, st;
+	pid_t pid;
+
+	unlink(conf_path);
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s/%u", dir, IC_HEARTBEAT_PORT);
+	l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(l, 4), 0);
+	snprintf(log, sizeof(log), "%s/keeper-flap.log", dir);
+	pid = keeper_start(&stop, log);
+	/* four connections that each end right after the handshake */
+	for (int i = 0; i < 4; i++) {
+		int c = accept_within(l, 6000);
+		uint8_t buf[512];
+
+		assert_true(c >= 0);
+		assert_true(read(c, buf, sizeof(buf)) > 0);
+		ic_enc_hello(&b, &(struct ic_hello){ .min = 1, .max = 1 });
+		ic_enc_state(&b, &(struct ic_state){ .enabled = true, .interval_ms = 1000 });
+		assert_int_equal(write(c, b.data, b.len), (ssize_t)b.len);
+		sess_buf_free(&b);
+		usleep(100 * 1000);
+		close(c);
+	}
+	st = accept_within(l, 6000);
+	assert_true(st >= 0);
+	close(st);
+	assert_int_equal(write(stop, "x", 1), 1);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	/* the first two say what happened, then one line for the rest */
+	assert_int_equal(count_lines(log, "heartbeat: connected"), 2);
+	assert_int_equal(count_lines(log, "keeps ending"), 1);
+	assert_true(count_lines(log, "heartbeat: the connection to the host ended") <= 1);
+	close(stop);
+	close(l);
+	unlink(a.sun_path);
+}
+
 static void keeper_does_not_dial_a_service_off_in_agent_conf(void **state)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
@@ -865,6 +908,7 @@ int main(void)
 		cmocka_unit_test(malformed_request_gets_an_error),
 		cmocka_unit_test(backoff_starts_fast_and_caps_at_5_s),
 		cmocka_unit_test(keeper_retries_quietly_and_reconnects),
+		cmocka_unit_test(keeper_is_quiet_while_connections_flap),
 		cmocka_unit_test(keeper_does_not_dial_a_service_off_in_agent_conf),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
