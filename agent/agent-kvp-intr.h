@@ -3,7 +3,7 @@
  * agent-kvp-intr.h - the intrinsic pool: what the agent tells about the
  * guest (docs/integration-services.md, "Key-value exchange"):
  *
- *   HostName                  gethostname
+ *   HostName                  gethostname (not the kernel's "(none)")
  *   FullyQualifiedDomainName  the host name when it has a dot; else the
  *                             first dotted name of its /etc/hosts line
  *                             that starts with it (or any dotted name
