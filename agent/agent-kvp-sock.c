@@ -86,6 +86,19 @@ struct akvs {
 static void on_change(void *ctx, uint32_t pool, const struct kvp_entry *e, bool deleted,
 		      uint64_t gen);
 
+/* A peer in more groups than c holds: the first AKVS_MAX_GROUPS of them
+ * (len: the size the kernel asked for). */
+static void more_groups(int fd, struct akvs_cred *c, socklen_t len)
+{
+	_cleanup_free_ gid_t *all = malloc(len);
+
+	if (all && getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, all, &len) == 0) {
+		c->ngroups = len / sizeof(gid_t) < AKVS_MAX_GROUPS ? len / sizeof(gid_t)
+								   : AKVS_MAX_GROUPS;
+		memcpy(c->groups, all, c->ngroups * sizeof(gid_t));
+	}
+}
+
 int akvs_peer_cred(void *ctx, int fd, struct akvs_cred *c)
 {
 	struct ucred u;
@@ -100,6 +113,8 @@ int akvs_peer_cred(void *ctx, int fd, struct akvs_cred *c)
 	c->ngroups = 0;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, c->groups, &len) == 0)
 		c->ngroups = len / sizeof(gid_t);
+	else if (errno == ERANGE)
+		more_groups(fd, c, len);
 	return 0;
 }
 
@@ -481,11 +496,11 @@ static bool is_write(uint16_t type)
 	return type == IC_KVP_SET_REQ || type == IC_KVP_DEL_REQ;
 }
 
-/* One request: decoded, checked, answered. */
-static void request(struct akvs *s, struct client *c, const struct sess_frame *f)
+/* Decodes the request f and checks who asks: 0 with *x, or -1 with the
+ * ERROR queued. */
+static int admit(struct akvs *s, struct client *c, const struct sess_frame *f, struct ic_kvp *x)
 {
 	struct akvs_cred cr = { 0 };
-	struct ic_kvp x;
 	char why[512];
 	int r;
 
@@ -494,32 +509,42 @@ static void request(struct akvs *s, struct client *c, const struct sess_frame *f
 		reply_error(c, 0, f->type, EOPNOTSUPP,
 			    "frame type %u is not a request (GET, LIST, WATCH, SET_REQ, DEL_REQ)",
 			    f->type);
-		return;
+		return -1;
 	}
-	r = ic_dec_kvp(f, &x);
+	r = ic_dec_kvp(f, x);
 	if (r < 0) {
 		reply_error(c, 0, f->type, -r, "%s",
 			    r == -E2BIG ? "a key is at most 512 bytes and a value at most 65536"
 					: "a malformed request");
-		return;
+		return -1;
 	}
 	if (!s->pol.enabled) {
-		reply_error(c, x.seq, f->type, EPERM,
+		reply_error(c, x->seq, f->type, EPERM,
 			    "the key-value exchange is turned off in this guest ([KVP] Enabled = "
 			    "no in %s)",
 			    s->pol.config);
-		return;
+		return -1;
 	}
 	r = s->cred(s->cred_ctx, c->fd, &cr);
 	if (r < 0) {
-		reply_error(c, x.seq, f->type, EPERM, "cannot tell who is asking: %s",
+		reply_error(c, x->seq, f->type, EPERM, "cannot tell who is asking: %s",
 			    strerror(-r));
-		return;
+		return -1;
 	}
 	if ((r = may(s, &cr, is_write(f->type), why, sizeof(why))) < 0) {
-		reply_error(c, x.seq, f->type, -r, "%s", why);
-		return;
+		reply_error(c, x->seq, f->type, -r, "%s", why);
+		return -1;
 	}
+	return 0;
+}
+
+/* One request: decoded, checked, answered. */
+static void request(struct akvs *s, struct client *c, const struct sess_frame *f)
+{
+	struct ic_kvp x;
+
+	if (admit(s, c, f, &x) < 0)
+		return;
 	switch (f->type) {
 	case IC_KVP_GET:
 		do_get(s, c, &x);
