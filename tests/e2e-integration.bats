@@ -242,6 +242,20 @@ shutdown_req() {
 	grep -q "VM g1: heartbeat: malformed frame header from the agent; connection closed" "$E2E_ROOT/daemon.log"
 }
 
+@test "a peer that floods without reading is cut off (bounded buffers): Error, and vmsvcd stays small" {
+	local rss0 rss1
+	rss0=$(daemon_rss_kb)
+	peer_run p -s 700 -f 200000
+	run peer_wait p '^EOF\|^read \|^write ' 60
+	[ "$status" = 0 ]
+	log_wait "VM g1: the agent's heartbeat connection does not read what vmsvcd sends ([0-9]* bytes waiting); cut off"
+	run hb_wait error 5
+	[ "$status" = 0 ]
+	rss1=$(daemon_rss_kb)
+	echo "# vmsvcd RSS $rss0 -> $rss1 KiB" >&3
+	[ "$rss1" -lt $((rss0 + 16384)) ]
+}
+
 @test "no common version: ERROR EPROTONOSUPPORT, Protocol Mismatch, the connection stays open" {
 	peer_run p -s 700 -v 2-3 -b 300
 	run peer_wait p '^ERROR'
