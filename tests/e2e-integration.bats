@@ -253,7 +253,12 @@ shutdown_req() {
 	[ "$status" = 0 ]
 	rss1=$(daemon_rss_kb)
 	echo "# vmsvcd RSS $rss0 -> $rss1 KiB" >&3
-	[ "$rss1" -lt $((rss0 + 16384)) ]
+	# AddressSanitizer keeps freed memory in quarantine: a wider bound
+	if daemon_is_asan; then
+		[ "$rss1" -lt $((rss0 + 32768)) ]
+	else
+		[ "$rss1" -lt $((rss0 + 8192)) ]
+	fi
 }
 
 @test "no common version: ERROR EPROTONOSUPPORT, Protocol Mismatch, the connection stays open" {
