@@ -289,7 +289,7 @@ shutdown_req() {
 	[ "$status" = 0 ]
 	reply_check "(lambda v: v['paused'] is False and v['heartbeat']['status'] == 'ok' and v['heartbeat']['app'] == 'critical' and v['heartbeat']['critical'] == 'nginx.service')(j['vms'][0])"
 	reply_check "(lambda h: h['boot_id'] == '$boot' and h['kernel'] == '$kver' and h['os_id'] == 'busybox' and h['agent'] == 'icpeer' and h['sys_state'] == 'none' and h['hostname'] != '')(j['vms'][0]['heartbeat'])"
-	reply_check "(lambda h: h['interval_ms'] == 2000 and h['beats'] >= 2 and 0 <= h['last_beat_ms'] < 2000 and h['uptime_ms'] > 0)(j['vms'][0]['heartbeat'])"
+	reply_check "(lambda h: h['interval_ms'] == 2000 and h['beats'] >= 2 and 0 <= h['last_beat_ms'] < 2000 and h['uptime_ms'] > 0 and h['connected_ms'] >= 300)(j['vms'][0]['heartbeat'])"
 	integration_check 's["heartbeat"]["status"] == "ok" and s["heartbeat"]["app"] == "critical" and s["heartbeat"]["enabled"]'
 }
 
