@@ -89,7 +89,7 @@ static void hb_refresh(struct hb *h, uint64_t now)
 
 	if (paused || h->paused)
 		h->ref_ms = now;
-	if (h->paused && !paused)
+	if (h->paused && !paused && vm_running(icd_vm(h->iv)))
 		log_debug("VM %s: heartbeat: resumed, waiting for beats again",
 			  vm_name(icd_vm(h->iv)));
 	h->paused = paused;

@@ -132,10 +132,12 @@ static void vm_note_pause(struct vm *vm)
 	vm->paused = paused;
 	if (paused) {
 		vm->pause_gen = vm->generation;
-		log_info("VM %s: paused by QEMU (rings stopped; connections kept)", vm->name);
-	} else if (vm->pause_gen == vm->generation) {
-		log_info("VM %s: resumed", vm->name); /* else: a new driver, logged */
-	}
+		log_info("VM %s: QEMU stopped the device (VM paused, or its driver stopping); "
+			 "connections kept",
+			 vm->name);
+	} else if (vm->pause_gen == vm->generation && vm->qemu) {
+		log_info("VM %s: QEMU restarted the device (resumed)", vm->name);
+	} /* else: a new driver or QEMU gone, logged as such */
 }
 
 enum vm_state vm_state(const struct vm *vm)

@@ -8,6 +8,7 @@
 # status (OK with the guest's fields, Lost Communication, Error, Disabled
 # by the registry or vms.d, Paused under QMP stop, Protocol Mismatch), the
 # "integration" listing and the "shutdown" operation with canned REPLYs.
+# The last test boots a second guest with the real vmsvc-agent (static).
 # Host programs use only the daemon's Unix sockets and QEMU's QMP socket:
 # never AF_VSOCK on the host.
 
@@ -20,10 +21,10 @@ QMP=${VMSVC_SOURCE_DIR:-.}/tests/tools/qmp.py
 
 setup_file() {
 	e2e_require
-	[ -x "${VMSVC_ICPEER_STATIC:-}" ] || {
-		echo "e2e: missing VMSVC_ICPEER_STATIC (tests/tools/icpeer-static)" >&2
+	if [ ! -x "${VMSVC_ICPEER_STATIC:-}" ] || [ ! -x "${VMSVC_AGENT_STATIC:-}" ]; then
+		echo "e2e: missing VMSVC_ICPEER_STATIC or VMSVC_AGENT_STATIC (build first)" >&2
 		return 1
-	}
+	fi
 	daemon_init
 	chmod 755 "$E2E_ROOT" # nobody reaches control.sock
 	vmsvc vm add g1 --cid 5 >/dev/null
@@ -110,20 +111,20 @@ if not ok:
 sys.exit(0 if ok else 1)' "${lines[0]}" "$1" >&2
 }
 
-# vm_status PYEXPR: PYEXPR over v, g1's entry of "status", and h, its
-# "heartbeat"; prints the result.
+# vm_status PYEXPR: PYEXPR over v, the entry of VM $VM (default g1) in
+# "status", and h, its "heartbeat"; prints the result.
 vm_status() {
 	ctl '{"op":"status"}' | sed -n 1p | /usr/bin/python3 -c '
 import json, sys
 j = json.load(sys.stdin)
-v = next(x for x in j["vms"] if x["name"] == "g1")
+v = next(x for x in j["vms"] if x["name"] == sys.argv[2])
 h = v.get("heartbeat", {})
-print(eval(sys.argv[1]))' "$1"
+print(eval(sys.argv[1]))' "$1" "${VM:-g1}"
 }
 
-# hb_wait STATUS [SECONDS]: poll the heartbeat's status every 50 ms until it
-# is STATUS (default 10 s); prints the milliseconds it took, or fails with
-# the statuses seen.
+# hb_wait STATUS [SECONDS]: poll the heartbeat's status (of $VM, default g1)
+# every 50 ms until it is STATUS (default 10 s); prints the milliseconds it
+# took, or fails with the statuses seen.
 hb_wait() {
 	local want=$1 limit=$((${2:-10} * 1000)) t0 now s seen=
 	t0=$(date +%s%3N)
@@ -377,9 +378,9 @@ shutdown_req() {
 	run peer_log p
 	[[ "$output" != *EOF* ]]
 	[ "$(peer_count p '^HELLO')" = 1 ]
-	grep -q "VM g1: paused by QEMU (rings stopped; connections kept)" "$E2E_ROOT/daemon.log"
-	grep -q "VM g1: resumed" "$E2E_ROOT/daemon.log"
-	run grep -c "lost communication" <(sed -n '/paused by QEMU/,$p' "$E2E_ROOT/daemon.log")
+	grep -q "VM g1: QEMU stopped the device (VM paused, or its driver stopping); connections kept" "$E2E_ROOT/daemon.log"
+	grep -q "VM g1: QEMU restarted the device (resumed)" "$E2E_ROOT/daemon.log"
+	run grep -c "lost communication" <(sed -n '/QEMU stopped the device/,$p' "$E2E_ROOT/daemon.log")
 	[ "$output" = 0 ]
 }
 
@@ -464,4 +465,30 @@ shutdown_req() {
 	reply_check 'j["error"] == "EOPNOTSUPP" and "disabled for VM g1 (DisabledServices= in vms.d/g1.conf)" in j["message"] and "vmsvc vm integration g1 enable session" in j["message"]'
 	integration_check 's["session"]["status"] == "disabled" and not s["session"]["enabled_vm"]'
 	vms_d_set -DisabledServices
+}
+
+@test "the real vmsvc-agent in a second guest: heartbeat ok with its version, shutdown powers the guest off, then Off" {
+	local boot i
+	vmsvc vm add g2 --cid 6 >/dev/null
+	for ((i = 0; i < 100; i++)); do
+		[ -S "$(vm_vhost g2)" ] && break
+		sleep 0.05
+	done
+	guest_start g2 --vhost "$(vm_vhost g2)" --add "$VMSVC_AGENT_STATIC:/usr/sbin/vmsvc-agent"
+	boot=$(guest_exec g2 'cat /proc/sys/kernel/random/boot_id')
+	VM=g2 run hb_wait ok 30
+	[ "$status" = 0 ]
+	VM=g2 run vm_status '(h["boot_id"], h["agent"] != "")'
+	[ "$output" = "('$boot', True)" ]
+	run ctl '{"op":"integration","vm":"g2"}'
+	reply_check '[x["status"] for x in j["services"]] == ["ok", "ok", "on-demand"]'
+	run ctl '{"op":"shutdown","vm":"g2","action":"poweroff","message":"e2e-integration"}'
+	[ "$status" = 0 ]
+	reply_check "j == {'ok': True, 'vm': 'g2', 'boot_id': '$boot'}"
+	# the agent powers the guest off: QEMU goes, the heartbeat is Off
+	VM=g2 run hb_wait off 60
+	[ "$status" = 0 ]
+	VM=g2 run vm_status 'v["state"]'
+	[ "$output" = stopped ]
+	guest_log g2 | grep -q "asks this system to power off now: e2e-integration"
 }
