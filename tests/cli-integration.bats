@@ -1,0 +1,348 @@
+#!/usr/bin/env bats
+# vmsvc vm integration, vm shutdown and the heartbeat in vm list/show, without
+# a guest: the per-VM switch (DisabledServices= in vms.d/NAME.conf) with and
+# without vmsvcd, the errors and exit codes (integration: 0, 1, 2; shutdown:
+# 125 vmsvc failed, 2 usage), and what a running vmsvcd reports for a VM with
+# no QEMU (Off, Disabled). Guest tests (OK, shutdown accepted) are elsewhere.
+
+load lib/common
+load lib/daemon
+
+ID1=5b0d3f2e-8f4c-4c1e-9a51-0e6f2b7c9d11
+HB_GUID=57164f39-9115-4e78-ab55-382f3bd5422d
+SD_GUID=0e0b6031-5213-4934-818b-38d90ced39db
+SESSION_GUID=999e53d4-3d5c-4c3e-8779-bed06ec056e1
+
+setup() {
+	common_setup
+}
+
+teardown() {
+	local rc=0
+	if [ -n "${E2E_ROOT:-}" ]; then
+		daemon_kill || rc=1
+		unset E2E_ROOT
+	fi
+	common_teardown
+	return $rc
+}
+
+# use_daemon: the config and runtime folders under TEST_ROOT as lib/daemon
+# lays them out (etc/, run/), so that daemon_start can run vmsvcd there.
+use_daemon() {
+	[ -x "${VMSVC_VMSVCD:-}" ] || {
+		echo "VMSVC_VMSVCD is not set to the built vmsvcd" >&2
+		return 1
+	}
+	export E2E_ROOT=$TEST_ROOT
+	daemon_init
+	CFG=$VMSVC_CONFIG_DIR
+}
+
+# disabled_line: the DisabledServices= line of vms.d/web.conf ("" if none).
+disabled_line() {
+	grep '^DisabledServices *=' "$CFG/vms.d/web.conf" || true
+}
+
+# wait_for TEXT ARGS...: run vmsvc ARGS until stdout has TEXT (5 s at most).
+wait_for() {
+	local text=$1 n
+	shift
+	for ((n = 0; n < 50; n++)); do
+		run_vmsvc "$@"
+		[[ $output == *"$text"* ]] && return 0
+		sleep 0.1
+	done
+	stdout_has "$text"
+}
+
+@test "vm integration and vm shutdown have their own --help (exit 0); vm --help names them" {
+	run_vmsvc vm integration --help
+	expect 0
+	stdout_has "Usage: vmsvc vm integration VM [--json]"
+	stdout_has "vmsvc vm integration VM enable|disable SERVICE"
+	stdout_has "Lost Communication"
+	run_vmsvc vm integration web disable heartbeat --help
+	expect 0
+	stdout_has "Usage: vmsvc vm integration VM"
+	run_vmsvc vm shutdown --help
+	expect 0
+	stdout_has "Usage: vmsvc vm shutdown VM [--reboot | --halt] [--force] [--timeout S]"
+	stdout_has "124 timed out"
+	stdout_has "125 vmsvc failed"
+	run_vmsvc vm --help
+	expect 0
+	stdout_has "vmsvc vm integration VM enable|disable SERVICE"
+	stdout_has "vmsvc vm shutdown VM"
+	stdout_has "HEARTBEAT: OK, OK (critical)"
+	[ ! -e "$CFG" ]
+}
+
+@test "vm integration usage errors exit 2 and write nothing" {
+	"$VMSVC" vm add web >/dev/null
+	before=$(snapshot)
+	run_vmsvc vm integration
+	expect 2
+	stderr_has "integration needs a VM (a name or VmId)"
+	stderr_has "Try 'vmsvc vm integration --help'"
+	run_vmsvc vm integration web frob heartbeat
+	expect 2
+	stderr_has "unknown action 'frob' (enable or disable)"
+	run_vmsvc vm integration web enable
+	expect 2
+	stderr_has "enable needs a SERVICE"
+	run_vmsvc vm integration web disable heartbeat shutdown
+	expect 2
+	stderr_has "unexpected argument 'shutdown'"
+	run_vmsvc vm integration web disable heartbeat --json
+	expect 2
+	stderr_has "--json is for the list only"
+	run_vmsvc vm integration web --all
+	expect 2
+	stderr_has "unknown option '--all'"
+	[ "$(snapshot)" = "$before" ]
+}
+
+@test "vm integration lists the in-box services of a VM without vmsvcd: all enabled and Off" {
+	"$VMSVC" vm add web >/dev/null
+	run_vmsvc vm integration web
+	expect 0
+	stderr_empty
+	read -r -a h <<<"${lines[0]}"
+	[ "${h[*]}" = "NAME SHORT ENABLED STATUS GUID PORT" ]
+	[[ $output =~ VM\ Session\ Service\ +session\ +yes\ +Off\ +$SESSION_GUID\ +640 ]]
+	[[ $output =~ Heartbeat\ +heartbeat\ +yes\ +Off\ +$HB_GUID\ +701 ]]
+	[[ $output =~ Shutdown\ +shutdown\ +yes\ +Off\ +$SD_GUID\ +702 ]]
+	run_vmsvc vm integration web --json
+	expect 0
+	json_check "{s['short'] for s in j} >= {'session', 'heartbeat', 'shutdown'}"
+	json_check "[s for s in j if s['short'] == 'heartbeat'] == [{'name': 'Heartbeat', 'short': 'heartbeat', 'guid': '$HB_GUID', 'port': 701, 'enabled': True, 'enabled_global': True, 'enabled_vm': True, 'status': 'off'}]"
+}
+
+@test "vm integration disable writes DisabledServices=, says what changed, and is idempotent" {
+	"$VMSVC" vm add web --id $ID1 >/dev/null
+	run_vmsvc vm integration web disable heartbeat
+	expect 0
+	stdout_has "VM 'web': Heartbeat disabled for this VM ($CFG/vms.d/web.conf)"
+	[[ $(disabled_line) =~ ^DisabledServices\ *=\ *heartbeat$ ]]
+	grep -qx "Id=$ID1" "$CFG/vms.d/web.conf"
+	before=$(snapshot)
+	run_vmsvc vm integration web disable heartbeat
+	expect 0
+	stdout_has "VM 'web': Heartbeat is already disabled for this VM; nothing changed"
+	[ "$(snapshot)" = "$before" ]
+	run_vmsvc vm integration web
+	[[ $output =~ Heartbeat\ +heartbeat\ +no\ \(VM\)\ +Disabled ]]
+	[[ $output =~ Shutdown\ +shutdown\ +yes\ +Off ]]
+	run_vmsvc vm integration web --json
+	json_check "[(s['enabled'], s['enabled_vm'], s['enabled_global'], s['status']) for s in j if s['short'] == 'heartbeat'] == [(False, False, True, 'disabled')]"
+	run_vmsvc vm integration web enable heartbeat
+	expect 0
+	stdout_has "VM 'web': Heartbeat enabled for this VM"
+	[[ ! $(disabled_line) =~ heartbeat ]]
+	run_vmsvc vm integration web enable heartbeat
+	expect 0
+	stdout_has "Heartbeat is already enabled for this VM; nothing changed"
+}
+
+@test "vm integration takes a service by short name, name or GUID in any case, and a VM by VmId" {
+	"$VMSVC" vm add web --id $ID1 >/dev/null
+	run_vmsvc vm integration web disable HEARTBEAT
+	expect 0
+	stdout_has "Heartbeat disabled"
+	run_vmsvc vm integration $ID1 disable "vm session service"
+	expect 0
+	stdout_has "VM 'web': VM Session Service disabled"
+	run_vmsvc vm integration web disable "${SD_GUID^^}"
+	expect 0
+	stdout_has "Shutdown disabled"
+	line=$(disabled_line)
+	for s in heartbeat session shutdown; do
+		[[ $line =~ (=| )$s( |$) ]]
+	done
+	run_vmsvc vm show web
+	expect 0
+	stdout_has "heartbeat:    Disabled"
+	[[ $output =~ Shutdown\ +shutdown\ +no\ \(VM\)\ +Disabled ]]
+}
+
+@test "vm integration: unknown VMs and services fail (1), naming what exists; nothing is written" {
+	"$VMSVC" vm add web >/dev/null
+	"$VMSVC" vm add db >/dev/null
+	"$VMSVC" service add backup --port 5000 >/dev/null
+	before=$(snapshot)
+	run_vmsvc vm integration nosuch
+	expect 1
+	stderr_has "no VM 'nosuch'; the VMs are: db, web (see 'vmsvc vm list')"
+	run_vmsvc vm integration nosuch disable heartbeat
+	expect 1
+	stderr_has "no VM 'nosuch'"
+	run_vmsvc vm integration web disable frobber
+	expect 1
+	stderr_has "no integration service 'frobber'; they are: "
+	stderr_has "heartbeat (Heartbeat)"
+	stderr_has "shutdown (Shutdown)"
+	stderr_has "session (VM Session Service)"
+	run_vmsvc vm integration web disable backup
+	expect 1
+	stderr_has "'backup' is a registered service, not an integration service"
+	stderr_has "'vmsvc service disable backup' turns it off for every VM"
+	[ "$(snapshot)" = "$before" ]
+	rm -rf "$CFG"
+	run_vmsvc vm integration web
+	expect 1
+	stderr_has "no VM 'web': none is defined ('vmsvc vm add NAME' defines one)"
+}
+
+@test "a service disabled in the registry is Disabled for every VM, and wins over the VM's enable" {
+	"$VMSVC" vm add web >/dev/null
+	run_vmsvc service disable heartbeat
+	expect 0
+	run_vmsvc vm integration web enable heartbeat
+	expect 0
+	stdout_has "Heartbeat is already enabled for this VM; nothing changed"
+	stdout_has "It stays off: the registry disables Heartbeat for every VM, and that wins; 'vmsvc service enable heartbeat' turns it on."
+	run_vmsvc vm integration web disable heartbeat
+	expect 0
+	stdout_has "(The registry disables Heartbeat for every VM too.)"
+	run_vmsvc vm integration web
+	[[ $output =~ Heartbeat\ +heartbeat\ +no\ \(VM,\ global\)\ +Disabled ]]
+	run_vmsvc vm integration web enable heartbeat
+	run_vmsvc vm integration web --json
+	json_check "[(s['enabled'], s['enabled_vm'], s['enabled_global'], s['status']) for s in j if s['short'] == 'heartbeat'] == [(False, True, False, 'disabled')]"
+	run_vmsvc vm list
+	expect 0
+	[[ ${lines[1]} =~ ^web\ .*\ stopped\ +0\ +Disabled$ ]]
+	run_vmsvc service enable Heartbeat
+	expect 0
+	run_vmsvc vm list
+	[[ ${lines[1]} =~ \ Off$ ]]
+}
+
+@test "vm integration enable|disable on a root-owned definition: permission denied, run as root (1)" {
+	command -v setpriv >/dev/null || skip "setpriv not installed"
+	[ "$(id -u)" = 0 ] || skip "needs root to switch to nobody"
+	"$VMSVC" vm add web >/dev/null
+	chmod 755 "$TEST_ROOT"
+	before=$(snapshot)
+	run --separate-stderr setpriv --reuid=nobody --regid=nogroup --clear-groups \
+		"$VMSVC" vm integration web disable heartbeat
+	expect 1
+	stderr_has "cannot write $CFG/vms.d/web.conf: permission denied"
+	stderr_has "run it as root"
+	[ "$(snapshot)" = "$before" ]
+}
+
+@test "vm shutdown usage errors exit 2" {
+	run_vmsvc vm shutdown
+	expect 2
+	stderr_has "shutdown needs a VM (a name or VmId)"
+	stderr_has "Try 'vmsvc vm shutdown --help'"
+	run_vmsvc vm shutdown web --reboot --halt
+	expect 2
+	stderr_has "--reboot and --halt exclude each other"
+	for t in 0 -1 abc 1x ""; do
+		run_vmsvc vm shutdown web --timeout "$t"
+		expect 2
+		stderr_has "--timeout wants seconds"
+	done
+	run_vmsvc vm shutdown web --message "$(printf 'x%.0s' $(seq 2049))"
+	expect 2
+	stderr_has "--message is 2049 bytes long; at most 2048 fit"
+	run_vmsvc vm shutdown web other
+	expect 2
+	stderr_has "unexpected argument 'other'"
+	run_vmsvc vm shutdown web --now
+	expect 2
+	stderr_has "unknown option '--now'"
+	run_vmsvc vm shutdown web --timeout
+	expect 2
+	stderr_has "option '--timeout' needs a value"
+}
+
+@test "vm shutdown without vmsvcd, or of an unknown VM, fails with 125 and says what to do" {
+	"$VMSVC" vm add web >/dev/null
+	run_vmsvc vm shutdown web
+	expect 125
+	stderr_has "vmsvcd is not running"
+	stderr_has "start it with 'vmsvcd'"
+	run_vmsvc vm shutdown nosuch --reboot
+	expect 125
+	stderr_has "no VM 'nosuch'; the VMs are: web"
+	[ -z "$output" ]
+}
+
+@test "vm list and show without vmsvcd: HEARTBEAT Off, or Disabled where the config turns it off" {
+	"$VMSVC" vm add web >/dev/null
+	"$VMSVC" vm add db >/dev/null
+	"$VMSVC" vm integration db disable heartbeat >/dev/null
+	run_vmsvc vm list
+	expect 0
+	stderr_empty
+	[[ ${lines[1]} =~ ^db\ .*\ stopped\ +0\ +Disabled$ ]]
+	[[ ${lines[2]} =~ ^web\ .*\ stopped\ +0\ +Off$ ]]
+	run_vmsvc vm list --json
+	json_check "[(v['name'], v['heartbeat'], v['paused']) for v in j] == [('db', {'status': 'disabled'}, False), ('web', {'status': 'off'}, False)]"
+	run_vmsvc vm show web
+	expect 0
+	stdout_has "state:        stopped"
+	stdout_has "heartbeat:    Off"
+	stdout_has "integration services:"
+	[[ $output =~ \ \ NAME\ +SHORT\ +ENABLED\ +STATUS ]]
+	[[ $output =~ \ \ Heartbeat\ +heartbeat\ +yes\ +Off ]]
+	run_vmsvc vm show db --json
+	expect 0
+	json_check "j['heartbeat'] == {'status': 'disabled'} and [s['status'] for s in j['integration_services'] if s['short'] == 'heartbeat'] == ['disabled']"
+}
+
+@test "with vmsvcd running, a VM without QEMU is Off, Disabled where turned off, and cannot be shut down (125)" {
+	use_daemon
+	vmsvc vm add web --id $ID1 >/dev/null
+	vmsvc vm add db >/dev/null
+	vmsvc vm integration db disable heartbeat >/dev/null
+	daemon_start
+	run_vmsvc vm list
+	expect 0
+	stderr_empty
+	[[ ${lines[1]} =~ ^db\ .*\ stopped\ +0\ +Disabled$ ]]
+	[[ ${lines[2]} =~ ^web\ .*\ stopped\ +0\ +Off$ ]]
+	run_vmsvc vm list --json
+	json_check "[(v['name'], v['heartbeat']['status'], v['paused']) for v in j] == [('db', 'disabled', False), ('web', 'off', False)]"
+	run_vmsvc vm show web
+	expect 0
+	stdout_has "heartbeat:    Off"
+	[[ $output =~ \ \ Shutdown\ +shutdown\ +yes\ +Off ]]
+	run_vmsvc vm integration web --json
+	expect 0
+	stderr_empty
+	json_check "[(s['name'], s['guid'], s['port'], s['enabled'], s['status']) for s in j if s['short'] == 'heartbeat'] == [('Heartbeat', '$HB_GUID', 701, True, 'off')]"
+	run_vmsvc vm integration db
+	expect 0
+	[[ $output =~ Heartbeat\ +heartbeat\ +no\ \(VM\)\ +Disabled\ +$HB_GUID\ +701 ]]
+	run_vmsvc vm shutdown web
+	expect 125
+	stderr_has "VM 'web' is not running"
+	[ -z "$output" ]
+	run_vmsvc vm shutdown $ID1 --reboot --no-wait
+	expect 125
+}
+
+@test "with vmsvcd running, vm integration disable reaches vmsvcd, and vm shutdown of a VM with Shutdown off says how to turn it on" {
+	use_daemon
+	vmsvc vm add web >/dev/null
+	daemon_start
+	run_vmsvc vm integration web disable shutdown
+	expect 0
+	wait_for "Disabled" vm integration web
+	[[ $output =~ Shutdown\ +shutdown\ +no\ \(VM\)\ +Disabled ]]
+	run_vmsvc vm shutdown web
+	expect 125
+	run_vmsvc vm integration web enable shutdown
+	expect 0
+	run_vmsvc service disable shutdown
+	expect 0
+	wait_for "no (global)" vm integration web
+	[[ $output =~ Shutdown\ +shutdown\ +no\ \(global\)\ +Disabled ]]
+	run_vmsvc vm shutdown web
+	expect 125
+}
