@@ -12,12 +12,20 @@
  *
  * Framing is the session protocol's (session.h: le16 type, le16 chan = 0,
  * le32 len, a payload of TLV fields, unknown tags skipped) with a smaller
- * frame limit, IC_MAX_FRAME. A field with tag IC_TAG_TAIL ends the field
- * list: the rest of the payload is raw bytes (a KVP value, which may be
- * longer than a TLV field's 65,535 bytes).
+ * frame limit, IC_MAX_FRAME. A field with tag IC_TAG_TAIL and len 0 ends
+ * the field list: the rest of the payload is raw bytes (a KVP value, which
+ * may be longer than a TLV field's 65,535 bytes). Frames without a value
+ * skip a tail like an unknown field.
+ *
+ * Each ic_enc_* appends one frame to b. It refuses what its decoder would
+ * refuse: b->err = -EINVAL (a bad value) or -E2BIG (over a limit below),
+ * -EMSGSIZE for a frame over IC_MAX_FRAME, and nothing is appended. Each
+ * ic_dec_* returns 0 or -EPROTO (ic_dec_kvp also -E2BIG), checks the
+ * frame's type, and takes a frame found by ic_frame_parse.
  *
  * Pure: no fds, no I/O, libc only (the agent links it statically). Decoded
- * strings and byte ranges point into the frame's payload.
+ * strings and byte ranges point into the frame's payload. A string limit
+ * counts the bytes before the NUL.
  */
 #ifndef VMSVC_IC_H
 #define VMSVC_IC_H
@@ -89,7 +97,8 @@ const char *ic_type_name(uint16_t type);
 /* HELLO: the agent sends its range first; the host answers with the
  * version chosen (min == max == chosen), or with ERROR
  * EPROTONOSUPPORT when the ranges do not meet (the host then keeps the
- * connection open and reports Protocol Mismatch until it ends). */
+ * connection open and reports Protocol Mismatch until it ends).
+ * min and max are required, 1 <= min <= max. */
 struct ic_hello {
 	uint32_t min, max;
 	uint64_t features;    /* none defined yet */
@@ -101,7 +110,8 @@ int ic_dec_hello(const struct sess_frame *f, struct ic_hello *h);
 uint32_t ic_version_pick(uint32_t amin, uint32_t amax, uint32_t bmin, uint32_t bmax);
 
 /* ERROR: seq of the request it answers (0: none), the type of the frame
- * it answers, a positive errno and a message for humans. */
+ * it answers, a positive errno and a message for humans. type and err are
+ * required; a missing message decodes as "". */
 struct ic_error {
 	uint32_t seq;
 	uint32_t type;
@@ -113,7 +123,8 @@ int ic_dec_error(const struct sess_frame *f, struct ic_error *e);
 
 /* STATE: sent by the host after HELLO and whenever it changes. A disabled
  * service's agent side stops (no beats, no pool updates) but keeps the
- * connection. interval_ms: the heartbeat's (0 for other services). */
+ * connection. interval_ms: the heartbeat's (0 for other services).
+ * enabled is required. */
 struct ic_state {
 	bool enabled;
 	uint32_t interval_ms;
@@ -146,9 +157,11 @@ struct ic_beat {
 	const char *agent;	/* the agent's version */
 };
 void ic_enc_beat(struct sess_buf *b, const struct ic_beat *x);
-/* boot_id is required; every other string may be absent (NULL). */
+/* n and boot_id are required, app_state at most IC_APP_CRITICAL; every
+ * other string may be absent (NULL). */
 int ic_dec_beat(const struct sess_frame *f, struct ic_beat *x);
 
+/* Both fields required. */
 struct ic_hb_ack {
 	uint64_t n;
 	uint32_t interval_ms; /* the next beat's interval */
@@ -171,12 +184,14 @@ struct ic_sd_request {
 	const char *message;   /* to the guest's users and journal; NULL: none */
 	const char *requester; /* "uid 0 (root) on the host"; NULL: none */
 };
+/* seq and action (an enum ic_sd_action) are required. */
 void ic_enc_sd_request(struct sess_buf *b, const struct ic_sd_request *r);
 int ic_dec_sd_request(const struct sess_frame *f, struct ic_sd_request *r);
 
 /* REPLY: err 0 accepted (the guest goes down next); EBUSY blocked by the
  * blockers listed (each "WHO (uid U, pid P): WHY"); EPERM refused by the
- * agent's configuration; other errnos as they come. */
+ * agent's configuration; other errnos as they come. seq and err are
+ * required; message may be absent (NULL). */
 struct ic_sd_reply {
 	uint32_t seq;
 	uint32_t err;
@@ -212,7 +227,8 @@ bool ic_kvp_key_ok(const void *key, size_t len);
  * One record, for SET, DELETE, VALUE, GET, SET_REQ, DEL_REQ, LIST, WATCH,
  * BEGIN, COMMIT and DONE: which fields each carries is in the doc. Keys
  * and values are bytes (not NUL-terminated); the value travels in the
- * tail. seq is 0 on the vsock stream and the request's on the Unix socket.
+ * tail. seq is 0 on the vsock stream and the request's on the Unix socket
+ * (required there, in 52-58).
  */
 struct ic_kvp {
 	uint32_t seq;
@@ -224,7 +240,9 @@ struct ic_kvp {
 	uint64_t gen; /* the pool's generation after the change (0: unknown) */
 };
 void ic_enc_kvp(struct sess_buf *b, uint16_t type, const struct ic_kvp *k);
-/* Checks what type requires (pool range, key_ok, value size). */
+/* Checks what type requires (pool range, key_ok, value size); the fields
+ * its type does not carry are skipped and left 0. -E2BIG: a key or value
+ * over its limit (the receiver answers ERROR E2BIG); -EPROTO otherwise. */
 int ic_dec_kvp(const struct sess_frame *f, struct ic_kvp *k);
 
 #endif /* VMSVC_IC_H */

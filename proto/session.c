@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "session.h"
+#include "tlv.h"
 
 /* Field tags, per message (the document lists them). */
 enum {
@@ -63,9 +64,6 @@ enum {
 enum { T_END_SHA256 = 1, T_END_COUNT = 2 };
 enum { T_RESULT_ERRNO = 1, T_RESULT_MESSAGE = 2, T_RESULT_BYTES = 3 };
 
-#define TLV_HDR	    4
-#define TLV_MAX_LEN 0xffffu
-
 /* ---- frames ---- */
 
 static bool is_data_type(uint16_t type)
@@ -75,24 +73,15 @@ static bool is_data_type(uint16_t type)
 
 long sess_frame_parse(const uint8_t *buf, size_t size, struct sess_frame *f)
 {
-	uint16_t w[2];
-	uint32_t len;
+	long n = tlv_frame_read(buf, size, SESS_MAX_FRAME, f);
 
-	if (size < SESS_HDR_SIZE)
-		return 0;
-	memcpy(w, buf, sizeof(w));
-	memcpy(&len, buf + 4, sizeof(len));
-	f->type = le16toh(w[0]);
-	f->chan = le16toh(w[1]);
-	f->len = le32toh(len);
-	if (f->len > SESS_MAX_FRAME || f->chan >= SESS_NCHANS)
+	if (n <= 0)
+		return n;
+	if (f->chan >= SESS_NCHANS)
 		return -EPROTO;
 	if (is_data_type(f->type) ? f->chan == SESS_CH_CONTROL : f->chan != SESS_CH_CONTROL)
 		return -EPROTO;
-	if (size - SESS_HDR_SIZE < f->len)
-		return 0;
-	f->payload = buf + SESS_HDR_SIZE;
-	return (long)(SESS_HDR_SIZE + f->len);
+	return f->payload ? n : 0;
 }
 
 /* ---- output buffer ---- */
@@ -260,87 +249,6 @@ void sess_frame_error(struct sess_buf *b, uint32_t stage, uint32_t err, const ch
 	sess_end(b);
 }
 
-/* ---- field iteration ---- */
-
-struct tlv_it {
-	const uint8_t *p;
-	size_t left;
-	uint16_t tag, len;
-	const uint8_t *val;
-};
-
-static void tlv_init(struct tlv_it *it, const struct sess_frame *f)
-{
-	*it = (struct tlv_it){ .p = f->payload, .left = f->len };
-}
-
-/* 1: a field, 0: the end, -EPROTO: a field runs past the frame. */
-static int tlv_next(struct tlv_it *it)
-{
-	uint16_t h[2];
-
-	if (it->left == 0)
-		return 0;
-	if (it->left < TLV_HDR)
-		return -EPROTO;
-	memcpy(h, it->p, sizeof(h));
-	it->tag = le16toh(h[0]);
-	it->len = le16toh(h[1]);
-	if (it->left - TLV_HDR < it->len)
-		return -EPROTO;
-	it->val = it->p + TLV_HDR;
-	it->p += TLV_HDR + it->len;
-	it->left -= TLV_HDR + (size_t)it->len;
-	return 1;
-}
-
-static int get_u32(const struct tlv_it *it, uint32_t *v)
-{
-	uint32_t le;
-
-	if (it->len != sizeof(le))
-		return -EPROTO;
-	memcpy(&le, it->val, sizeof(le));
-	*v = le32toh(le);
-	return 0;
-}
-
-static int get_u64(const struct tlv_it *it, uint64_t *v)
-{
-	uint64_t le;
-
-	if (it->len != sizeof(le))
-		return -EPROTO;
-	memcpy(&le, it->val, sizeof(le));
-	*v = le64toh(le);
-	return 0;
-}
-
-static int get_bool(const struct tlv_it *it, bool *v)
-{
-	uint32_t u;
-
-	if (get_u32(it, &u) < 0 || u > 1)
-		return -EPROTO;
-	*v = u == 1;
-	return 0;
-}
-
-/* A string: non-empty field whose only NUL is its last byte. */
-static int get_str(const struct tlv_it *it, const char **s)
-{
-	if (it->len == 0 || it->val[it->len - 1] != '\0' ||
-	    memchr(it->val, '\0', it->len - 1u) != NULL)
-		return -EPROTO;
-	*s = (const char *)it->val;
-	return 0;
-}
-
-static int expect_type(const struct sess_frame *f, uint16_t type)
-{
-	return f->type == type ? 0 : -EPROTO;
-}
-
 /* ---- PEER ---- */
 
 void sess_enc_peer(struct sess_buf *b, const struct sess_peer *p)
@@ -361,20 +269,20 @@ static int peer_field(const struct tlv_it *it, struct sess_peer *p, unsigned *se
 	switch (it->tag) {
 	case T_PEER_UID:
 		*seen |= 1;
-		return get_u32(it, &p->uid);
+		return tlv_get_u32(it, &p->uid);
 	case T_PEER_GID:
 		*seen |= 2;
-		return get_u32(it, &p->gid);
+		return tlv_get_u32(it, &p->gid);
 	case T_PEER_GROUP:
 		if (p->ngroups >= SESS_MAX_GROUPS)
 			return -EPROTO;
-		return get_u32(it, &p->groups[p->ngroups++]);
+		return tlv_get_u32(it, &p->groups[p->ngroups++]);
 	case T_PEER_USER:
-		return get_str(it, &p->user);
+		return tlv_get_str(it, &p->user);
 	case T_PEER_PID:
-		return get_u32(it, &p->pid);
+		return tlv_get_u32(it, &p->pid);
 	case T_PEER_VM:
-		return get_str(it, &p->vm);
+		return tlv_get_str(it, &p->vm);
 	default:
 		return 0;
 	}
@@ -387,7 +295,7 @@ int sess_dec_peer(const struct sess_frame *f, struct sess_peer *p)
 	int r;
 
 	*p = (struct sess_peer){ .user = "", .vm = "" };
-	if (expect_type(f, SESS_PEER) < 0)
+	if (tlv_expect_type(f, SESS_PEER) < 0)
 		return -EPROTO;
 	tlv_init(&it, f);
 	while ((r = tlv_next(&it)) > 0)
@@ -415,7 +323,7 @@ int sess_dec_hello(const struct sess_frame *f, struct sess_hello *h)
 	int r;
 
 	*h = (struct sess_hello){ 0 };
-	if (expect_type(f, SESS_HELLO) < 0)
+	if (tlv_expect_type(f, SESS_HELLO) < 0)
 		return -EPROTO;
 	tlv_init(&it, f);
 	while ((r = tlv_next(&it)) > 0) {
@@ -424,7 +332,7 @@ int sess_dec_hello(const struct sess_frame *f, struct sess_hello *h)
 				: it.tag == T_HELLO_FEATURES ? &h->features
 				: it.tag == T_HELLO_WINDOW   ? &h->window
 							     : NULL;
-		if (dst && get_u32(&it, dst) < 0)
+		if (dst && tlv_get_u32(&it, dst) < 0)
 			return -EPROTO;
 		if (dst)
 			seen |= 1u << it.tag;
@@ -484,33 +392,33 @@ static int exec_field(const struct tlv_it *it, struct sess_exec *e)
 {
 	switch (it->tag) {
 	case T_EXEC_FLAGS:
-		return get_u32(it, &e->flags);
+		return tlv_get_u32(it, &e->flags);
 	case T_EXEC_ARG:
-		return get_str(it, &e->argv[e->argc++]);
+		return tlv_get_str(it, &e->argv[e->argc++]);
 	case T_EXEC_ENV:
-		if (get_str(it, &e->env[e->envc]) < 0 || !strchr(e->env[e->envc], '=') ||
+		if (tlv_get_str(it, &e->env[e->envc]) < 0 || !strchr(e->env[e->envc], '=') ||
 		    e->env[e->envc][0] == '=')
 			return -EPROTO;
 		e->envc++;
 		return 0;
 	case T_EXEC_USER:
-		return get_str(it, &e->user);
+		return tlv_get_str(it, &e->user);
 	case T_EXEC_CWD:
-		return get_str(it, &e->cwd);
+		return tlv_get_str(it, &e->cwd);
 	case T_EXEC_TERM:
-		return get_str(it, &e->term);
+		return tlv_get_str(it, &e->term);
 	case T_EXEC_ROWS:
-		return get_u32(it, &e->rows);
+		return tlv_get_u32(it, &e->rows);
 	case T_EXEC_COLS:
-		return get_u32(it, &e->cols);
+		return tlv_get_u32(it, &e->cols);
 	case T_EXEC_XPIX:
-		return get_u32(it, &e->xpix);
+		return tlv_get_u32(it, &e->xpix);
 	case T_EXEC_YPIX:
-		return get_u32(it, &e->ypix);
+		return tlv_get_u32(it, &e->ypix);
 	case T_EXEC_TIMEOUT:
-		return get_u32(it, &e->timeout_ms);
+		return tlv_get_u32(it, &e->timeout_ms);
 	case T_EXEC_LINGER:
-		return get_u32(it, &e->linger_ms);
+		return tlv_get_u32(it, &e->linger_ms);
 	default:
 		return 0;
 	}
@@ -523,7 +431,7 @@ int sess_dec_exec(const struct sess_frame *f, struct sess_exec *e)
 	int r;
 
 	*e = (struct sess_exec){ 0 };
-	if (expect_type(f, SESS_EXEC) < 0 || exec_count(f, &argc, &envc) < 0)
+	if (tlv_expect_type(f, SESS_EXEC) < 0 || exec_count(f, &argc, &envc) < 0)
 		return -EPROTO;
 	e->argv = calloc(argc + 1, sizeof(*e->argv));
 	e->env = calloc(envc + 1, sizeof(*e->env));
@@ -560,18 +468,18 @@ int sess_dec_started(const struct sess_frame *f, struct sess_started *s)
 	int r, bad = 0;
 
 	*s = (struct sess_started){ .user = "" };
-	if (expect_type(f, SESS_STARTED) < 0)
+	if (tlv_expect_type(f, SESS_STARTED) < 0)
 		return -EPROTO;
 	tlv_init(&it, f);
 	while ((r = tlv_next(&it)) > 0 && !bad) {
 		if (it.tag == T_STARTED_PID)
-			bad = get_u32(&it, &s->pid);
+			bad = tlv_get_u32(&it, &s->pid);
 		else if (it.tag == T_STARTED_UID)
-			bad = get_u32(&it, &s->uid);
+			bad = tlv_get_u32(&it, &s->uid);
 		else if (it.tag == T_STARTED_GID)
-			bad = get_u32(&it, &s->gid);
+			bad = tlv_get_u32(&it, &s->gid);
 		else if (it.tag == T_STARTED_USER)
-			bad = get_str(&it, &s->user);
+			bad = tlv_get_str(&it, &s->user);
 	}
 	return r < 0 || bad ? -EPROTO : 0;
 }
@@ -582,16 +490,16 @@ int sess_dec_error(const struct sess_frame *f, struct sess_error *e)
 	int r, bad = 0;
 
 	*e = (struct sess_error){ .message = "" };
-	if (expect_type(f, SESS_ERROR) < 0)
+	if (tlv_expect_type(f, SESS_ERROR) < 0)
 		return -EPROTO;
 	tlv_init(&it, f);
 	while ((r = tlv_next(&it)) > 0 && !bad) {
 		if (it.tag == T_ERROR_STAGE)
-			bad = get_u32(&it, &e->stage);
+			bad = tlv_get_u32(&it, &e->stage);
 		else if (it.tag == T_ERROR_ERRNO)
-			bad = get_u32(&it, &e->err);
+			bad = tlv_get_u32(&it, &e->err);
 		else if (it.tag == T_ERROR_MESSAGE)
-			bad = get_str(&it, &e->message);
+			bad = tlv_get_str(&it, &e->message);
 	}
 	return r < 0 || bad || e->stage == 0 ? -EPROTO : 0;
 }
@@ -615,17 +523,17 @@ static int exit_field(const struct tlv_it *it, struct sess_exit *x, unsigned *se
 	case T_EXIT_SIGNAL:
 		x->signaled = it->tag == T_EXIT_SIGNAL;
 		*seen += 1;
-		return get_u32(it, &x->code);
+		return tlv_get_u32(it, &x->code);
 	case T_EXIT_CORE:
-		return get_bool(it, &x->core);
+		return tlv_get_bool(it, &x->core);
 	case T_EXIT_OUTPUT_OPEN:
-		return get_bool(it, &x->output_open);
+		return tlv_get_bool(it, &x->output_open);
 	case T_EXIT_UTIME:
-		return get_u64(it, &x->utime_us);
+		return tlv_get_u64(it, &x->utime_us);
 	case T_EXIT_STIME:
-		return get_u64(it, &x->stime_us);
+		return tlv_get_u64(it, &x->stime_us);
 	case T_EXIT_MAXRSS:
-		return get_u64(it, &x->maxrss_kb);
+		return tlv_get_u64(it, &x->maxrss_kb);
 	default:
 		return 0;
 	}
@@ -638,7 +546,7 @@ int sess_dec_exit(const struct sess_frame *f, struct sess_exit *x)
 	int r;
 
 	*x = (struct sess_exit){ 0 };
-	if (expect_type(f, SESS_EXIT) < 0)
+	if (tlv_expect_type(f, SESS_EXIT) < 0)
 		return -EPROTO;
 	tlv_init(&it, f);
 	while ((r = tlv_next(&it)) > 0)
@@ -661,13 +569,13 @@ static int dec_u32s(const struct sess_frame *f, uint16_t type, const uint16_t *t
 	unsigned seen = 0;
 	int r;
 
-	if (expect_type(f, type) < 0)
+	if (tlv_expect_type(f, type) < 0)
 		return -EPROTO;
 	tlv_init(&it, f);
 	while ((r = tlv_next(&it)) > 0)
 		for (unsigned i = 0; i < n; i++)
 			if (it.tag == tags[i]) {
-				if (get_u32(&it, out[i]) < 0)
+				if (tlv_get_u32(&it, out[i]) < 0)
 					return -EPROTO;
 				seen |= 1u << i;
 			}
@@ -722,9 +630,9 @@ int sess_dec_xfer(const struct sess_frame *f, struct sess_xfer *x)
 	tlv_init(&it, f);
 	while ((r = tlv_next(&it)) > 0 && !bad) {
 		if (it.tag == T_XFER_PATH)
-			bad = get_str(&it, &x->path);
+			bad = tlv_get_str(&it, &x->path);
 		else if (it.tag == T_XFER_FLAGS)
-			bad = get_u32(&it, &x->flags);
+			bad = tlv_get_u32(&it, &x->flags);
 	}
 	return r < 0 || bad || !x->path || !x->path[0] ? -EPROTO : 0;
 }
@@ -747,21 +655,21 @@ static int meta_field(const struct tlv_it *it, struct sess_meta *m)
 {
 	switch (it->tag) {
 	case T_META_TYPE:
-		return get_u32(it, &m->type);
+		return tlv_get_u32(it, &m->type);
 	case T_META_NAME:
-		return get_str(it, &m->name);
+		return tlv_get_str(it, &m->name);
 	case T_META_SIZE:
-		return get_u64(it, &m->size);
+		return tlv_get_u64(it, &m->size);
 	case T_META_MODE:
-		return get_u32(it, &m->mode);
+		return tlv_get_u32(it, &m->mode);
 	case T_META_UID:
-		return get_u32(it, &m->uid);
+		return tlv_get_u32(it, &m->uid);
 	case T_META_GID:
-		return get_u32(it, &m->gid);
+		return tlv_get_u32(it, &m->gid);
 	case T_META_MTIME:
-		return get_u64(it, (uint64_t *)&m->mtime_ns);
+		return tlv_get_u64(it, (uint64_t *)&m->mtime_ns);
 	case T_META_LINK:
-		return get_str(it, &m->link);
+		return tlv_get_str(it, &m->link);
 	default:
 		return 0;
 	}
@@ -791,7 +699,7 @@ int sess_dec_meta(const struct sess_frame *f, struct sess_meta *m)
 	int r;
 
 	*m = (struct sess_meta){ .name = "" };
-	if (expect_type(f, SESS_META) < 0)
+	if (tlv_expect_type(f, SESS_META) < 0)
 		return -EPROTO;
 	tlv_init(&it, f);
 	while ((r = tlv_next(&it)) > 0)
@@ -818,7 +726,7 @@ int sess_dec_end(const struct sess_frame *f, struct sess_end *e)
 	int r, bad = 0;
 
 	*e = (struct sess_end){ 0 };
-	if (expect_type(f, SESS_END) < 0)
+	if (tlv_expect_type(f, SESS_END) < 0)
 		return -EPROTO;
 	tlv_init(&it, f);
 	while ((r = tlv_next(&it)) > 0 && !bad) {
@@ -828,7 +736,7 @@ int sess_dec_end(const struct sess_frame *f, struct sess_end *e)
 				memcpy(e->sha256, it.val, SESS_SHA256_SIZE);
 			e->has_sha = true;
 		} else if (it.tag == T_END_COUNT) {
-			bad = get_u64(&it, &e->count);
+			bad = tlv_get_u64(&it, &e->count);
 		}
 	}
 	return r < 0 || bad ? -EPROTO : 0;
@@ -849,16 +757,16 @@ int sess_dec_result(const struct sess_frame *f, struct sess_result *res)
 	int r, bad = 0;
 
 	*res = (struct sess_result){ .message = "" };
-	if (expect_type(f, SESS_RESULT) < 0)
+	if (tlv_expect_type(f, SESS_RESULT) < 0)
 		return -EPROTO;
 	tlv_init(&it, f);
 	while ((r = tlv_next(&it)) > 0 && !bad) {
 		if (it.tag == T_RESULT_ERRNO)
-			bad = get_u32(&it, &res->err);
+			bad = tlv_get_u32(&it, &res->err);
 		else if (it.tag == T_RESULT_MESSAGE)
-			bad = get_str(&it, &res->message);
+			bad = tlv_get_str(&it, &res->message);
 		else if (it.tag == T_RESULT_BYTES)
-			bad = get_u64(&it, &res->bytes);
+			bad = tlv_get_u64(&it, &res->bytes);
 	}
 	return r < 0 || bad ? -EPROTO : 0;
 }
