@@ -385,7 +385,7 @@ int cmd_vm_shutdown(int argc, char **argv)
 	struct sd_opts o = { .wait = true, .timeout_ms = DEFAULT_TIMEOUT_MS };
 	json_object *reply = NULL, *ok;
 	const struct vmt_vm *vm;
-	const char *arg;
+	const char *arg = NULL;
 	int r = parse_args(&o, argc, argv, &arg);
 
 	if (r >= 0)
