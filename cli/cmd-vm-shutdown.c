@@ -222,8 +222,8 @@ static int refused(const struct vmt_vm *vm, const struct sd_opts *o, json_object
 	if (strcmp(err, "EPERM") == 0) {
 		cli_error("VM '%s': the guest refused the %s: %s", vm->name, noun,
 			  msg ? msg : "its agent's configuration does not allow it");
-		cli_error("the guest's vmsvc-agent configuration decides (in the guest: "
-			  "/etc/vmsvc/agent.conf)");
+		cli_error("the guest's agent decides: '[Shutdown] Enabled = yes' in its "
+			  "/etc/vmsvc/agent.conf lets the host shut it down");
 		return EXIT_REFUSED;
 	}
 	if (strcmp(err, "EOPNOTSUPP") == 0 || strcmp(err, "ENOTSUP") == 0) {
