@@ -19,6 +19,7 @@ setup() {
 
 teardown() {
 	local rc=0
+	[ -z "${FAKE_PID:-}" ] || kill "$FAKE_PID" 2>/dev/null || true
 	if [ -n "${E2E_ROOT:-}" ]; then
 		daemon_kill || rc=1
 		unset E2E_ROOT
@@ -37,6 +38,37 @@ use_daemon() {
 	export E2E_ROOT=$TEST_ROOT
 	daemon_init
 	CFG=$VMSVC_CONFIG_DIR
+}
+
+# fake_daemon PLAN: tests/tools/fakectl.py answers on RUNDIR/control.sock
+# as the JSON PLAN says ({"OP": REPLY or [REPLY, ...]}); requests go to
+# $TEST_ROOT/requests.log.
+fake_daemon() {
+	printf '%s\n' "$1" >"$TEST_ROOT/plan.json"
+	"$PYTHON" "$BATS_TEST_DIRNAME/tools/fakectl.py" "$VMSVC_RUNTIME_DIR" "$TEST_ROOT/plan.json" \
+		"$TEST_ROOT/requests.log" >"$TEST_ROOT/fakectl.out" 2>&1 3>&- &
+	FAKE_PID=$!
+	for _ in $(seq 100); do
+		grep -q listening "$TEST_ROOT/fakectl.out" && return 0
+		sleep 0.05
+	done
+	cat "$TEST_ROOT/fakectl.out" >&2
+	return 1
+}
+
+# st STATE HEARTBEAT: a status reply with VM web in STATE, its heartbeat
+# the JSON object HEARTBEAT.
+st() {
+	printf '{"ok": true, "vms": [{"name": "web", "id": "%s", "cid": 3, "state": "%s", "connections": 1, "paused": false, "heartbeat": %s}]}' \
+		"$ID1" "$1" "$2"
+}
+
+HB_B1='{"status": "ok", "app": "healthy", "boot_id": "b1", "interval_ms": 2000}'
+HB_B2='{"status": "ok", "app": "healthy", "boot_id": "b2", "interval_ms": 2000}'
+
+# requests OP: the requests of op OP the fake vmsvcd got, one JSON line each.
+requests() {
+	grep "\"op\": \"$1\"" "$TEST_ROOT/requests.log" || true
 }
 
 # disabled_line: the DisabledServices= line of vms.d/web.conf ("" if none).
@@ -345,4 +377,170 @@ wait_for() {
 	[[ $output =~ Shutdown\ +shutdown\ +no\ \(global\)\ +Disabled ]]
 	run_vmsvc vm shutdown web
 	expect 125
+}
+
+@test "vm list, show and integration print the heartbeat and statuses vmsvcd reports" {
+	"$VMSVC" vm add web --id $ID1 >/dev/null
+	hb='{"status": "ok", "app": "critical", "critical": "nginx.service, db.service", "interval_ms": 2000, "last_beat_ms": 412, "beats": 1234, "uptime_ms": 7980000, "boot_id": "0f4c1b2a-5d6e-4f70-8a9b-1c2d3e4f5a6b", "hostname": "g1", "os_name": "Debian GNU/Linux 12 (bookworm)", "os_id": "debian", "os_version": "12", "kernel": "6.1.0-18-amd64", "agent": "0.3.0", "sys_state": "degraded"}'
+	fake_daemon "{\"status\": $(st running "$hb"), \"integration\": {\"ok\": true, \"vm\": \"web\", \"services\": [
+		{\"name\": \"Heartbeat\", \"short\": \"heartbeat\", \"guid\": \"$HB_GUID\", \"port\": 701, \"enabled\": true, \"enabled_global\": true, \"enabled_vm\": true, \"status\": \"ok\", \"app\": \"critical\"},
+		{\"name\": \"Shutdown\", \"short\": \"shutdown\", \"guid\": \"$SD_GUID\", \"port\": 702, \"enabled\": false, \"enabled_global\": false, \"enabled_vm\": true, \"status\": \"disabled\"},
+		{\"name\": \"VM Session Service\", \"short\": \"session\", \"guid\": \"$SESSION_GUID\", \"port\": 640, \"enabled\": true, \"enabled_global\": true, \"enabled_vm\": true, \"status\": \"on-demand\"}]}}"
+	run_vmsvc vm list
+	expect 0
+	[[ ${lines[1]} =~ ^web\ +$ID1\ +3\ +running\ +1\ +OK\ \(critical\)$ ]]
+	run_vmsvc vm list --json
+	json_check "j[0]['heartbeat'] == $hb and j[0]['paused'] is False"
+	run_vmsvc vm show web
+	expect 0
+	stdout_has "heartbeat:    OK, application critical
+  critical:   nginx.service, db.service
+  last beat:  0.4 s ago (every 2 s, 1234 beats)
+  uptime:     2 h 13 min
+  boot id:    0f4c1b2a-5d6e-4f70-8a9b-1c2d3e4f5a6b
+  hostname:   g1
+  OS:         Debian GNU/Linux 12 (bookworm) (debian 12)
+  kernel:     6.1.0-18-amd64
+  agent:      0.3.0
+  systemd:    degraded
+integration services:"
+	[[ $output =~ \ \ Heartbeat\ +heartbeat\ +yes\ +OK\ \(critical\) ]]
+	[[ $output =~ \ \ Shutdown\ +shutdown\ +no\ \(global\)\ +Disabled ]]
+	[[ $output =~ \ \ VM\ Session\ Service\ +session\ +yes\ +On\ Demand ]]
+	run_vmsvc vm show web --json
+	json_check "j['heartbeat']['boot_id'] == '0f4c1b2a-5d6e-4f70-8a9b-1c2d3e4f5a6b' and [s['status'] for s in j['integration_services']] == ['ok', 'disabled', 'on-demand']"
+	run_vmsvc vm integration web
+	expect 0
+	[[ $output =~ Heartbeat\ +heartbeat\ +yes\ +OK\ \(critical\)\ +$HB_GUID\ +701 ]]
+	run_vmsvc vm integration web --json
+	json_check "len(j) == 3 and j[0]['app'] == 'critical'"
+	[ "$(requests integration | head -n 1)" = '{"op": "integration", "vm": "web"}' ]
+}
+
+@test "HEARTBEAT words: every status vmsvcd has, in people's words" {
+	"$VMSVC" vm add web --id $ID1 >/dev/null
+	fake_daemon "{\"status\": [
+		$(st running '{"status": "ok", "app": "healthy"}'), $(st running '{"status": "ok"}'),
+		$(st running '{"status": "no-contact"}'), $(st running '{"status": "lost-communication"}'),
+		$(st running '{"status": "error"}'), $(st running '{"status": "paused"}'),
+		$(st running '{"status": "protocol-mismatch"}'), $(st connected '{"status": "off"}'),
+		$(st running '{"status": "disabled"}')]}"
+	for w in "OK" "OK" "No Contact" "Lost Communication" "Error" "Paused" "Protocol Mismatch" "Off" "Disabled"; do
+		run_vmsvc vm list
+		expect 0
+		[[ ${lines[1]} =~ \ 1\ +$w$ ]]
+	done
+}
+
+@test "vm shutdown: accepted, then waits until QEMU is gone (0); the request says what was asked" {
+	"$VMSVC" vm add web --id $ID1 >/dev/null
+	fake_daemon "{\"shutdown\": {\"ok\": true, \"vm\": \"web\", \"boot_id\": \"b1\"},
+		\"status\": [$(st running "$HB_B1"), $(st running '{"status": "error"}'), $(st stopped '{"status": "off"}')]}"
+	run_vmsvc vm shutdown $ID1 --force --timeout 30 --message "kernel update"
+	expect 0
+	[ "${lines[0]}" = "VM 'web': the guest accepted the shutdown" ]
+	[[ ${lines[1]} =~ ^VM\ \'web\'\ is\ off\ after\ .*\ \(QEMU\ has\ exited\)$ ]]
+	json_line=$(requests shutdown)
+	output=$json_line json_check "j == {'op': 'shutdown', 'vm': 'web', 'action': 'poweroff', 'force': True, 'timeout_s': 30, 'message': 'kernel update'}"
+	[ "$(requests status | wc -l)" = 3 ]
+}
+
+@test "vm shutdown --no-wait returns 0 once accepted, without following the VM" {
+	"$VMSVC" vm add web >/dev/null
+	fake_daemon "{\"shutdown\": {\"ok\": true, \"vm\": \"web\"}, \"status\": $(st running "$HB_B1")}"
+	run_vmsvc vm shutdown web --halt --no-wait
+	expect 0
+	[ "$output" = "VM 'web': the guest accepted the halt" ]
+	output=$(requests shutdown) json_check "j['action'] == 'halt' and j['force'] is False and j['timeout_s'] == 120 and 'message' not in j"
+	[ -z "$(requests status)" ]
+}
+
+@test "vm shutdown --reboot waits for a new boot id; --halt until the driver is down" {
+	"$VMSVC" vm add web --id $ID1 >/dev/null
+	fake_daemon "{\"shutdown\": {\"ok\": true, \"vm\": \"web\", \"boot_id\": \"b1\"},
+		\"status\": [$(st running "$HB_B1"), $(st running '{"status": "error"}'), $(st connected '{"status": "off"}'),
+		$(st running '{"status": "no-contact"}'), $(st running "$HB_B2")]}"
+	run_vmsvc vm shutdown web --reboot
+	expect 0
+	[ "${lines[0]}" = "VM 'web': the guest accepted the reboot" ]
+	[[ ${lines[1]} =~ ^VM\ \'web\'\ is\ back\ up\ after\ .*\ \(boot\ id\ b2\)$ ]]
+	[ "$(requests status | wc -l)" = 5 ]
+	output=$(requests shutdown) json_check "j['action'] == 'reboot'"
+	kill "$FAKE_PID"
+	fake_daemon "{\"shutdown\": {\"ok\": true, \"vm\": \"web\"},
+		\"status\": [$(st running "$HB_B1"), $(st connected '{"status": "off"}')]}"
+	run_vmsvc vm shutdown web --halt
+	expect 0
+	[[ ${lines[1]} =~ ^VM\ \'web\'\ has\ halted\ after\ .*\ \(its\ driver\ is\ down\;\ QEMU\ still\ runs\)$ ]]
+}
+
+@test "vm shutdown --reboot without a boot id in the reply: done once OK again after a gap, not on the old boot" {
+	"$VMSVC" vm add web >/dev/null
+	fake_daemon "{\"shutdown\": {\"ok\": true, \"vm\": \"web\"},
+		\"status\": [$(st running "$HB_B1"), $(st running "$HB_B1"), $(st running '{"status": "error"}'),
+		$(st running "$HB_B1"), $(st running "$HB_B2")]}"
+	run_vmsvc vm shutdown web --reboot
+	expect 0
+	stdout_has "(boot id b2)"
+	[ "$(requests status | wc -l)" = 5 ]
+}
+
+@test "vm shutdown times out with 124 and says how the VM is" {
+	"$VMSVC" vm add web >/dev/null
+	fake_daemon "{\"shutdown\": {\"ok\": true, \"vm\": \"web\", \"boot_id\": \"b1\"},
+		\"status\": [$(st running "$HB_B1"), $(st running '{"status": "error"}')]}"
+	run_vmsvc vm shutdown web --timeout 0.5
+	expect 124
+	stdout_has "VM 'web': the guest accepted the shutdown"
+	stderr_has "VM 'web' is not off after 0.5 s: it is running, heartbeat Error"
+	stderr_has "'vmsvc vm show web' tells"
+	run_vmsvc vm shutdown web --reboot --timeout 0.4
+	expect 124
+	stderr_has "VM 'web' is not back up after 0.4 s: it is running, heartbeat Error"
+}
+
+@test "vm shutdown refused by inhibitors: 1, the blockers listed, --force suggested" {
+	"$VMSVC" vm add web >/dev/null
+	fake_daemon '{"shutdown": {"ok": false, "error": "EBUSY", "message": "poweroff is blocked by 2 inhibitors in the guest (force skips them)", "blockers": ["alice (uid 1000, pid 42): Unsaved work", "apt (uid 0, pid 7): Upgrading"]}}'
+	run_vmsvc vm shutdown web
+	expect 1
+	[ -z "$output" ]
+	stderr_has "vmsvc: VM 'web': the guest refused the shutdown: poweroff is blocked by 2 inhibitors in the guest (force skips them)
+  blocked by alice (uid 1000, pid 42): Unsaved work
+  blocked by apt (uid 0, pid 7): Upgrading
+vmsvc: end what blocks it, or add --force to go ahead anyway"
+	[ -z "$(requests status)" ]
+}
+
+@test "vm shutdown: the guest's configuration refuses (1); vmsvc failures are 125 with what to do" {
+	"$VMSVC" vm add web >/dev/null
+	fake_daemon '{"shutdown": [
+		{"ok": false, "error": "EPERM", "message": "refused by the guest'"'"'s configuration ([Shutdown] Enabled = no in /etc/vmsvc/agent.conf)"},
+		{"ok": false, "error": "ENOTCONN", "message": "no vmsvc-agent is connected to the Shutdown service of VM web"},
+		{"ok": false, "error": "ETIMEDOUT", "message": "the agent of VM web did not answer"},
+		{"ok": false, "error": "ENETUNREACH", "message": "VM web is not running"},
+		{"ok": false, "error": "EACCES", "message": "not permitted"},
+		{"ok": false, "error": "EOPNOTSUPP", "message": "the Shutdown service is disabled for VM web"}]}'
+	run_vmsvc vm shutdown web
+	expect 1
+	stderr_has "VM 'web': the guest refused the shutdown: refused by the guest's configuration ([Shutdown] Enabled = no"
+	run_vmsvc vm shutdown web
+	expect 125
+	stderr_has "vmsvc: no vmsvc-agent is connected to the Shutdown service of VM web"
+	stderr_has "is vmsvc-agent running in the guest?"
+	run_vmsvc vm shutdown web
+	expect 125
+	stderr_has "the guest's agent did not answer"
+	run_vmsvc vm shutdown web
+	expect 125
+	stderr_has "VM 'web' is not running"
+	run_vmsvc vm shutdown web
+	expect 125
+	stderr_has "only root and members of the 'vmsvc' group may shut VMs down"
+	"$VMSVC" vm integration web disable shutdown >/dev/null
+	run_vmsvc vm shutdown web
+	expect 125
+	stderr_has "the Shutdown service is disabled for VM web"
+	stderr_has "'vmsvc vm integration web enable shutdown' turns it on"
+	[ -z "$output" ]
 }
