@@ -32,6 +32,7 @@
 #define CMD		   "vm shutdown"
 #define POLL_MS		   200
 #define DEFAULT_TIMEOUT_MS 120000u
+#define MAX_TIMEOUT_S	   86400 /* what vmsvcd passes on to the guest */
 enum { EXIT_REFUSED = 1 };
 
 static void shutdown_usage(FILE *out)
@@ -47,15 +48,16 @@ static void shutdown_usage(FILE *out)
 		     "                  guest's driver is down\n"
 		     "  --force         do not let the guest's inhibitors (logind's shutdown\n"
 		     "                  locks: a running upgrade, an unsaved session) block it\n"
-		     "  --timeout S     wait at most S seconds (default 120); the guest is told\n"
-		     "                  too\n"
+		     "  --timeout S     wait at most S seconds (default 120, at most 86400); the\n"
+		     "                  guest is told too\n"
 		     "  --message TEXT  shown to the guest's users (wall) and kept in its journal\n"
 		     "                  (at most 2048 bytes)\n"
 		     "  --no-wait       return once the guest has accepted\n\n"
 		     "The guest answers at once: it accepts, or refuses because inhibitors block\n"
 		     "the shutdown (they are listed; --force overrides them) or because its\n"
-		     "agent's configuration does not allow it. Only root and members of the\n"
-		     "'vmsvc' group may shut VMs down.\n\n"
+		     "agent's configuration does not allow it. Root, and the users and groups\n"
+		     "in the VM's SessionUsers= and SessionGroups= (vms.d/NAME.conf), may shut\n"
+		     "it down; following it needs root or the 'vmsvc' group (else --no-wait).\n\n"
 		     "Exit status: 0 done (off, halted or back up; with --no-wait: accepted);\n"
 		     "1 refused by the guest (inhibitors, or its configuration); 124 timed out\n"
 		     "waiting (the message says how the VM is); 125 vmsvc failed (vmsvcd not\n"
@@ -79,9 +81,11 @@ static int parse_timeout(struct sd_opts *o, const char *arg)
 	char *end;
 	double s = strtod(arg, &end);
 
-	if (*end || end == arg || !(s > 0) || s > 4294967.0)
-		return cli_usage_error(CMD, "--timeout wants seconds (e.g. 60 or 0.5), not '%s'",
-				       arg);
+	if (*end || end == arg || !(s > 0) || s > MAX_TIMEOUT_S)
+		return cli_usage_error(CMD,
+				       "--timeout wants seconds (e.g. 60 or 0.5, at most %d), not "
+				       "'%s'",
+				       MAX_TIMEOUT_S, arg);
 	o->timeout_ms = (uint32_t)(s * 1000 + 0.5);
 	if (!o->timeout_ms)
 		o->timeout_ms = 1;
@@ -172,18 +176,20 @@ static int send_request(const char *name, const struct sd_opts *o, json_object *
 /* Inhibitors block it: the blockers, and what to do. */
 static int refused_busy(const char *name, const char *noun, json_object *reply)
 {
-	json_object *blockers;
+	json_object *blockers = NULL;
 	const char *msg = jstr(reply, "message");
+	size_t n = 0;
 
-	cli_error("VM '%s': the guest refused the %s: %s", name, noun,
-		  msg ? msg : "inhibitors block it");
 	if (json_object_object_get_ex(reply, "blockers", &blockers) &&
 	    json_object_is_type(blockers, json_type_array))
-		for (size_t i = 0; i < json_object_array_length(blockers); i++) {
-			const char *b =
-				json_object_get_string(json_object_array_get_idx(blockers, i));
-			fprintf(stderr, "  blocked by %s\n", b ? b : "?");
-		}
+		n = json_object_array_length(blockers);
+	cli_error("VM '%s': the guest refused the %s: blocked by inhibitors", name, noun);
+	if (n == 0 && msg) /* vmsvcd's message then has what the agent said */
+		cli_error("%s", msg);
+	for (size_t i = 0; i < n; i++) {
+		const char *b = json_object_get_string(json_object_array_get_idx(blockers, i));
+		fprintf(stderr, "  blocked by %s\n", b ? b : "?");
+	}
 	cli_error("end what blocks it, or add --force to go ahead anyway (unsaved work in the "
 		  "guest may be lost)");
 	return EXIT_REFUSED;
@@ -197,7 +203,11 @@ static void explain_disabled(const struct vmt_vm *vm, const char *msg)
 	const struct reg_service *s = NULL;
 	hv_guid_t id;
 
-	cli_error("%s", msg ? msg : "the Shutdown integration service is disabled");
+	if (msg) { /* vmsvcd says where, and how to turn it on */
+		cli_error("%s", msg);
+		return;
+	}
+	cli_error("the Shutdown integration service is disabled");
 	if (b && reg_load(cli_config_dir(), &t) == 0 && hv_guid_parse(b->guid, &id) == 0)
 		s = reg_find_guid(t, &id);
 	if (s && !s->enabled)
@@ -220,10 +230,13 @@ static int refused(const struct vmt_vm *vm, const struct sd_opts *o, json_object
 	if (strcmp(err, "EBUSY") == 0)
 		return refused_busy(vm->name, noun, reply);
 	if (strcmp(err, "EPERM") == 0) {
-		cli_error("VM '%s': the guest refused the %s: %s", vm->name, noun,
-			  msg ? msg : "its agent's configuration does not allow it");
-		cli_error("the guest's agent decides: '[Shutdown] Enabled = yes' in its "
-			  "/etc/vmsvc/agent.conf lets the host shut it down");
+		cli_error("VM '%s': the guest refused the %s: its agent's configuration does not "
+			  "allow it",
+			  vm->name, noun);
+		if (msg)
+			cli_error("%s", msg);
+		cli_error("to allow it, set '[Shutdown] Enabled = yes' in the guest's "
+			  "/etc/vmsvc/agent.conf");
 		return EXIT_REFUSED;
 	}
 	if (strcmp(err, "EOPNOTSUPP") == 0 || strcmp(err, "ENOTSUP") == 0) {
@@ -238,12 +251,8 @@ static int refused(const struct vmt_vm *vm, const struct sd_opts *o, json_object
 		cli_error("the guest's agent did not answer; try again, or check it with "
 			  "'vmsvc vm show %s'",
 			  vm->name);
-	else if (strcmp(err, "ENETUNREACH") == 0)
-		cli_error("VM '%s' is not running (no QEMU attached, or its guest has not "
-			  "started its vsock driver)",
-			  vm->name);
-	else if (strcmp(err, "EACCES") == 0)
-		cli_error("only root and members of the 'vmsvc' group may shut VMs down");
+	else if (strcmp(err, "ENETUNREACH") == 0 && !msg)
+		cli_error("VM '%s' is not running", vm->name);
 	return EXIT_SESSION_FAIL;
 }
 

@@ -273,7 +273,7 @@ wait_for() {
 	run_vmsvc vm shutdown web --reboot --halt
 	expect 2
 	stderr_has "--reboot and --halt exclude each other"
-	for t in 0 -1 abc 1x ""; do
+	for t in 0 -1 abc 1x "" 86401; do
 		run_vmsvc vm shutdown web --timeout "$t"
 		expect 2
 		stderr_has "--timeout wants seconds"
@@ -353,7 +353,7 @@ wait_for() {
 	[[ $output =~ Heartbeat\ +heartbeat\ +no\ \(VM\)\ +Disabled\ +$HB_GUID\ +701 ]]
 	run_vmsvc vm shutdown web
 	expect 125
-	stderr_has "VM 'web' is not running"
+	stderr_has "VM web is not running"
 	[ -z "$output" ]
 	run_vmsvc vm shutdown $ID1 --reboot --no-wait
 	expect 125
@@ -369,6 +369,7 @@ wait_for() {
 	[[ $output =~ Shutdown\ +shutdown\ +no\ \(VM\)\ +Disabled ]]
 	run_vmsvc vm shutdown web
 	expect 125
+	stderr_has "'vmsvc vm integration web enable shutdown'"
 	run_vmsvc vm integration web enable shutdown
 	expect 0
 	run_vmsvc service disable shutdown
@@ -377,6 +378,7 @@ wait_for() {
 	[[ $output =~ Shutdown\ +shutdown\ +no\ \(global\)\ +Disabled ]]
 	run_vmsvc vm shutdown web
 	expect 125
+	stderr_has "'vmsvc service enable Shutdown'"
 }
 
 @test "vm list, show and integration print the heartbeat and statuses vmsvcd reports" {
@@ -501,46 +503,59 @@ integration services:"
 
 @test "vm shutdown refused by inhibitors: 1, the blockers listed, --force suggested" {
 	"$VMSVC" vm add web >/dev/null
-	fake_daemon '{"shutdown": {"ok": false, "error": "EBUSY", "message": "poweroff is blocked by 2 inhibitors in the guest (force skips them)", "blockers": ["alice (uid 1000, pid 42): Unsaved work", "apt (uid 0, pid 7): Upgrading"]}}'
+	fake_daemon '{"shutdown": [{"ok": false, "error": "EBUSY", "message": "VM web did not shut down: blocked by inhibitors (force skips them): poweroff is blocked by 2 inhibitors in the guest (force skips them)", "blockers": ["alice (uid 1000, pid 42): Unsaved work", "apt (uid 0, pid 7): Upgrading"]},
+		{"ok": false, "error": "EBUSY", "message": "VM web did not shut down: blocked by inhibitors", "blockers": []}]}'
 	run_vmsvc vm shutdown web
 	expect 1
 	[ -z "$output" ]
-	stderr_has "vmsvc: VM 'web': the guest refused the shutdown: poweroff is blocked by 2 inhibitors in the guest (force skips them)
+	[ "$stderr" = "vmsvc: VM 'web': the guest refused the shutdown: blocked by inhibitors
   blocked by alice (uid 1000, pid 42): Unsaved work
   blocked by apt (uid 0, pid 7): Upgrading
-vmsvc: end what blocks it, or add --force to go ahead anyway"
+vmsvc: end what blocks it, or add --force to go ahead anyway (unsaved work in the guest may be lost)" ]
 	[ -z "$(requests status)" ]
+	run_vmsvc vm shutdown web --reboot
+	expect 1
+	stderr_has "vmsvc: VM 'web': the guest refused the reboot: blocked by inhibitors
+vmsvc: VM web did not shut down: blocked by inhibitors
+vmsvc: end what blocks it, or add --force"
 }
 
 @test "vm shutdown: the guest's configuration refuses (1); vmsvc failures are 125 with what to do" {
 	"$VMSVC" vm add web >/dev/null
 	fake_daemon '{"shutdown": [
-		{"ok": false, "error": "EPERM", "message": "refused by the guest'"'"'s configuration ([Shutdown] Enabled = no in /etc/vmsvc/agent.conf)"},
-		{"ok": false, "error": "ENOTCONN", "message": "no vmsvc-agent is connected to the Shutdown service of VM web"},
+		{"ok": false, "error": "EPERM", "message": "the agent in VM web refuses to shut it down (its configuration): refused by the guest'"'"'s configuration ([Shutdown] Enabled = no in /etc/vmsvc/agent.conf)"},
+		{"ok": false, "error": "ENOTCONN", "message": "no agent is connected in VM web (heartbeat: No Contact)"},
 		{"ok": false, "error": "ETIMEDOUT", "message": "the agent of VM web did not answer"},
-		{"ok": false, "error": "ENETUNREACH", "message": "VM web is not running"},
-		{"ok": false, "error": "EACCES", "message": "not permitted"},
-		{"ok": false, "error": "EOPNOTSUPP", "message": "the Shutdown service is disabled for VM web"}]}'
+		{"ok": false, "error": "ENETUNREACH", "message": "VM web is not running (its guest'"'"'s vsock driver is not up)"},
+		{"ok": false, "error": "EACCES", "message": "not permitted: nobody (uid 65534) may not shut down VM web"},
+		{"ok": false, "error": "EPROTONOSUPPORT", "message": "Protocol Mismatch: update vmsvc-agent"},
+		{"ok": false, "error": "EOPNOTSUPP"}]}'
 	run_vmsvc vm shutdown web
 	expect 1
-	stderr_has "VM 'web': the guest refused the shutdown: refused by the guest's configuration ([Shutdown] Enabled = no"
+	stderr_has "vmsvc: VM 'web': the guest refused the shutdown: its agent's configuration does not allow it
+vmsvc: the agent in VM web refuses to shut it down (its configuration): refused by the guest's configuration ([Shutdown] Enabled = no in /etc/vmsvc/agent.conf)
+vmsvc: to allow it, set '[Shutdown] Enabled = yes' in the guest's /etc/vmsvc/agent.conf"
 	run_vmsvc vm shutdown web
 	expect 125
-	stderr_has "vmsvc: no vmsvc-agent is connected to the Shutdown service of VM web"
+	stderr_has "vmsvc: no agent is connected in VM web (heartbeat: No Contact)"
 	stderr_has "is vmsvc-agent running in the guest?"
 	run_vmsvc vm shutdown web
 	expect 125
 	stderr_has "the guest's agent did not answer"
 	run_vmsvc vm shutdown web
 	expect 125
-	stderr_has "VM 'web' is not running"
+	[ "$stderr" = "vmsvc: VM web is not running (its guest's vsock driver is not up)" ]
 	run_vmsvc vm shutdown web
 	expect 125
-	stderr_has "only root and members of the 'vmsvc' group may shut VMs down"
+	[ "$stderr" = "vmsvc: not permitted: nobody (uid 65534) may not shut down VM web" ]
+	run_vmsvc vm shutdown web
+	expect 125
+	stderr_has "Protocol Mismatch"
+	# without vmsvcd's message: where it is disabled, from the config
 	"$VMSVC" vm integration web disable shutdown >/dev/null
 	run_vmsvc vm shutdown web
 	expect 125
-	stderr_has "the Shutdown service is disabled for VM web"
+	stderr_has "the Shutdown integration service is disabled"
 	stderr_has "'vmsvc vm integration web enable shutdown' turns it on"
 	[ -z "$output" ]
 }
