@@ -378,7 +378,7 @@ json_object *ctl_reply_ok(void)
 	return reply_ok();
 }
 
-#define MAX_EXTRA_OPS 8
+#define MAX_EXTRA_OPS 16
 static struct {
 	const char *name;
 	ctl_op_fn *run;

@@ -19,6 +19,7 @@
 #include "fdwatch.h"
 #include "ctlstate.h"
 #include "hybsock.h"
+#include "icd.h"
 #include "sessiond.h"
 #include "log.h"
 #include "util.h"
@@ -200,6 +201,12 @@ int main(int argc, char **argv)
 		r = session_start(&d);
 	if (r == 0)
 		r = ctlstate_start(&d);
+	if (r == 0)
+		r = icd_start(&d);
+	if (r == 0)
+		r = icd_hb_start(&d);
+	if (r == 0)
+		r = icd_sd_start(&d);
 	if (r == 0)
 		r = vm_table_start(&d);
 	if (r == 0) {
