@@ -7,8 +7,9 @@
  *
  * When vmsvcd does not answer (not running, or not for this user), the
  * CLI falls back on the config, as 'vm list' shows such VMs "stopped": a
- * VM without QEMU has every service Off, or Disabled where the registry
- * (services.d) or the VM's DisabledServices= (vms.d) turns it off.
+ * VM without QEMU has its services Off (the VM Session Service On Demand,
+ * as vmsvcd has it), or Disabled where the registry (services.d) or the
+ * VM's DisabledServices= (vms.d) turns them off.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -141,6 +142,7 @@ static json_object *local_service(const struct vmt_vm *vm, const struct reg_inbo
 {
 	json_object *o = json_object_new_object();
 	bool global = enabled_global(b), own = !vmt_service_disabled(vm, b->short_name);
+	const char *status = "off";
 
 	json_object_object_add(o, "name", json_object_new_string(b->name));
 	json_object_object_add(o, "short", json_object_new_string(b->short_name));
@@ -149,8 +151,13 @@ static json_object *local_service(const struct vmt_vm *vm, const struct reg_inbo
 	json_object_object_add(o, "enabled", json_object_new_boolean(global && own));
 	json_object_object_add(o, "enabled_global", json_object_new_boolean(global));
 	json_object_object_add(o, "enabled_vm", json_object_new_boolean(own));
-	json_object_object_add(o, "status",
-			       json_object_new_string(global && own ? "off" : "disabled"));
+	/* As vmsvcd says: the VM Session Service is host-initiated, so it has no
+	 * connection to lose and is On Demand whenever it is enabled. */
+	if (!global || !own)
+		status = "disabled";
+	else if (strcmp(b->short_name, "session") == 0)
+		status = "on-demand";
+	json_object_object_add(o, "status", json_object_new_string(status));
 	return o;
 }
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# shellcheck disable=SC2154 # stderr: set by bats' run --separate-stderr
 # vmsvc vm integration, vm shutdown and the heartbeat in vm list/show, without
 # a guest: the per-VM switch (DisabledServices= in vms.d/NAME.conf) with and
 # without vmsvcd, the errors and exit codes (integration: 0, 1, 2; shutdown:
@@ -135,14 +136,14 @@ wait_for() {
 	[ "$(snapshot)" = "$before" ]
 }
 
-@test "vm integration lists the in-box services of a VM without vmsvcd: all enabled and Off" {
+@test "vm integration lists the in-box services of a VM without vmsvcd: all enabled, Off (session On Demand)" {
 	"$VMSVC" vm add web >/dev/null
 	run_vmsvc vm integration web
 	expect 0
 	stderr_empty
 	read -r -a h <<<"${lines[0]}"
 	[ "${h[*]}" = "NAME SHORT ENABLED STATUS GUID PORT" ]
-	[[ $output =~ VM\ Session\ Service\ +session\ +yes\ +Off\ +$SESSION_GUID\ +640 ]]
+	[[ $output =~ VM\ Session\ Service\ +session\ +yes\ +On\ Demand\ +$SESSION_GUID\ +640 ]]
 	[[ $output =~ Heartbeat\ +heartbeat\ +yes\ +Off\ +$HB_GUID\ +701 ]]
 	[[ $output =~ Shutdown\ +shutdown\ +yes\ +Off\ +$SD_GUID\ +702 ]]
 	run_vmsvc vm integration web --json
@@ -357,6 +358,21 @@ wait_for() {
 	[ -z "$output" ]
 	run_vmsvc vm shutdown $ID1 --reboot --no-wait
 	expect 125
+	# without vmsvcd, the config gives the same list for a VM without QEMU
+	for vm in web db; do
+		run_vmsvc vm integration $vm --json
+		with=$output
+		daemon_stop
+		run_vmsvc vm integration $vm --json
+		expect 0
+		# (vmsvcd adds the heartbeat's interval_ms)
+		"$PYTHON" -c 'import json, sys
+a, b = (json.loads(x) for x in sys.argv[1:])
+for s in a + b:
+    s.pop("interval_ms", None)
+sys.exit(a != b)' "$with" "$output"
+		[ "$vm" = db ] || daemon_start
+	done
 }
 
 @test "with vmsvcd running, vm integration disable reaches vmsvcd, and vm shutdown of a VM with Shutdown off says how to turn it on" {
