@@ -388,6 +388,18 @@ static int wait_done(struct waiter *w, uint32_t limit_ms)
 	}
 }
 
+/* Whether vmsvcd reports VM name's heartbeat as disabled: then a reboot
+ * cannot be followed (nothing tells when the guest is back). */
+static bool heartbeat_disabled(const char *name)
+{
+	json_object *hb = NULL;
+	const char *status;
+
+	json_object_object_get_ex(cli_vm_status(name), "heartbeat", &hb);
+	status = jstr(hb, "status");
+	return status && strcmp(status, "disabled") == 0;
+}
+
 int cmd_vm_shutdown(int argc, char **argv)
 {
 	_cleanup_(vmt_table_freep) struct vmt_table *t = NULL;
@@ -406,6 +418,13 @@ int cmd_vm_shutdown(int argc, char **argv)
 	}
 	if (!(vm = cli_find_vm(t, arg)))
 		return EXIT_SESSION_FAIL;
+	if (o.action == REBOOT && o.wait && heartbeat_disabled(vm->name)) {
+		cli_error(
+			"VM '%s': --reboot waits for the guest's heartbeat, which is disabled; "
+			"turn it on (where it is off: 'vmsvc vm integration %s') or add --no-wait",
+			vm->name, vm->name);
+		return EXIT_SESSION_FAIL;
+	}
 	if ((r = send_request(vm->name, &o, &reply)) != 0)
 		return r;
 	if (!json_object_object_get_ex(reply, "ok", &ok) || !json_object_get_boolean(ok)) {

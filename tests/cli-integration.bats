@@ -492,6 +492,18 @@ integration services:"
 	[[ ${lines[1]} =~ ^VM\ \'web\'\ has\ halted\ after\ .*\ \(its\ driver\ is\ down\;\ QEMU\ still\ runs\)$ ]]
 }
 
+@test "vm shutdown --reboot of a VM whose heartbeat is disabled: 125 before asking, unless --no-wait" {
+	"$VMSVC" vm add web >/dev/null
+	fake_daemon "{\"shutdown\": {\"ok\": true, \"vm\": \"web\"}, \"status\": $(st running '{"status": "disabled"}')}"
+	run_vmsvc vm shutdown web --reboot
+	expect 125
+	stderr_has "VM 'web': --reboot waits for the guest's heartbeat, which is disabled; turn it on (where it is off: 'vmsvc vm integration web') or add --no-wait"
+	[ -z "$(requests shutdown)" ]
+	run_vmsvc vm shutdown web --reboot --no-wait
+	expect 0
+	stdout_has "the guest accepted the reboot"
+}
+
 @test "vm shutdown --reboot without a boot id in the reply: done once OK again after a gap, not on the old boot" {
 	"$VMSVC" vm add web >/dev/null
 	fake_daemon "{\"shutdown\": {\"ok\": true, \"vm\": \"web\"},
