@@ -11,6 +11,10 @@
  * stdout never holds up stderr or EXIT) and credited back as it is written.
  * Signals come in through a self-pipe (handlers without SA_RESTART, so a
  * blocked write returns) and go out as SIGNAL frames.
+ *
+ * The host terminal (exec -t, shell) is raw while the loop runs: a message
+ * that ends the session restores it first (cli_tty_restore), or its lines
+ * would not start at column 0 and neither would the user's next prompt.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -128,6 +132,7 @@ static int session_error(struct client *c, const struct sess_frame *f)
 	if (sess_dec_error(f, &e) < 0)
 		return -EPROTO;
 	c->done = true;
+	cli_tty_restore();
 	if (e.stage == SESS_STAGE_EXEC && e.err == ENOENT) {
 		cli_error("in %s: %s (check the name and the guest's PATH, or give a full path)",
 			  c->vm, e.message);
@@ -157,6 +162,7 @@ static int session_exit(struct client *c, const struct sess_frame *f)
 	c->code = x.signaled ? 128 + (int)x.code : (int)x.code;
 	if (x.signaled && c->s->timeout_ms && ran >= c->s->timeout_ms &&
 	    (x.code == SIGHUP || x.code == SIGKILL)) {
+		cli_tty_restore();
 		cli_error("the command ran longer than --timeout (%u s) and was stopped",
 			  c->s->timeout_ms / 1000);
 		c->code = 124; /* as timeout(1) */
@@ -304,6 +310,7 @@ static int on_sig(struct client *c, int signo)
 		return 1;
 	}
 	if (signo == SIGINT && ++c->interrupts >= 3) {
+		cli_tty_restore();
 		cli_error("interrupted 3 times: closing the session (the guest hangs up the "
 			  "command)");
 		c->code = 128 + SIGINT;
@@ -420,7 +427,7 @@ static void lost(struct client *c, int r)
 {
 	if (r == -ECONNRESET)
 		cli_error("the connection to %s ended before the command finished (the agent "
-			  "stopped, or the VM shut down)",
+			  "or vmsvcd stopped, or the VM shut down)",
 			  c->vm);
 	else if (r == -EPROTO || r == -EPROTONOSUPPORT)
 		cli_error("the agent in %s broke the VM Session protocol%s", c->vm,

@@ -19,9 +19,10 @@ static void shell_usage(FILE *out)
 		     "  VM               a VM's name or VmId\n"
 		     "  -u, --user USER  the guest user (name or uid; default: the one the\n"
 		     "                   guest's agent.conf maps you to, root for root)\n\n"
-		     "SIGTERM or SIGHUP end the session (the guest hangs up the shell).\n\n"
+		     "SIGTERM or SIGHUP (the terminal closed) end the session: the guest hangs\n"
+		     "up the shell, and the status is 128+N.\n\n"
 		     "Exit status: the shell's; 125 vmsvc failed (VM unknown or not running, no\n"
-		     "agent, not permitted); 2 wrong usage.\n");
+		     "agent, not permitted, the connection lost); 2 wrong usage.\n");
 }
 
 int cmd_shell(int argc, char **argv)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli-kvp.h"
 #include "cli.h"
 #include "util.h"
 
@@ -20,6 +21,7 @@ static const struct cli_command commands[] = {
 	{ "listen", cmd_listen, "listen for a VM service (bridge, --echo or --exec)" },
 	{ "stats", cmd_stats, "connection counters per service and per VM (vmsvcd)" },
 	{ "guid", cmd_guid, "make and inspect service GUIDs (VSOCK template)" },
+	{ "kvp", cmd_kvp, "a VM's key-value pairs, from the host or inside the guest" },
 };
 
 static const char *config_dir_opt;

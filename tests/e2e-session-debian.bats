@@ -141,44 +141,11 @@ agent_pid() {
 }
 
 @test "50 concurrent execs, each with its own output and status" {
-	local i pids=() d=$BATS_TEST_TMPDIR
-	for ((i = 0; i < 50; i++)); do
-		"$VMSVC" exec dbs -n -- sh -c "echo out-$i; echo err-$i >&2; exit $i" \
-			>"$d/o$i" 2>"$d/e$i" 3>&- &
-		pids+=($!)
-	done
-	for ((i = 0; i < 50; i++)); do
-		local rc=0
-		wait "${pids[$i]}" || rc=$?
-		[ "$rc" = "$i" ] || {
-			echo "exec $i: status $rc"
-			cat "$d/o$i" "$d/e$i"
-			return 1
-		}
-		[ "$(cat "$d/o$i")" = "out-$i" ]
-		[ "$(cat "$d/e$i")" = "err-$i" ]
-	done
+	session_concurrent_execs dbs
 }
 
 @test "vmsvc exec killed with SIGKILL: no orphan left in the guest" {
-	local pid i left
-	"$VMSVC" exec dbs -n -- sh -c 'sleep 310 & sleep 311' >/dev/null 2>&1 3>&- &
-	pid=$!
-	for ((i = 0; i < 100; i++)); do
-		[ "$(guest_exec dbs 'pgrep -c -f "^sleep 31[01]$"')" = 2 ] && break
-		sleep 0.1
-	done
-	[ "$i" -lt 100 ]
-	kill -KILL "$pid"
-	wait "$pid" || true
-	for ((i = 0; i < 50; i++)); do
-		left=$(guest_exec dbs 'pgrep -c -f "^sleep 31[01]$"' || true)
-		[ "$left" = 0 ] && break
-		sleep 0.2
-	done
-	echo "# remote sleeps gone after about $((i * 200)) ms" >&3
-	[ "$left" = 0 ]
-	guest_exec dbs 'journalctl -b -u vmsvc-agent --no-pager -q' | grep -q 'the host closed the session'
+	session_no_orphans dbs
 }
 
 @test "vmsvc shell on a terminal (tmux): bash login prompt, stty size before and after a resize" {

@@ -22,9 +22,32 @@ setup_file() {
 	chmod 755 "$E2E_ROOT" # nobody reaches control.sock
 	vmsvc vm add g1 --cid 5 >/dev/null
 	daemon_start
+	g1_boot
+}
+
+# g1_boot: boot g1 with the agent; wait until the agent listens.
+g1_boot() {
 	guest_start g1 --vhost "$(vm_vhost g1)" --add "$VMSVC_AGENT_STATIC:/usr/sbin/vmsvc-agent"
 	echo "# guest g1 ready after $(guest_boot_ms g1) ms" >&3
 	guest_exec g1 'wait-for /tmp/vmsvc-agent.log "listening on vsock port 640"'
+}
+
+# agent_restart: start g1's agent again (as its /init does), with a new log.
+agent_restart() {
+	guest_exec g1 'vmsvc-agent --verbose </dev/null >/tmp/vmsvc-agent.log 2>&1 &'
+	guest_exec g1 'wait-for /tmp/vmsvc-agent.log "listening on vsock port 640"'
+}
+
+# shell_in_tmux SLEEP [ARGS...]: vmsvc shell g1 ARGS (a background job, see
+# shell_script) in a tmux window, running 'sleep SLEEP' in the guest.
+shell_in_tmux() {
+	local d=$BATS_TEST_TMPDIR s=$1
+	shift
+	shell_script "$d/run.sh" bg g1 "$@"
+	tmux_t new-session -d -s t -x 100 -y 30 "bash $d/run.sh"
+	pane_wait '~ #$'
+	tmux_t send-keys -t t "sleep $s" Enter
+	session_procs_wait g1 1 "^sleep $s \$"
 }
 
 teardown_file() {
@@ -37,6 +60,7 @@ setup() {
 }
 
 teardown() {
+	tmux_t kill-server 2>/dev/null || true
 	if [ -n "${BATS_TEST_COMPLETED:-}" ] || [ -z "$BATS_TEST_NAME" ]; then
 		:
 	else
@@ -155,24 +179,7 @@ teardown() {
 }
 
 @test "vmsvc exec killed with SIGKILL: the remote command is gone within a few seconds" {
-	local pid i left
-	"$VMSVC" exec g1 -n -- sh -c 'sleep 300 & sleep 301' >/dev/null 2>&1 3>&- &
-	pid=$!
-	for ((i = 0; i < 100; i++)); do
-		[ "$(guest_exec g1 'ps' | grep -c '[s]leep 30[01]')" = 2 ] && break
-		sleep 0.1
-	done
-	[ "$i" -lt 100 ]
-	kill -KILL "$pid"
-	wait "$pid" || true
-	for ((i = 0; i < 50; i++)); do
-		left=$(guest_exec g1 'ps' | grep -c '[s]leep 30[01]' || true)
-		[ "$left" = 0 ] && break
-		sleep 0.2
-	done
-	echo "# remote sleeps gone after about $((i * 200)) ms" >&3
-	[ "$left" = 0 ]
-	guest_exec g1 'cat /tmp/vmsvc-agent.log' | grep -q 'the host closed the session'
+	session_no_orphans g1
 }
 
 @test "--timeout: SIGHUP, then the exit status 124 with a message" {
@@ -307,23 +314,7 @@ teardown() {
 }
 
 @test "50 concurrent execs, each with its own output and status" {
-	local i pids=() d=$BATS_TEST_TMPDIR
-	for ((i = 0; i < 50; i++)); do
-		"$VMSVC" exec g1 -n -- sh -c "echo out-$i; echo err-$i >&2; exit $i" \
-			>"$d/o$i" 2>"$d/e$i" 3>&- &
-		pids+=($!)
-	done
-	for ((i = 0; i < 50; i++)); do
-		local rc=0
-		wait "${pids[$i]}" || rc=$?
-		[ "$rc" = "$i" ] || {
-			echo "exec $i: status $rc"
-			cat "$d/o$i" "$d/e$i"
-			return 1
-		}
-		[ "$(cat "$d/o$i")" = "out-$i" ]
-		[ "$(cat "$d/e$i")" = "err-$i" ]
-	done
+	session_concurrent_execs g1
 }
 
 @test "vmsvc shell on a terminal (tmux): TERM, size and resize, Ctrl-C, exit status, terminal restored" {
@@ -355,22 +346,55 @@ teardown() {
 }
 
 @test "vmsvc shell ended by SIGTERM: status 143, terminal restored, the guest's shell hung up" {
-	local d=$BATS_TEST_TMPDIR i
-	shell_script "$d/run.sh" bg g1
-	tmux_t new-session -d -s t -x 100 -y 30 "bash $d/run.sh"
-	pane_wait '~ #$'
-	tmux_t send-keys -t t 'sleep 400' Enter
-	for ((i = 0; i < 50; i++)); do
-		guest_exec g1 'ps' | grep -q '[s]leep 400' && break
+	shell_in_tmux 400
+	kill -TERM "$(cat "$BATS_TEST_TMPDIR/pid")"
+	shell_ended 143
+	session_procs_wait g1 0 '^sleep 400 $'
+}
+
+@test "vmsvc shell ended by SIGHUP: status 129, terminal restored, the guest's shell hung up" {
+	shell_in_tmux 401
+	kill -HUP "$(cat "$BATS_TEST_TMPDIR/pid")"
+	shell_ended 129
+	session_procs_wait g1 0 '^sleep 401 $'
+}
+
+@test "vmsvc shell's terminal closed (tmux killed): vmsvc ends, the guest's shell hung up" {
+	local pid i
+	shell_in_tmux 402
+	pid=$(cat "$BATS_TEST_TMPDIR/pid")
+	tmux_t kill-server
+	for ((i = 0; i < 100; i++)); do
+		_guest_alive "$pid" || break
 		sleep 0.1
 	done
-	kill -TERM "$(cat "$d/pid")"
-	shell_ended 143
-	for ((i = 0; i < 50; i++)); do
-		guest_exec g1 'ps' | grep -q '[s]leep 400' || break
-		sleep 0.2
-	done
-	[ "$(guest_exec g1 'ps' | grep -c '[s]leep 400' || true)" = 0 ]
+	[ "$i" -lt 100 ]
+	session_procs_wait g1 0 '^sleep 402 $'
+}
+
+@test "vmsvc shell -u with an unknown user: refused in raw mode, 125, the agent's reason on a line of its own, terminal restored" {
+	local d=$BATS_TEST_TMPDIR
+	shell_script "$d/run.sh" fg g1 -u nosuchuser
+	tmux_t new-session -d -s t -x 100 -y 30 "bash $d/run.sh"
+	shell_ended 125
+	cat "$d/pane"
+	grep -q "^vmsvc: in VM 'g1': no user 'nosuchuser' in this guest" "$d/pane"
+	grep -qx 'shell-ended' "$d/pane"
+}
+
+@test "vmsvc shell when the guest's agent is killed (kill -9) mid-session: 125 with a message, terminal restored" {
+	local d=$BATS_TEST_TMPDIR
+	shell_in_tmux 403
+	guest_exec g1 'killall -9 vmsvc-agent'
+	run shell_ended 125
+	agent_restart
+	cat "$d/pane"
+	[ "$status" -eq 0 ]
+	grep -q "^vmsvc: the connection to VM 'g1' ended before the command finished" "$d/pane"
+	grep -qx 'shell-ended' "$d/pane"
+	session_procs_wait g1 0 '^sleep 403 $'
+	run vmsvc exec g1 -n -- echo back
+	[ "$output" = back ]
 }
 
 @test "an allowed non-root host user (SessionUsers=nobody) runs only as the guest user the agent maps it to" {
@@ -442,4 +466,28 @@ teardown() {
 	run script -q -e -c "$VMSVC exec g1 -T -- $cmd" /dev/null
 	[ "$status" -eq 0 ]
 	[[ "$output" == *notty* ]]
+}
+
+# Last: it restarts vmsvcd and reboots g1 (QEMU does not reconnect to a new
+# vhost-user backend).
+@test "vmsvc shell when vmsvcd is killed (SIGKILL) mid-session: 125 with a message, terminal restored" {
+	local d=$BATS_TEST_TMPDIR i
+	shell_in_tmux 404
+	kill -KILL "$(daemon_pid)"
+	run shell_ended 125
+	# vmsvcd back (its sockets made anew), g1 rebooted for the next tests
+	for ((i = 0; i < 100; i++)); do
+		[ -s "$E2E_ROOT/daemon.rc" ] && break
+		sleep 0.1
+	done
+	rm -f "$VMSVC_RUNTIME_DIR/control.sock" "$(vm_vhost g1)" "$(vm_hybrid g1)"
+	daemon_start
+	guest_stop g1
+	g1_boot
+	cat "$d/pane"
+	[ "$status" -eq 0 ]
+	grep -q "^vmsvc: the connection to VM 'g1' ended before the command finished" "$d/pane"
+	grep -qx 'shell-ended' "$d/pane"
+	run vmsvc exec g1 -n -- echo back
+	[ "$output" = back ]
 }

@@ -39,19 +39,19 @@ static struct sess_frame reencoded(const struct sess_buf *b)
 
 /* Decodes f as T; when that works, encodes it again and decodes that into
  * a second T, which must be the same (same(&x, &y)). */
-#define ROUND_TRIP(f, T, dec, enc, same)                                                           \
-	do {                                                                                       \
-		T x_, y_;                                                                          \
-		struct sess_buf b_ = { 0 };                                                        \
-		struct sess_frame g_;                                                              \
-                                                                                                   \
-		if (dec(f, &x_) != 0)                                                              \
-			break;                                                                     \
-		enc(&b_, &x_);                                                                     \
-		g_ = reencoded(&b_);                                                               \
-		if (dec(&g_, &y_) != 0 || !same(&x_, &y_))                                         \
-			abort();                                                                   \
-		sess_buf_free(&b_);                                                                \
+#define ROUND_TRIP(f, T, dec, enc, same)                   \
+	do {                                               \
+		T x_, y_;                                  \
+		struct sess_buf b_ = { 0 };                \
+		struct sess_frame g_;                      \
+                                                           \
+		if (dec(f, &x_) != 0)                      \
+			break;                             \
+		enc(&b_, &x_);                             \
+		g_ = reencoded(&b_);                       \
+		if (dec(&g_, &y_) != 0 || !same(&x_, &y_)) \
+			abort();                           \
+		sess_buf_free(&b_);                        \
 	} while (0)
 
 static bool same_hello(const struct ic_hello *a, const struct ic_hello *b)
@@ -143,8 +143,7 @@ static void decode_all(const struct sess_frame *f)
 	ROUND_TRIP(f, struct ic_state, ic_dec_state, ic_enc_state, same_state);
 	ROUND_TRIP(f, struct ic_beat, ic_dec_beat, ic_enc_beat, same_beat);
 	ROUND_TRIP(f, struct ic_hb_ack, ic_dec_hb_ack, ic_enc_hb_ack, same_ack);
-	ROUND_TRIP(f, struct ic_sd_request, ic_dec_sd_request, ic_enc_sd_request,
-		   same_sd_request);
+	ROUND_TRIP(f, struct ic_sd_request, ic_dec_sd_request, ic_enc_sd_request, same_sd_request);
 	ROUND_TRIP(f, struct ic_sd_reply, ic_dec_sd_reply, ic_enc_sd_reply, same_sd_reply);
 	check_kvp(f);
 }
@@ -155,8 +154,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	long n;
 
 	while ((n = ic_frame_parse(data, size, &f)) > 0) {
-		if ((size_t)n > size || f.len != (size_t)n - SESS_HDR_SIZE || f.len > IC_MAX_FRAME ||
-		    f.chan != 0)
+		if ((size_t)n > size || f.len != (size_t)n - SESS_HDR_SIZE ||
+		    f.len > IC_MAX_FRAME || f.chan != 0)
 			abort();
 		decode_all(&f);
 		data += n;
