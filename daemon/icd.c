@@ -38,8 +38,9 @@
 #include "util.h"
 #include "vm.h"
 
-/* Most bytes waiting for a peer that does not read: our frames are small
- * (the largest, a shutdown REQUEST, is about 3 KiB). */
+/* Most bytes waiting for a peer that does not read, unless the service
+ * says otherwise (out_max): our frames are small (the largest, a shutdown
+ * REQUEST, is about 3 KiB); a KVP pool copy is not. */
 #define ICD_OUT_MAX (64 * 1024)
 #define ICD_IN_MAX  (SESS_HDR_SIZE + IC_MAX_FRAME)
 /* Refusals of unprivileged source ports are logged once per VM and this. */
@@ -264,11 +265,12 @@ static void conn_flush(struct icd_conn *c)
 
 void icd_send(struct icd_conn *c, const struct sess_buf *b)
 {
+	size_t max = services[c->idx]->out_max ? services[c->idx]->out_max : ICD_OUT_MAX;
 	uint8_t *p;
 
 	if (c->closing || b->err || b->len == 0)
 		return;
-	if (c->out_len + b->len > ICD_OUT_MAX) {
+	if (c->out_len + b->len > max) {
 		log_warn("VM %s: the agent's %s connection does not read what vmsvcd sends "
 			 "(%zu bytes waiting); cut off",
 			 vm_name(c->iv->vm), services[c->idx]->short_name, c->out_len);
@@ -312,6 +314,8 @@ static void send_state(struct icd_conn *c)
 	sl->state_sent = true;
 	sl->sent_enabled = st.enabled;
 	sl->sent_interval = st.interval_ms;
+	if (s->state_sent && sl->state && c->state == C_READY && !c->closing)
+		s->state_sent(sl->state, st.enabled);
 }
 
 /* ---- connections: input ---- */
