@@ -161,9 +161,10 @@ char *kvj_line(uint32_t pool, const struct kvp_entry *e, uint64_t gen, enum kvj_
 	if (!o)
 		return NULL;
 	s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &n);
-	if (s && (line = malloc(n + 1))) {
+	if (s && (line = malloc(n + 2))) {
 		memcpy(line, s, n);
 		line[n] = '\n';
+		line[n + 1] = '\0';
 		*len = n + 1;
 	}
 	json_object_put(o);

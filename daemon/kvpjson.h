@@ -49,7 +49,8 @@ json_object *kvj_item(uint32_t pool, const struct kvp_entry *e, uint64_t gen, en
 		      bool stale);
 
 /* A line of a list or watch stream: kvj_item's JSON and '\n', malloc'd
- * (caller frees), its length in *len. NULL on ENOMEM. */
+ * (caller frees) and NUL-terminated, its length (without the NUL) in
+ * *len. NULL on ENOMEM. */
 char *kvj_line(uint32_t pool, const struct kvp_entry *e, uint64_t gen, enum kvj_op op, bool stale,
 	       size_t *len);
 
