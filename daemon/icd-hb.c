@@ -189,11 +189,14 @@ static void hb_status_json(void *st, enum icd_link link, json_object *o, uint64_
 {
 	struct hb *h = st;
 	const char *status = hb_status(h, link, now);
+	struct icd_conn *c;
 
 #define ADD(k, v) json_object_object_add(o, k, v)
 	if (strcmp(status, "ok") == 0)
 		ADD("app", json_object_new_string(app_name(h->app_state)));
 	ADD("interval_ms", json_object_new_int64(h->interval_ms));
+	if ((c = icd_conn(h->iv, &hb_service)))
+		ADD("connected_ms", json_object_new_int64((int64_t)(now - icd_conn_since(c))));
 	if (!h->known)
 		return;
 	ADD("last_beat_ms", json_object_new_int64((int64_t)(now - h->last_ms)));

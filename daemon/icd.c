@@ -56,8 +56,8 @@ struct icd_conn {
 	bool closing;
 	uint64_t gen;	   /* vm_generation() when it connected */
 	uint64_t since_ms; /* when it connected */
-	uint8_t *out;
-	size_t out_len;
+	uint8_t *out;	   /* out_cap bytes, doubling up to ICD_OUT_MAX */
+	size_t out_len, out_cap;
 	size_t in_len;
 	uint8_t in[ICD_IN_MAX];
 };
@@ -277,12 +277,19 @@ void icd_send(struct icd_conn *c, const struct sess_buf *b)
 		conn_end(c, "cut off", true);
 		return;
 	}
-	p = realloc(c->out, c->out_len + b->len);
-	if (!p) {
-		conn_end(c, "out of memory", true);
-		return;
+	if (c->out_len + b->len > c->out_cap) {
+		size_t cap = c->out_cap ? c->out_cap : 4096;
+
+		while (cap < c->out_len + b->len)
+			cap *= 2;
+		p = realloc(c->out, cap < ICD_OUT_MAX ? cap : ICD_OUT_MAX);
+		if (!p) {
+			conn_end(c, "out of memory", true);
+			return;
+		}
+		c->out = p;
+		c->out_cap = cap < ICD_OUT_MAX ? cap : ICD_OUT_MAX;
 	}
-	c->out = p;
 	memcpy(c->out + c->out_len, b->data, b->len);
 	c->out_len += b->len;
 	conn_flush(c);
@@ -504,7 +511,7 @@ static void conn_end(struct icd_conn *c, const char *why, bool agent_side)
 	}
 	free(c->out);
 	c->out = NULL;
-	c->out_len = 0;
+	c->out_len = c->out_cap = 0;
 	watch_close(&c->w);
 }
 

@@ -27,6 +27,8 @@
  *   -u TYPE       send an empty frame of TYPE after HELLO
  *   -m            send a malformed BEAT (no boot_id) after HELLO
  *   -g            send a frame with a malformed header after HELLO
+ *   -f N          flood: send N empty frames of an unknown type after HELLO
+ *                 without reading the answers ("flooded N" or "write ERRNAME")
  *   -r ERR[|B]... answer each shutdown REQUEST with REPLY errno ERR (0:
  *                 accepted) and blockers B; -r none: never answer
  *   -t SEC        exit after SEC seconds (default: run until EOF or killed)
@@ -59,6 +61,7 @@ struct opts {
 	const char *critical;
 	int unknown_type;
 	int bad_beat, garbage;
+	long flood;
 	int reply; /* 0: accept; -1: never; else the errno */
 	const char *blockers[IC_SD_MAX_BLOCKERS];
 	uint32_t nblockers;
@@ -160,6 +163,16 @@ static int send_extras(int fd, const struct opts *o)
 		sess_end(&b);
 		r = send_buf(fd, &b);
 	}
+	for (long i = 0; r == 0 && i < o->flood; i++) {
+		static const uint8_t unknown[8] = { 0xe7, 0x03 }; /* type 999, chan 0, len 0 */
+		r = send_all(fd, unknown, sizeof(unknown));
+		if (r < 0)
+			printf("write %s\n", ename(-r));
+		else if (i == o->flood - 1)
+			printf("flooded %ld\n", o->flood);
+		if (r < 0)
+			return 0; /* read what is left: the end */
+	}
 	if (r == 0 && o->garbage) {
 		static const uint8_t bad[8] = { 16, 0, 7, 0, 0, 0, 0, 0 }; /* chan 7 */
 		r = send_all(fd, bad, sizeof(bad));
@@ -222,9 +235,9 @@ static int on_frame(int fd, const struct opts *o, const struct sess_frame *f, in
 
 static int usage(void)
 {
-	fprintf(stderr,
-		"usage: icpeer [-p PORT] [-s SRCPORT] [-v MIN-MAX|none] [-b MS] [-n N] "
-		"[-a APP] [-c WHY] [-u TYPE] [-m] [-g] [-r ERR[|BLOCKER]...|none] [-t SEC]\n");
+	fprintf(stderr, "usage: icpeer [-p PORT] [-s SRCPORT] [-v MIN-MAX|none] [-b MS] [-n N] "
+			"[-a APP] [-c WHY] [-u TYPE] [-m] [-g] [-f N] [-r ERR[|BLOCKER]...|none] "
+			"[-t SEC]\n");
 	return 2;
 }
 
@@ -253,7 +266,7 @@ static int parse(int argc, char **argv, struct opts *o)
 			    .beats_max = -1,
 			    .app = IC_APP_HEALTHY,
 			    .unknown_type = -1 };
-	while ((c = getopt(argc, argv, "p:s:v:b:n:a:c:u:mgr:t:")) != -1) {
+	while ((c = getopt(argc, argv, "p:s:v:b:n:a:c:u:mgf:r:t:")) != -1) {
 		switch (c) {
 		case 'p':
 			o->port = (unsigned)atoi(optarg);
@@ -287,6 +300,9 @@ static int parse(int argc, char **argv, struct opts *o)
 			break;
 		case 'g':
 			o->garbage = 1;
+			break;
+		case 'f':
+			o->flood = atol(optarg);
 			break;
 		case 'r':
 			parse_reply(o, optarg);
