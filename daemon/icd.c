@@ -56,7 +56,7 @@ struct icd_conn {
 	bool closing;
 	uint64_t gen;	   /* vm_generation() when it connected */
 	uint64_t since_ms; /* when it connected */
-	uint8_t *out;	   /* out_cap bytes, doubling up to ICD_OUT_MAX */
+	uint8_t *out;	   /* out_cap bytes, doubling up to ICD_OUT_MAX (out_max) */
 	size_t out_len, out_cap;
 	size_t in_len;
 	uint8_t in[ICD_IN_MAX];
@@ -282,13 +282,13 @@ void icd_send(struct icd_conn *c, const struct sess_buf *b)
 
 		while (cap < c->out_len + b->len)
 			cap *= 2;
-		p = realloc(c->out, cap < ICD_OUT_MAX ? cap : ICD_OUT_MAX);
+		p = realloc(c->out, cap < max ? cap : max);
 		if (!p) {
 			conn_end(c, "out of memory", true);
 			return;
 		}
 		c->out = p;
-		c->out_cap = cap < ICD_OUT_MAX ? cap : ICD_OUT_MAX;
+		c->out_cap = cap < max ? cap : max;
 	}
 	memcpy(c->out + c->out_len, b->data, b->len);
 	c->out_len += b->len;
