@@ -260,6 +260,12 @@ static void conn_flush(struct icd_conn *c)
 		memmove(c->out, c->out + n, c->out_len - (size_t)n);
 		c->out_len -= (size_t)n;
 	}
+	if (c->out_len == 0 && c->out_cap > ICD_OUT_MAX) {
+		/* a big burst (a KVP pool copy) is out: give its room back */
+		free(c->out);
+		c->out = NULL;
+		c->out_cap = 0;
+	}
 	conn_watch(c);
 }
 
