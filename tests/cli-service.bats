@@ -228,7 +228,8 @@ teardown() {
 	# only the in-box services: Heartbeat, Key-Value Pair Exchange, Shutdown,
 	# VM Session Service
 	[ "${#lines[@]}" = 5 ]
-	[ "${lines[0]}" = "$(printf '%-18s  %-36s  %-10s  %-8s  %s' NAME GUID PORT STATE OWNER)" ]
+	# the NAME column is as wide as the longest name, Key-Value Pair Exchange
+	[ "${lines[0]}" = "$(printf '%-23s  %-36s  %-10s  %-8s  %s' NAME GUID PORT STATE OWNER)" ]
 	read -r -a r <<<"${lines[1]}"
 	[ "${r[*]}" = "Heartbeat $INBOX_HEARTBEAT 701 enabled in-box" ]
 	read -r -a r <<<"${lines[2]}"
