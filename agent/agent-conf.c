@@ -5,6 +5,11 @@
  *
  * A host uid is written as plain digits, not "#1000": inih takes a line
  * that starts with '#' for a comment.
+ *
+ * CriticalUnits= is a list as systemd writes them: names separated by
+ * blanks (commas accepted too); the key may repeat (or continue on an
+ * indented line) to add more, and an empty value clears the list. A name
+ * without a suffix means NAME.service, as for systemctl.
  */
 #include <errno.h>
 #include <ini.h>
@@ -70,6 +75,82 @@ static int agent_key(struct load_ctx *x, const char *name, const char *value)
 	if (errno || *end || end == value || v < 1 || v > AGENT_MAX_SESSIONS_LIMIT)
 		return fail(x, "MaxSessions = '%s': want a number in 1..4096%s", value, "");
 	x->c->max_sessions = (unsigned)v;
+	return 1;
+}
+
+/* Enabled = yes/no of section ("[Shutdown] (Enabled)" for the message). */
+static int enabled_key(struct load_ctx *x, const char *section, bool *dst, const char *name,
+		       const char *value)
+{
+	if (strcasecmp(name, "Enabled") != 0)
+		return fail(x, "unknown key '%s' in %s", name, section);
+	if (parse_bool(value, dst) < 0)
+		return fail(x, "Enabled = '%s': want yes or no%s", value, "");
+	return 1;
+}
+
+static bool unit_name_ok(const char *n, size_t len)
+{
+	if (len == 0 || len > AGENT_MAX_UNIT_NAME - strlen(".service"))
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_.\\@-",
+			    n[i]))
+			return false;
+	return n[0] != '.' && n[0] != '@';
+}
+
+static void units_clear(struct aconf *c)
+{
+	for (size_t i = 0; i < c->ncritical; i++)
+		free(c->critical[i]);
+	free(c->critical);
+	c->critical = NULL;
+	c->ncritical = 0;
+}
+
+/* Appends one unit name of len bytes at n (".service" added without a
+ * suffix). */
+static int add_unit(struct load_ctx *x, const char *n, size_t len)
+{
+	struct aconf *c = x->c;
+	char name[AGENT_MAX_UNIT_NAME + 1], **u;
+
+	snprintf(name, sizeof(name), "%.*s", (int)(len < 64 ? len : 64), n);
+	if (!unit_name_ok(n, len))
+		return fail(x, "CriticalUnits: '%s' is not a unit name%s", name, "");
+	snprintf(name, sizeof(name), "%.*s%s", (int)len, n, memchr(n, '.', len) ? "" : ".service");
+	for (size_t i = 0; i < c->ncritical; i++)
+		if (strcmp(c->critical[i], name) == 0)
+			return 1;
+	if (c->ncritical == AGENT_MAX_CRITICAL_UNITS)
+		return fail(x, "CriticalUnits: more than %s units%s", "64", "");
+	u = realloc(c->critical, (c->ncritical + 1) * sizeof(*u));
+	if (!u)
+		return fail(x, "out of memory%s%s", "", "");
+	c->critical = u;
+	if (!(c->critical[c->ncritical] = strdup(name)))
+		return fail(x, "out of memory%s%s", "", "");
+	c->ncritical++;
+	return 1;
+}
+
+static int heartbeat_key(struct load_ctx *x, const char *name, const char *value)
+{
+	const char *p = value;
+
+	if (strcasecmp(name, "CriticalUnits") != 0)
+		return enabled_key(x, "[Heartbeat] (Enabled, CriticalUnits)", &x->c->hb_enabled,
+				   name, value);
+	if (!*value)
+		units_clear(x->c);
+	while (*(p += strspn(p, " \t,"))) {
+		size_t len = strcspn(p, " \t,");
+
+		if (!add_unit(x, p, len))
+			return 0;
+		p += len;
+	}
 	return 1;
 }
 
@@ -143,7 +224,12 @@ static int handler(void *user, const char *section, const char *name, const char
 		return agent_key(x, name, value);
 	if (strcasecmp(section, "Users") == 0)
 		return users_key(x, name, value);
-	return fail(x, "unknown section [%s] (Agent, Session, Users)%s", section, "");
+	if (strcasecmp(section, "Heartbeat") == 0)
+		return heartbeat_key(x, name, value);
+	if (strcasecmp(section, "Shutdown") == 0)
+		return enabled_key(x, "[Shutdown] (Enabled)", &x->c->shutdown_enabled, name, value);
+	return fail(x, "unknown section [%s] (Agent, Session, Users, Heartbeat, Shutdown)%s",
+		    section, "");
 }
 
 void aconf_defaults(struct aconf *c)
@@ -153,6 +239,8 @@ void aconf_defaults(struct aconf *c)
 		.shell = true,
 		.copy = true,
 		.max_sessions = AGENT_MAX_SESSIONS_DEFAULT,
+		.hb_enabled = true,
+		.shutdown_enabled = true,
 	};
 }
 
@@ -161,6 +249,7 @@ void aconf_clear(struct aconf *c)
 	for (size_t i = 0; i < c->nmaps; i++)
 		map_free(&c->maps[i]);
 	free(c->maps);
+	units_clear(c);
 	aconf_defaults(c);
 }
 

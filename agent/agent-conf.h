@@ -14,9 +14,14 @@
  *   alice = alice, www-data  host user alice may run as these guest users
  *   1000 = bob               a host uid (all digits), for users with no name
  *   ops = *                  any guest user
+ *   [Heartbeat]
+ *   Enabled = yes            connect to the host's heartbeat service
+ *   CriticalUnits = a b.service   systemd units whose failure is critical
+ *   [Shutdown]
+ *   Enabled = yes            honour the host's shutdown requests (no: EPERM)
  *
- * A missing file means the defaults: everything on, host root may run as
- * any guest user, nobody else as anyone. A [Users] line for root replaces
+ * A missing file means the defaults: everything on, no critical units,
+ * host root may run as any guest user, nobody else as anyone. A [Users] line for root replaces
  * root's default. A host user is looked up by name first, then by uid.
  */
 #ifndef VMSVC_AGENT_CONF_H
@@ -29,6 +34,9 @@
 #define AGENT_CONF_FILE		   "/etc/vmsvc/agent.conf"
 #define AGENT_MAX_SESSIONS_DEFAULT 128
 #define AGENT_MAX_SESSIONS_LIMIT   4096
+/* CriticalUnits=: at most this many units, each at most this long. */
+#define AGENT_MAX_CRITICAL_UNITS 64
+#define AGENT_MAX_UNIT_NAME	 255
 
 /* One [Users] line: a host user and the guest users it may become. */
 struct aconf_map {
@@ -42,6 +50,10 @@ struct aconf {
 	unsigned max_sessions;
 	struct aconf_map *maps;
 	size_t nmaps;
+	bool hb_enabled; /* [Heartbeat] Enabled */
+	char **critical; /* [Heartbeat] CriticalUnits, full unit names */
+	size_t ncritical;
+	bool shutdown_enabled; /* [Shutdown] Enabled */
 };
 
 /* The defaults (what a missing file gives). */

@@ -15,16 +15,19 @@
 #include "agent-conn.h"
 #include "util.h"
 
-#define IN_CAP (SESS_HDR_SIZE + SESS_MAX_FRAME)
-
-int aconn_init(struct aconn *c, int sock)
+int aconn_init_framed(struct aconn *c, int sock, size_t max_payload, aconn_parse_fn parse)
 {
-	*c = (struct aconn){ .sock = sock };
-	c->in = malloc(IN_CAP);
+	*c = (struct aconn){ .sock = sock, .cap = SESS_HDR_SIZE + max_payload, .parse = parse };
+	c->in = malloc(c->cap);
 	if (!c->in)
 		return -ENOMEM;
 	fcntl(sock, F_SETFL, fcntl(sock, F_GETFL) | O_NONBLOCK);
 	return 0;
+}
+
+int aconn_init(struct aconn *c, int sock)
+{
+	return aconn_init_framed(c, sock, SESS_MAX_FRAME, sess_frame_parse);
 }
 
 void aconn_free(struct aconn *c)
@@ -40,7 +43,7 @@ short aconn_events(const struct aconn *c)
 {
 	short ev = 0;
 
-	if (!c->eof && (c->start > 0 || c->end < IN_CAP))
+	if (!c->eof && (c->start > 0 || c->end < c->cap))
 		ev |= POLLIN;
 	if (c->out.len && !c->closed)
 		ev |= POLLOUT;
@@ -63,9 +66,9 @@ static void do_read(struct aconn *c)
 		c->end -= c->start;
 		c->start = 0;
 	}
-	if (c->end == IN_CAP)
+	if (c->end == c->cap)
 		return;
-	n = recv(c->sock, c->in + c->end, IN_CAP - c->end, 0);
+	n = recv(c->sock, c->in + c->end, c->cap - c->end, 0);
 	if (n > 0)
 		c->end += (size_t)n;
 	else if (n == 0)
@@ -97,7 +100,7 @@ void aconn_io(struct aconn *c, short revents)
 
 int aconn_next(struct aconn *c, struct sess_frame *f)
 {
-	long n = sess_frame_parse(c->in + c->start, c->end - c->start, f);
+	long n = c->parse(c->in + c->start, c->end - c->start, f);
 
 	if (n <= 0)
 		return (int)n;

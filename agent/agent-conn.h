@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * agent-conn.h - one session's stream to the host: a non-blocking socket,
- * the frames received (parsed in place) and the frames queued to send.
- * Reading never waits; the caller polls (aconn_events) and calls
- * aconn_io when the socket is ready.
+ * agent-conn.h - one stream to the host: a non-blocking socket, the frames
+ * received (parsed in place) and the frames queued to send. Reading never
+ * waits; the caller polls (aconn_events) and calls aconn_io when the
+ * socket is ready. A session's stream (aconn_init) and an integration
+ * service's (aconn_init_framed with ic_frame_parse) differ only in their
+ * frame limit and parser.
  */
 #ifndef VMSVC_AGENT_CONN_H
 #define VMSVC_AGENT_CONN_H
@@ -14,8 +16,13 @@
 
 #include "session.h"
 
+/* Finds the first frame of buf: bytes spanned, 0 (need more), -EPROTO. */
+typedef long (*aconn_parse_fn)(const uint8_t *buf, size_t size, struct sess_frame *f);
+
 struct aconn {
-	int sock;	     /* owned; -1 when closed */
+	int sock;   /* owned; -1 when closed */
+	size_t cap; /* header + the largest payload */
+	aconn_parse_fn parse;
 	struct sess_buf out; /* frames to send, in order */
 	uint8_t *in;	     /* received bytes [start, end) */
 	size_t start, end;
@@ -24,8 +31,12 @@ struct aconn {
 	bool closed; /* we shut our side down */
 };
 
-/* Takes sock (made non-blocking). 0 or -ENOMEM. */
+/* Takes sock (made non-blocking; aconn_free closes it; on failure the
+ * caller still owns it). A session's stream: SESS_MAX_FRAME, sess_frame_parse. 0 or
+ * -ENOMEM. */
 int aconn_init(struct aconn *c, int sock);
+/* The same with another frame limit and parser. */
+int aconn_init_framed(struct aconn *c, int sock, size_t max_payload, aconn_parse_fn parse);
 void aconn_free(struct aconn *c);
 
 /* The poll events the connection wants now (POLLIN while it has room,

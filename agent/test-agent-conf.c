@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test-agent-conf.c - agent.conf: defaults, features, the user map and its
- * policy, and errors that name the file and line.
+ * policy, the integration services' settings, and errors that name the
+ * file and line.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -46,6 +47,9 @@ static void missing_file_gives_the_defaults(void **state)
 	assert_int_equal(aconf_may_run_as(&c, "alice", 1000, "alice"), -EPERM);
 	assert_string_equal(aconf_default_user(&c, "root", 0), "root");
 	assert_null(aconf_default_user(&c, "alice", 1000));
+	assert_true(c.hb_enabled);
+	assert_true(c.shutdown_enabled);
+	assert_int_equal(c.ncritical, 0);
 	aconf_clear(&c);
 }
 
@@ -94,6 +98,34 @@ static void user_map_by_name_and_uid(void **state)
 	aconf_clear(&c);
 }
 
+static void integration_services_settings_are_read(void **state)
+{
+	struct aconf c;
+	char err[256];
+
+	assert_int_equal(load_text("[Heartbeat]\nEnabled = no\n"
+				   "CriticalUnits = nginx postgresql@15-main.service\n"
+				   "CriticalUnits = app.socket, nginx\n"
+				   "[Shutdown]\nEnabled = off\n",
+				   &c, err, sizeof(err)),
+			 0);
+	assert_false(c.hb_enabled);
+	assert_false(c.shutdown_enabled);
+	assert_int_equal(c.ncritical, 3);
+	assert_string_equal(c.critical[0], "nginx.service"); /* no suffix: .service */
+	assert_string_equal(c.critical[1], "postgresql@15-main.service");
+	assert_string_equal(c.critical[2], "app.socket"); /* nginx once */
+	aconf_clear(&c);
+	/* an empty value clears the list */
+	assert_int_equal(load_text("[Heartbeat]\nCriticalUnits = a b\nCriticalUnits =\n"
+				   "CriticalUnits = c\n",
+				   &c, err, sizeof(err)),
+			 0);
+	assert_int_equal(c.ncritical, 1);
+	assert_string_equal(c.critical[0], "c.service");
+	aconf_clear(&c);
+}
+
 static void broken_files_name_file_and_line(void **state)
 {
 	static const struct {
@@ -108,6 +140,10 @@ static void broken_files_name_file_and_line(void **state)
 		{ "[Users]\nalice = a\nalice = b\n", 3, "mapped twice" },
 		{ "[Agent]\nMaxSessions = 0\n", 2, "MaxSessions" },
 		{ "[Session\n", 1, "not an INI line" },
+		{ "[Heartbeat]\nEnabled = sometimes\n", 2, "Enabled = 'sometimes'" },
+		{ "[Heartbeat]\nCriticalUnits = ok.service bad/unit\n", 2,
+		  "'bad/unit' is not a unit" },
+		{ "[Shutdown]\nForce = yes\n", 2, "unknown key 'Force' in [Shutdown]" },
 	};
 	char err[256], want[64];
 	struct aconf c;
@@ -130,6 +166,7 @@ int main(void)
 		cmocka_unit_test(missing_file_gives_the_defaults),
 		cmocka_unit_test(features_and_limits_are_read),
 		cmocka_unit_test(user_map_by_name_and_uid),
+		cmocka_unit_test(integration_services_settings_are_read),
 		cmocka_unit_test(broken_files_name_file_and_line),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * agent-worker.c - the integration services' worker process
+ * (agent-worker.h): heartbeat (with systemd's view of the guest's health
+ * when PID 1 is systemd and the agent is built with libsystemd) and
+ * shutdown (logind, or the commands), dialing the host over vsock.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agent-dial.h"
+#include "agent-hb.h"
+#include "agent-icw.h"
+#include "agent-log.h"
+#include "agent-power.h"
+#include "agent-sd.h"
+#include "agent-systemd.h"
+#include "agent-worker.h"
+
+#define SOFTWARE "vmsvc-agent " VMSVC_VERSION
+
+enum { SVC_HEARTBEAT, SVC_SHUTDOWN, NSVCS };
+
+struct worker {
+	int sigfd;
+	struct ahb hb;
+	struct ahb_systemd probe;
+	struct asd sd;
+	struct aicw_service svcs[NSVCS];
+};
+
+static void reconfigure(void *ctx, const struct aconf *c, struct aicw_service *svcs, size_t n)
+{
+	struct worker *w = ctx;
+
+	w->probe.units = c->critical;
+	w->probe.nunits = c->ncritical;
+	svcs[SVC_HEARTBEAT].wanted = c->hb_enabled;
+	/* Shutdown stays connected when off in agent.conf: the host hears
+	 * "refused by the guest's configuration", not "no agent". */
+	svcs[SVC_SHUTDOWN].wanted = true;
+}
+
+/* SIGCHLD: reaps the shutdown helper; SIGTERM, SIGINT: stop. */
+static bool on_signal(void *ctx)
+{
+	struct worker *w = ctx;
+	struct signalfd_siginfo si;
+	bool stop = false;
+
+	while (read(w->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+			stop = true;
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+	return stop;
+}
+
+int aworker_main(const struct aworker_opts *o)
+{
+	struct worker w = { .sigfd = -1 };
+	struct aicw loop = {
+		.config = o->config,
+		.hello = { .min = o->vmin, .max = o->vmax, .software = SOFTWARE },
+		.dial = adial_vsock,
+		.svcs = w.svcs,
+		.nsvcs = NSVCS,
+		.reconfigure = reconfigure,
+		.ctx = &w,
+		.on_stop_fd = on_signal,
+	};
+	sigset_t set;
+	int r;
+
+	prctl(PR_SET_NAME, "vmsvc-agent-ic");
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != o->parent)
+		return 0; /* the main process is gone already */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_SETMASK, &set, NULL);
+	w.sigfd = loop.stop_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (w.sigfd < 0) {
+		alog("integration services: signalfd: %s", strerror(errno));
+		return 1;
+	}
+	w.probe.sys = asys_new();
+	ahb_init(&w.hb, ahb_probe_systemd, &w.probe, VMSVC_VERSION);
+	w.sd.config = o->config;
+	apow_backend(&w.sd.be, w.probe.sys);
+	w.svcs[SVC_HEARTBEAT] = (struct aicw_service){ .ops = &ahb_ops, .svc = &w.hb };
+	w.svcs[SVC_SHUTDOWN] = (struct aicw_service){ .ops = &asd_ops, .svc = &w.sd };
+	alog_debug("integration services: heartbeat, shutdown (versions %u-%u%s)", o->vmin, o->vmax,
+		   w.probe.sys ? ", systemd" : "");
+	r = aicw_run(&loop);
+	if (r < 0)
+		alog("integration services: %s", strerror(-r));
+	asys_free(w.probe.sys);
+	close(w.sigfd);
+	return r < 0 ? 1 : 0;
+}
+
+int aworker_report(const char *config)
+{
+	struct ahb_systemd probe = { .sys = asys_new() };
+	struct ahb_health h = { .sys_state = "none" };
+	char host[256], err[512], *blockers[IC_SD_MAX_BLOCKERS];
+	struct aconf conf;
+	struct afacts f;
+	int n;
+
+	if (aconf_load(config, &conf, err, sizeof(err)) < 0) {
+		fprintf(stderr, "vmsvc-agent: %s\n", err);
+		asys_free(probe.sys);
+		return 1;
+	}
+	probe.units = conf.critical;
+	probe.nunits = conf.ncritical;
+	afacts_read(&f, NULL);
+	afacts_hostname(host, sizeof(host));
+	ahb_probe_systemd(&probe, &h);
+	printf("heartbeat:       %s\n", conf.hb_enabled ? "on" : "off (agent.conf)");
+	printf("boot id:         %s\nuptime:          %llu ms\nhost name:       %s\n", f.boot_id,
+	       (unsigned long long)afacts_uptime_ms(), host);
+	printf("os:              %s (%s %s)\nkernel:          %s\nagent:           %s\n", f.os_name,
+	       f.os_id, f.os_version, f.kernel, VMSVC_VERSION);
+	printf("system state:    %s\napplication:     %s%s%s\n", h.sys_state,
+	       h.app_state == IC_APP_CRITICAL  ? "critical"
+	       : h.app_state == IC_APP_HEALTHY ? "healthy"
+					       : "unknown",
+	       h.critical[0] ? ": " : "", h.critical);
+	for (size_t i = 0; i < conf.ncritical; i++)
+		printf("critical unit:   %s\n", conf.critical[i]);
+	printf("shutdown:        %s\n", conf.shutdown_enabled ? "on" : "off (agent.conf)");
+	n = probe.sys ? asys_blockers(probe.sys, blockers, IC_SD_MAX_BLOCKERS) : 0;
+	if (n == -ENOENT || !probe.sys)
+		printf("inhibitors:      none (%s)\n", probe.sys ? "no logind" : "no systemd");
+	else if (n < 0)
+		printf("inhibitors:      cannot ask logind: %s\n", strerror(-n));
+	for (int i = 0; i < n; i++) {
+		printf("blocked by:      %s\n", blockers[i]);
+		free(blockers[i]);
+	}
+	aconf_clear(&conf);
+	asys_free(probe.sys);
+	return 0;
+}
