@@ -177,7 +177,7 @@ void reg_service_clear(struct reg_service *s)
 
 /* The integration services' GUIDs and ports are the wire contract's
  * (proto/ic.h): one source of truth for vmsvcd, the agent and the CLI.
- * Time sync, KVP and VSS join once something serves them. */
+ * Time sync and VSS join once something serves them. */
 static const struct reg_inbox inbox[] = {
 	{ .guid = IC_HEARTBEAT_GUID,
 	  .name = "Heartbeat",
@@ -189,6 +189,11 @@ static const struct reg_inbox inbox[] = {
 	  .short_name = "shutdown",
 	  .port = IC_SHUTDOWN_PORT,
 	  .description = "clean shutdown or reboot of the guest from the host (vmsvc-agent)" },
+	{ .guid = IC_KVP_GUID,
+	  .name = "Key-Value Pair Exchange",
+	  .short_name = "kvp",
+	  .port = IC_KVP_PORT,
+	  .description = "key-value pools shared by the host and the guest (vmsvc kvp)" },
 	{ .guid = REG_SESSION_GUID,
 	  .name = "VM Session Service",
 	  .short_name = "session",

@@ -975,6 +975,7 @@ static void inbox_integration_services_are_registered_with_short_names(void **st
 	} want[] = {
 		{ "57164f39-9115-4e78-ab55-382f3bd5422d", "Heartbeat", "heartbeat", 701 },
 		{ "0e0b6031-5213-4934-818b-38d90ced39db", "Shutdown", "shutdown", 702 },
+		{ "a9a0f4e7-5a45-4d96-b827-8a841e8c03e6", "Key-Value Pair Exchange", "kvp", 704 },
 		{ REG_SESSION_GUID, "VM Session Service", "session", 640 },
 	};
 	struct reg_table *t = NULL;
@@ -1003,9 +1004,10 @@ static void inbox_integration_services_are_registered_with_short_names(void **st
 		assert_ptr_equal(reg_inbox_lookup(want[i].guid), b);
 	}
 	assert_ptr_equal(reg_inbox_lookup("HEARTBEAT"), reg_inbox_at(0));
-	assert_ptr_equal(reg_inbox_lookup("vm session service"), reg_inbox_at(2));
+	assert_ptr_equal(reg_inbox_lookup("vm session service"), reg_inbox_at(3));
+	assert_ptr_equal(reg_inbox_lookup("key-value pair exchange"), reg_inbox_at(2));
 	assert_ptr_equal(reg_inbox_lookup("0E0B6031-5213-4934-818B-38D90CED39DB"), reg_inbox_at(1));
-	assert_null(reg_inbox_lookup("kvp"));
+	assert_null(reg_inbox_lookup("KVP")); /* a short name is exact */
 	assert_null(reg_inbox_lookup("Time Synchronization"));
 	assert_null(reg_inbox_lookup(G2761));
 	assert_null(reg_inbox_lookup(""));

@@ -51,6 +51,11 @@ struct icd_service {
 	void (*detach)(void *st);
 	/* HELLO is done on a new connection (STATE already sent). */
 	void (*ready)(void *st, uint64_t now);
+	/* STATE was just sent on the ready connection: after HELLO (before
+	 * ready()) and whenever the service is turned on or off; enabled is
+	 * what it said. A service that streams data to the agent starts or
+	 * stops here (may be NULL). */
+	void (*state_sent)(void *st, bool enabled);
 	/* A frame of type >= 16 after HELLO: 0 handled, -EOPNOTSUPP a type
 	 * the service does not know, -EPROTO malformed (the framework answers
 	 * ERROR with that errno). */
@@ -67,6 +72,10 @@ struct icd_service {
 	/* Adds the service's own fields to its `integration` entry (may be
 	 * NULL). */
 	void (*status_json)(void *st, enum icd_link link, json_object *o, uint64_t now);
+	/* Most bytes queued for an agent that does not read before its
+	 * connection is cut off (0: ICD_OUT_MAX, 64 KiB, enough for small
+	 * frames). */
+	size_t out_max;
 };
 
 /* Registers s (static storage) before the VMs start. 0 or -ENOSPC. */
@@ -99,8 +108,9 @@ const char *icd_link_title(enum icd_link l);
 const char *icd_status_title(const char *name);
 
 /* Queues the frames of b (built with ic_enc_*; nothing is sent when b->err
- * is set) on c. A peer that leaves too much unread is cut off: c ends,
- * asynchronously (the caller may go on using c in this call). */
+ * is set) on c. A peer that leaves too much unread (the service's out_max)
+ * is cut off: c ends, asynchronously (the caller may go on using c in this
+ * call). */
 void icd_send(struct icd_conn *c, const struct sess_buf *b);
 /* Sends ERROR {seq, type, err, message}. */
 void icd_send_error(struct icd_conn *c, uint32_t seq, uint16_t type, int err, const char *msg);

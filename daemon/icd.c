@@ -38,8 +38,9 @@
 #include "util.h"
 #include "vm.h"
 
-/* Most bytes waiting for a peer that does not read: our frames are small
- * (the largest, a shutdown REQUEST, is about 3 KiB). */
+/* Most bytes waiting for a peer that does not read, unless the service
+ * says otherwise (out_max): our frames are small (the largest, a shutdown
+ * REQUEST, is about 3 KiB); a KVP pool copy is not. */
 #define ICD_OUT_MAX (64 * 1024)
 #define ICD_IN_MAX  (SESS_HDR_SIZE + IC_MAX_FRAME)
 /* Refusals of unprivileged source ports are logged once per VM and this. */
@@ -55,7 +56,7 @@ struct icd_conn {
 	bool closing;
 	uint64_t gen;	   /* vm_generation() when it connected */
 	uint64_t since_ms; /* when it connected */
-	uint8_t *out;	   /* out_cap bytes, doubling up to ICD_OUT_MAX */
+	uint8_t *out;	   /* out_cap bytes, doubling up to ICD_OUT_MAX (out_max) */
 	size_t out_len, out_cap;
 	size_t in_len;
 	uint8_t in[ICD_IN_MAX];
@@ -259,16 +260,23 @@ static void conn_flush(struct icd_conn *c)
 		memmove(c->out, c->out + n, c->out_len - (size_t)n);
 		c->out_len -= (size_t)n;
 	}
+	if (c->out_len == 0 && c->out_cap > ICD_OUT_MAX) {
+		/* a big burst (a KVP pool copy) is out: give its room back */
+		free(c->out);
+		c->out = NULL;
+		c->out_cap = 0;
+	}
 	conn_watch(c);
 }
 
 void icd_send(struct icd_conn *c, const struct sess_buf *b)
 {
+	size_t max = services[c->idx]->out_max ? services[c->idx]->out_max : ICD_OUT_MAX;
 	uint8_t *p;
 
 	if (c->closing || b->err || b->len == 0)
 		return;
-	if (c->out_len + b->len > ICD_OUT_MAX) {
+	if (c->out_len + b->len > max) {
 		log_warn("VM %s: the agent's %s connection does not read what vmsvcd sends "
 			 "(%zu bytes waiting); cut off",
 			 vm_name(c->iv->vm), services[c->idx]->short_name, c->out_len);
@@ -280,13 +288,13 @@ void icd_send(struct icd_conn *c, const struct sess_buf *b)
 
 		while (cap < c->out_len + b->len)
 			cap *= 2;
-		p = realloc(c->out, cap < ICD_OUT_MAX ? cap : ICD_OUT_MAX);
+		p = realloc(c->out, cap < max ? cap : max);
 		if (!p) {
 			conn_end(c, "out of memory", true);
 			return;
 		}
 		c->out = p;
-		c->out_cap = cap < ICD_OUT_MAX ? cap : ICD_OUT_MAX;
+		c->out_cap = cap < max ? cap : max;
 	}
 	memcpy(c->out + c->out_len, b->data, b->len);
 	c->out_len += b->len;
@@ -319,6 +327,8 @@ static void send_state(struct icd_conn *c)
 	sl->state_sent = true;
 	sl->sent_enabled = st.enabled;
 	sl->sent_interval = st.interval_ms;
+	if (s->state_sent && sl->state && c->state == C_READY && !c->closing)
+		s->state_sent(sl->state, st.enabled);
 }
 
 /* ---- connections: input ---- */

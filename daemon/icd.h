@@ -4,7 +4,8 @@
  * (docs/integration-services.md): the framework in icd.c (a route that
  * takes the agent's connections to the in-box integration ports, per-VM
  * state, HELLO/STATE/ERROR, the control operation "integration"), the
- * Heartbeat in icd-hb.c and the Shutdown in icd-sd.c ("shutdown").
+ * Heartbeat in icd-hb.c, the Shutdown in icd-sd.c ("shutdown") and the
+ * Key-Value Pair Exchange in icd-kvp.c ("kvp", "kvp-watch").
  */
 #ifndef VMSVCD_ICD_H
 #define VMSVCD_ICD_H
@@ -21,6 +22,11 @@ int icd_start(struct daemon *d);
 /* Registers the Heartbeat and the Shutdown services, after icd_start(). */
 int icd_hb_start(struct daemon *d);
 int icd_sd_start(struct daemon *d);
+/* Registers the Key-Value Pair Exchange (icd-kvp.c) and its "kvp" and
+ * "kvp-watch" operations, after icd_start(); makes STATEDIR/kvp. */
+int icd_kvp_start(struct daemon *d);
+/* Ends every kvp list and watch stream (vmsvcd stops), before the VMs. */
+void icd_kvp_stop(struct daemon *d);
 
 /* Adds what the "status" operation says about vm's integration services to
  * its entry v: "paused" and "heartbeat" {...}. */
