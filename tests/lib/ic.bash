@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2154 # lines, status: set by bats run
 # Helpers for the integration services' tests (tests/e2e-integration.bats,
 # tests/e2e-ic-*.bats): vmsvcd's view of a VM through its control socket
 # (root), and QMP. Load after lib/daemon.
