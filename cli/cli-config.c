@@ -134,15 +134,18 @@ void cli_table_list(const struct cli_table *c, const void *t, size_t n,
 	for (size_t i = 0; i < n; i++)
 		if ((int)strlen(c->name(at(t, i))) > w)
 			w = (int)strlen(c->name(at(t, i)));
-	printf("%-*s  %-36s  %-10s  %-8s  %s\n", w, c->columns[0], c->columns[1], c->columns[2],
-	       c->columns[3], c->columns[4]);
+	/* The fifth column is as wide as its header when a sixth follows. */
+	int w5 = c->columns[5] ? (int)strlen(c->columns[4]) : 0;
+	printf("%-*s  %-36s  %-10s  %-8s  %-*s%s%s\n", w, c->columns[0], c->columns[1],
+	       c->columns[2], c->columns[3], w5, c->columns[4], w5 ? "  " : "",
+	       w5 ? c->columns[5] : "");
 	for (size_t i = 0; i < n; i++) {
 		struct cli_row row = { 0 };
 		char id[HV_GUID_STRSIZE];
 		c->row(at(t, i), &row);
 		hv_guid_format(&row.id, id, sizeof(id));
-		printf("%-*s  %-36s  %-10u  %-8s  %s\n", w, row.name, id, row.number, row.state,
-		       row.last);
+		printf("%-*s  %-36s  %-10u  %-8s  %-*s%s%s\n", w, row.name, id, row.number,
+		       row.state, w5, row.last, w5 ? "  " : "", w5 ? row.extra : "");
 	}
 }
 

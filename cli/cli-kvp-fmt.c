@@ -310,5 +310,7 @@ json_object *cli_kvp_item_json(const struct cli_kvp_item *it, bool op)
 	if (!it->deleted)
 		cli_kvp_json_add_bytes(o, "value", it->value, it->value_len);
 	json_object_object_add(o, "gen", json_object_new_uint64(it->gen));
+	if (it->stale)
+		json_object_object_add(o, "stale", json_object_new_boolean(true));
 	return o;
 }

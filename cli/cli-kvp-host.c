@@ -8,6 +8,11 @@
  * not sent: the keys are then filtered here (always, to be safe). vmsvcd
  * answers ENOENT both for an unknown VM and for a missing key: when the VM
  * is defined in the config folder, it was the key.
+ *
+ * list and watch read a stream vmsvcd passes with its reply: one JSON
+ * object per line (so a list's size is not bound by the control message
+ * limit); a list ends at the end of the stream, a watch ends there too but
+ * that is vmsvcd ending it.
  */
 #include <errno.h>
 #include <json-c/json.h>
@@ -24,9 +29,10 @@
 #include "vmtable.h"
 
 #define CALL_TIMEOUT_MS 10000
-/* The longest watch line: a 64 KiB value and a 512-byte key in base64,
- * and room to spare. */
-#define WATCH_LINE_MAX (256 * 1024)
+/* The longest line of a list or watch: a 64 KiB value and a 512-byte key
+ * (vmsvcd sends text that json-c escapes to at most twice its length, and
+ * anything else in base64), and room to spare. */
+#define LINE_MAX_BYTES (256 * 1024)
 
 static const char *str_field(json_object *o, const char *key, const char *def)
 {
@@ -160,6 +166,8 @@ static int item_from_json(json_object *o, struct cli_kvp_item *it, bool event)
 		r = cli_kvp_json_get_bytes(o, "value", &it->value, &it->value_len);
 	if (r == 0 && json_object_object_get_ex(o, "gen", &gen))
 		it->gen = (uint64_t)json_object_get_int64(gen);
+	if (r == 0 && json_object_object_get_ex(o, "stale", &gen))
+		it->stale = json_object_get_boolean(gen);
 	if (r < 0)
 		cli_kvp_item_clear(it);
 	return r == -ENOENT ? -EPROTO : r;
@@ -169,33 +177,6 @@ static int bad_reply(const char *what)
 {
 	cli_error("vmsvcd's answer to %s does not decode (a vmsvcd of another version?)", what);
 	return CLI_KVP_EXIT_FAIL;
-}
-
-static int host_list(const struct cli_kvp_args *a)
-{
-	json_object *reply = NULL, *items;
-	struct cli_kvp_list l = { 0 };
-	struct cli_kvp_item it = { 0 };
-	int r = call(a, new_request(a, "kvp"), &reply, NULL);
-
-	if (r)
-		return r;
-	if (!json_object_object_get_ex(reply, "items", &items) ||
-	    !json_object_is_type(items, json_type_array))
-		r = bad_reply("list");
-	for (size_t i = 0; r == 0 && i < json_object_array_length(items); i++) {
-		if (item_from_json(json_object_array_get_idx(items, i), &it, false) < 0)
-			r = bad_reply("list");
-		else if (cli_kvp_has_prefix(it.key, it.key_len, a->prefix) &&
-			 cli_kvp_list_push(&l, &it) < 0)
-			r = CLI_KVP_EXIT_FAIL, cli_error("out of memory");
-		cli_kvp_item_clear(&it);
-	}
-	if (r == 0)
-		cli_kvp_print_list(stdout, &l, a->json);
-	cli_kvp_list_clear(&l);
-	json_object_put(reply);
-	return r;
 }
 
 /* Writes the value to stdout as it is. */
@@ -246,21 +227,115 @@ static int host_change(const struct cli_kvp_args *a, const struct cli_kvp_value 
 	return r;
 }
 
-/* One line of the watch stream: printed, or an exit code. */
-static int watch_line(const struct cli_kvp_args *a, const char *line, size_t len)
+/* One JSON object of a stream line (len bytes, no '\n'), or NULL. */
+static json_object *parse_line(const char *line, size_t len)
 {
 	json_tokener *tok = json_tokener_new_ex(16);
-	json_object *o = tok ? json_tokener_parse_ex(tok, line, (int)len) : NULL;
+	json_object *o = tok && len ? json_tokener_parse_ex(tok, line, (int)len) : NULL;
+
+	if (o &&
+	    (json_tokener_get_error(tok) != json_tokener_success ||
+	     json_tokener_get_parse_end(tok) != len || !json_object_is_type(o, json_type_object))) {
+		json_object_put(o);
+		o = NULL;
+	}
+	if (tok)
+		json_tokener_free(tok);
+	return o;
+}
+
+/* What a stream's reader does with each line: -1 to go on, or an exit
+ * code that ends the reading. */
+typedef int line_fn(void *opaque, const struct cli_kvp_args *a, json_object *o);
+
+/*
+ * Reads the stream fd (the caller's, who closes it) line by line, handing
+ * each line's object to fn, until fn returns an exit code (returned) or
+ * the stream ends (*eof set, 0 returned). A line that does not decode or
+ * a stream that ends inside a line is a bad reply (an exit code).
+ */
+static int read_lines(const struct cli_kvp_args *a, int fd, const char *what, line_fn *fn,
+		      void *opaque, bool *eof)
+{
+	_cleanup_free_ char *buf = malloc(LINE_MAX_BYTES);
+	size_t len = 0;
+
+	*eof = false;
+	if (!buf)
+		return cli_error("out of memory"), CLI_KVP_EXIT_FAIL;
+	for (;;) {
+		ssize_t n = read(fd, buf + len, LINE_MAX_BYTES - len);
+		char *nl, *start = buf;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			cli_error("cannot read vmsvcd's %s of VM '%s': %s", what, a->vm,
+				  strerror(errno));
+			return CLI_KVP_EXIT_FAIL;
+		}
+		if (n == 0) {
+			*eof = true;
+			return len ? bad_reply(what) : 0;
+		}
+		len += (size_t)n;
+		while ((nl = memchr(start, '\n', len - (size_t)(start - buf)))) {
+			json_object *o = parse_line(start, (size_t)(nl - start));
+			int r = o ? fn(opaque, a, o) : bad_reply(what);
+			json_object_put(o);
+			if (r >= 0)
+				return r;
+			start = nl + 1;
+		}
+		len -= (size_t)(start - buf);
+		memmove(buf, start, len);
+		if (len == LINE_MAX_BYTES)
+			return bad_reply(what);
+	}
+}
+
+/* A line of a list: an item kept in the list (opaque). */
+static int list_line(void *opaque, const struct cli_kvp_args *a, json_object *o)
+{
 	struct cli_kvp_item it = { 0 };
 	int r = -1;
 
-	if (len == 0) {
-		r = -1;
-	} else if (!o || json_tokener_get_error(tok) != json_tokener_success ||
-		   json_tokener_get_parse_end(tok) != len ||
-		   !json_object_is_type(o, json_type_object)) {
-		r = bad_reply("watch");
-	} else if (strcmp(str_field(o, "op", ""), "overflow") == 0) {
+	if (item_from_json(o, &it, false) < 0)
+		r = bad_reply("list");
+	else if (cli_kvp_has_prefix(it.key, it.key_len, a->prefix) &&
+		 cli_kvp_list_push(opaque, &it) < 0)
+		r = CLI_KVP_EXIT_FAIL, cli_error("out of memory");
+	cli_kvp_item_clear(&it);
+	return r;
+}
+
+static int host_list(const struct cli_kvp_args *a)
+{
+	json_object *reply = NULL;
+	_cleanup_close_ int fd = -1;
+	struct cli_kvp_list l = { 0 };
+	bool eof;
+	int r = call(a, new_request(a, "kvp"), &reply, &fd);
+
+	json_object_put(reply);
+	if (r)
+		return r;
+	if (fd < 0)
+		return bad_reply("list");
+	r = read_lines(a, fd, "list", list_line, &l, &eof);
+	if (r == 0)
+		cli_kvp_print_list(stdout, &l, a->json);
+	cli_kvp_list_clear(&l);
+	return r;
+}
+
+/* A line of a watch: printed. */
+static int watch_line(void *opaque, const struct cli_kvp_args *a, json_object *o)
+{
+	struct cli_kvp_item it = { 0 };
+	int r = -1;
+
+	(void)opaque;
+	if (strcmp(str_field(o, "op", ""), "overflow") == 0) {
 		cli_error("the watch fell behind: vmsvcd queued more than 1 MiB of changes that "
 			  "were not read in time, and ended it; start it again");
 		r = CLI_KVP_EXIT_FAIL;
@@ -270,44 +345,7 @@ static int watch_line(const struct cli_kvp_args *a, const char *line, size_t len
 		cli_kvp_print_event(stdout, &it, a->json);
 	}
 	cli_kvp_item_clear(&it);
-	json_object_put(o);
-	if (tok)
-		json_tokener_free(tok);
 	return r;
-}
-
-/* Reads the stream fd (the caller's, who closes it) line by line until it
- * ends: an exit code. */
-static int watch_stream(const struct cli_kvp_args *a, int fd)
-{
-	_cleanup_free_ char *buf = malloc(WATCH_LINE_MAX);
-	size_t len = 0;
-
-	if (!buf)
-		return cli_error("out of memory"), CLI_KVP_EXIT_FAIL;
-	for (;;) {
-		ssize_t n = read(fd, buf + len, WATCH_LINE_MAX - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			cli_error("vmsvcd ended the watch of VM '%s'%s%s (vmsvcd stopped, or the "
-				  "VM's definition was removed)",
-				  a->vm, n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
-			return CLI_KVP_EXIT_FAIL;
-		}
-		len += (size_t)n;
-		char *nl, *start = buf;
-		while ((nl = memchr(start, '\n', len - (size_t)(start - buf)))) {
-			int r = watch_line(a, start, (size_t)(nl - start));
-			if (r >= 0)
-				return r;
-			start = nl + 1;
-		}
-		len -= (size_t)(start - buf);
-		memmove(buf, start, len);
-		if (len == WATCH_LINE_MAX)
-			return bad_reply("watch");
-	}
 }
 
 static int host_watch(const struct cli_kvp_args *a)
@@ -323,7 +361,15 @@ static int host_watch(const struct cli_kvp_args *a)
 		cli_error("vmsvcd answered the watch without a stream");
 		return CLI_KVP_EXIT_FAIL;
 	}
-	return watch_stream(a, fd);
+	bool eof;
+	r = read_lines(a, fd, "watch", watch_line, NULL, &eof);
+	if (r == 0 && eof) {
+		cli_error("vmsvcd ended the watch of VM '%s' (vmsvcd stopped, or the VM's "
+			  "definition was removed)",
+			  a->vm);
+		r = CLI_KVP_EXIT_FAIL;
+	}
+	return r;
 }
 
 int cli_kvp_host_run(const struct cli_kvp_args *a, const struct cli_kvp_value *v)

@@ -66,6 +66,7 @@ struct cli_kvp_item {
 	size_t value_len;
 	uint64_t gen;
 	bool deleted;
+	bool stale; /* vmsvcd's copy of a guest pool, not current (host mode) */
 };
 void cli_kvp_item_clear(struct cli_kvp_item *it);
 /* Sets *it from borrowed bytes (copies them). 0 or -ENOMEM. */
@@ -114,7 +115,8 @@ void cli_kvp_json_add_bytes(struct json_object *o, const char *name, const uint8
 int cli_kvp_json_get_bytes(struct json_object *o, const char *name, uint8_t **out, size_t *n);
 
 /* An item as JSON: {"pool","key"|"key_b64","value"|"value_b64","gen"};
- * with op (watch): "op":"set"|"delete" too, and no value for a delete. */
+ * with op (watch): "op":"set"|"delete" too, and no value for a delete;
+ * "stale":true when the item is. */
 struct json_object *cli_kvp_item_json(const struct cli_kvp_item *it, bool op);
 
 /* list: POOL KEY VALUE lines (cli_kvp_escape; an empty value ends the line

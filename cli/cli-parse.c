@@ -121,3 +121,43 @@ int cli_resolve_vm(const char *arg, hv_guid_t *id, char *label, size_t size)
 	cli_vm_label(id, label, size);
 	return 0;
 }
+
+/* Says that there is no VM key, and which VMs there are. */
+static void no_such_vm(const struct vmt_table *t, const char *key)
+{
+	char names[8 * (VMT_NAME_MAX + 2) + 64] = "";
+	size_t n = vmt_count(t), len = 0;
+
+	if (n == 0) {
+		cli_error("no VM '%s': none is defined ('vmsvc vm add NAME' defines one)", key);
+		return;
+	}
+	for (size_t i = 0; i < n && len < sizeof(names); i++) {
+		const char *name = vmt_at(t, i)->name;
+		if (i == 8 && n > 9) {
+			snprintf(names + len, sizeof(names) - len, ", ... (%zu more)", n - i);
+			break;
+		}
+		int w = snprintf(names + len, sizeof(names) - len, "%s%s", i ? ", " : "", name);
+		len += w > 0 ? (size_t)w : 0;
+	}
+	cli_error("no VM '%s'; the VMs are: %s (see 'vmsvc vm list')", key, names);
+}
+
+const struct vmt_vm *cli_find_vm(const struct vmt_table *t, const char *key)
+{
+	const struct vmt_vm *vm = vmt_find_name(t, key);
+	hv_guid_t id;
+
+	if (!vm && hv_guid_parse(key, &id) == 0)
+		vm = vmt_find_id(t, &id);
+	if (vm)
+		return vm;
+	if (vmt_is_broken(t, key))
+		cli_error("%s/" VMT_DIR "/%s.conf is broken (see the warnings above); fix it or "
+			  "remove it with 'vmsvc vm remove %s'",
+			  cli_config_dir(), key, key);
+	else
+		no_such_vm(t, key);
+	return NULL;
+}

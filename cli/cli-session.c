@@ -165,7 +165,7 @@ static int session_exit(struct client *c, const struct sess_frame *f)
 		cli_tty_restore();
 		cli_error("the command ran longer than --timeout (%u s) and was stopped",
 			  c->s->timeout_ms / 1000);
-		c->code = 124; /* as timeout(1) */
+		c->code = EXIT_TIMED_OUT;
 	}
 	return 0;
 }

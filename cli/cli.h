@@ -53,6 +53,11 @@ int cli_resolve_service(const char *arg, hv_guid_t *id, char *label, size_t size
 int cli_resolve_vm(const char *arg, hv_guid_t *id, char *label, size_t size);
 /* A label for a peer's VmId: "VM 'g1'", "the host (loopback)", ... */
 void cli_vm_label(const hv_guid_t *vm, char *label, size_t size);
+struct vmt_table;
+struct vmt_vm;
+/* A VM of table t by name or VmId; NULL after saying why (the file is
+ * broken, or no such VM: the ones that exist are listed). */
+const struct vmt_vm *cli_find_vm(const struct vmt_table *t, const char *key);
 
 /* --- cli-config.c: for the subcommands that read the config folder --- */
 struct conf_problems;
@@ -67,13 +72,15 @@ void cli_print_json(struct json_object *o);
 int cli_option_error(const char *cmd, int c, char **argv);
 
 /* A line of 'list': NAME, an id (GUID, VmId), a number (port, CID), a
- * state and a last column (owner, connections). */
+ * state, a fifth column (owner, connections) and, for tables with a sixth
+ * column (vm's HEARTBEAT), that one. */
 struct cli_row {
 	const char *name;
 	hv_guid_t id;
 	uint32_t number;
 	const char *state;
 	char last[160];
+	char extra[48];
 };
 
 /* A subcommand family over one config table (service, vm). The callbacks
@@ -84,7 +91,7 @@ struct cli_table {
 	const char *what;  /* "service": in the skipped-entries summary */
 	const char *needs; /* "a service NAME or GUID": what show and the like take */
 	void (*usage)(FILE *out);
-	const char *columns[5]; /* the header of 'list', one per column of a cli_row */
+	const char *columns[6]; /* the header of 'list' (the sixth one optional) */
 	const char *(*name)(const void *entry);
 	void (*row)(const void *entry, struct cli_row *row);
 	struct json_object *(*json)(const void *entry); /* list --json, show --json */
@@ -123,6 +130,42 @@ void cli_daemon_error(int err);
 /* The VM's state as vmsvcd reports it ("stopped", "connected", "running")
  * and its open connections; "stopped", 0 when vmsvcd is not running. */
 void cli_vm_state(const char *name, const char **state, unsigned *connections);
+/* VM name's entry in vmsvcd's status reply (asked once per process), or
+ * NULL when vmsvcd does not run, refuses (a warning is printed) or does
+ * not know the VM. Borrowed: valid until the process ends. */
+struct json_object *cli_vm_status(const char *name);
+/* VM name's entry in a status reply, or NULL. Borrowed from status. */
+struct json_object *cli_status_find(struct json_object *status, const char *name);
+/* Asks vmsvcd for its status now (not cached): 0 and *reply (the caller
+ * puts it), or a negative errno (-EACCES when vmsvcd refused; *reply
+ * then holds the refusal). */
+int cli_daemon_status_now(struct json_object **reply);
+
+/* --- cli-ic.c: integration services (heartbeat, shutdown, session) --- */
+/* vmsvcd's status word in human words ("no-contact" -> "No Contact");
+ * an unknown word as it is, NULL as "-". */
+const char *cli_ic_word(const char *status);
+/* A status for a table: the word, with the heartbeat's application state
+ * when it is OK: "OK (critical)", and also "OK (healthy)" if healthy_too. */
+void cli_ic_status_text(const char *status, const char *app, bool healthy_too, char *buf,
+			size_t size);
+/* A VM's heartbeat object: vmsvcd's (from status) or, when vmsvcd does not
+ * tell, the config's view of a VM without QEMU: {"status": "off"} or
+ * {"status": "disabled"}. A new reference: the caller puts it. */
+struct json_object *cli_hb_object(const struct vmt_vm *vm);
+/* Prints the heartbeat lines of 'vm show' (status, last beat, uptime,
+ * boot id, guest OS, ...: what hb holds). */
+void cli_hb_print(struct json_object *hb);
+/* VM vm's integration services as vmsvcd's "integration" operation lists
+ * them, or, when vmsvcd does not answer, as the registry and vms.d say
+ * (statuses Off or Disabled). A new reference: the caller puts it. */
+struct json_object *cli_ic_services(const struct vmt_vm *vm);
+/* Prints services as a table: NAME SHORT ENABLED STATUS, and GUID PORT if
+ * ids; each line starts with indent. */
+void cli_ic_print_table(struct json_object *services, const char *indent, bool ids);
+/* ms as people read a duration: "0.4 s", "12 s", "5 min 3 s", "2 h 13 min",
+ * "3 d 4 h". */
+void cli_format_ms(uint64_t ms, char *buf, size_t size);
 
 /* --- cli-hv.c: for the subcommands that connect or listen (nc, listen) --- */
 /* Prints what an hv_connect (or, listening, hv_bind/hv_listen) errno means
@@ -143,8 +186,14 @@ void cli_tty_restore(void);
 int cli_tty_size(int fd, struct winsize *ws);
 
 /* --- cli-session.c: VM Session requests (exec, shell) through vmsvcd --- */
-/* Exit codes of exec and shell for vmsvc's own failures (as env and docker). */
-enum { EXIT_SESSION_FAIL = 125, EXIT_CANNOT_EXEC = 126, EXIT_NOT_FOUND = 127 };
+/* Exit codes of exec and shell for vmsvc's own failures (as env and docker),
+ * and for a time limit that ran out (as timeout(1); vm shutdown too). */
+enum {
+	EXIT_TIMED_OUT = 124,
+	EXIT_SESSION_FAIL = 125,
+	EXIT_CANNOT_EXEC = 126,
+	EXIT_NOT_FOUND = 127
+};
 struct cli_session {
 	const char *cmd;   /* "exec", "shell": for messages */
 	const char *vm;	   /* name or VmId, as vmsvcd takes it */
@@ -201,5 +250,8 @@ int cmd_stats(int argc, char **argv);
 int cmd_guid(int argc, char **argv);
 int cmd_service(int argc, char **argv);
 int cmd_vm(int argc, char **argv);
+/* vmsvc vm integration, vmsvc vm shutdown (argv[0] is the subcommand). */
+int cmd_vm_integration(int argc, char **argv);
+int cmd_vm_shutdown(int argc, char **argv);
 
 #endif /* VMSVC_CLI_H */

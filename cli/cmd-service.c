@@ -47,6 +47,8 @@ static void service_usage(FILE *out)
 		"  remove   delete an entry (also a broken one, given its GUID)\n\n"
 		"NAME: 1 to 160 bytes of UTF-8 without control characters, no blank at\n"
 		"either end or before ';', not starting with '-', not a GUID; case-sensitive.\n"
+		"The in-box integration services also go by their short names (session,\n"
+		"heartbeat, shutdown) in any case: 'vmsvc service disable heartbeat'.\n"
 		"Entries with mistakes (a typo in a key, a bad value) are reported as\n"
 		"'FILE:LINE: problem' warnings and skipped; the others keep working. Of two\n"
 		"entries with the same name or port, the one whose file name sorts first\n"
@@ -155,9 +157,13 @@ static int load_table(struct reg_table **t)
 static const struct reg_service *lookup(const struct reg_table *t, const char *key)
 {
 	const struct reg_service *s = reg_lookup(t, key);
+	const struct reg_inbox *b = s ? NULL : reg_inbox_lookup(key);
 	char file[REG_FILE_SIZE];
 	hv_guid_t id;
 
+	/* An in-box service also by its short name ("heartbeat"), any case. */
+	if (b && hv_guid_parse(b->guid, &id) == 0)
+		s = reg_find_guid(t, &id);
 	if (s)
 		return s;
 	if (hv_guid_parse(key, &id) == 0 && reg_is_broken(t, &id)) {

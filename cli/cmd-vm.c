@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cmd-vm.c - vmsvc vm: the VMs vmsvcd serves (CONFIG/vms.d/NAME.conf, see
- * conf/vmtable.h) and the QEMU options that attach one to it.
+ * conf/vmtable.h), their state and heartbeat as vmsvcd reports them, and
+ * the QEMU options that attach one to it. 'vm integration' and 'vm
+ * shutdown' have files of their own (cmd-vm-integration.c,
+ * cmd-vm-shutdown.c).
  *
  * Exit codes as for 'vmsvc service': 2 for a malformed command line or
- * argument, 1 when the operation fails.
+ * argument, 1 when the operation fails ('vm shutdown' has its own).
  */
 #include <getopt.h>
 #include <json-c/json.h>
@@ -23,28 +26,49 @@ static void vm_usage(FILE *out)
 	fprintf(out,
 		"Usage: vmsvc vm add NAME [--cid N] [--id GUID] [--description TEXT] [--json]\n"
 		"       vmsvc vm list [--json]\n"
-		"       vmsvc vm show NAME [--json]\n"
+		"       vmsvc vm show VM [--json]\n"
 		"       vmsvc vm remove NAME\n"
-		"       vmsvc vm qemu-args NAME [--mem SIZE]\n\n"
+		"       vmsvc vm qemu-args NAME [--mem SIZE]\n"
+		"       vmsvc vm integration VM [--json]\n"
+		"       vmsvc vm integration VM enable|disable SERVICE\n"
+		"       vmsvc vm shutdown VM [--reboot | --halt] [--force] [--timeout S]\n"
+		"                            [--message TEXT] [--no-wait]\n\n"
 		"Defines the VMs vmsvcd serves (CONFIG/vms.d/NAME.conf, CONFIG =\n"
-		"$VMSVC_CONFIG_DIR, --config-dir or /etc/vmsvc).\n\n"
+		"$VMSVC_CONFIG_DIR, --config-dir or /etc/vmsvc), shows how they are and\n"
+		"shuts them down through their guest agent. VM: a VM's name or VmId.\n\n"
 		"  add        define NAME and print its name, id and CID. The id (VmId) is\n"
 		"             a random GUID unless --id is given, and is kept for good;\n"
 		"             the CID is the lowest free one from 3 unless --cid is given\n"
 		"             (3..4294967294).\n"
-		"  list       NAME ID CID STATE CONNECTIONS of every valid definition\n"
-		"  show       one VM\n"
+		"  list       NAME ID CID STATE CONNECTIONS HEARTBEAT of every valid\n"
+		"             definition. HEARTBEAT: OK, OK (critical) (the guest's\n"
+		"             systemd is degraded or a critical unit failed), No Contact,\n"
+		"             Lost Communication, Error, Paused, Disabled, Protocol\n"
+		"             Mismatch or Off (no QEMU attached, or the guest's driver is\n"
+		"             down; also whenever vmsvcd is not running)\n"
+		"  show       one VM: its state, its heartbeat (last beat, uptime, boot id,\n"
+		"             the guest's hostname, OS, kernel, agent and systemd state) and\n"
+		"             its integration services\n"
 		"  remove     delete a definition (not while the VM runs)\n"
 		"  qemu-args  print the QEMU options that give the VM its vsock device:\n"
 		"             a shared memory backend of SIZE (default 256M; SIZE must equal\n"
 		"             QEMU's -m) and a vhost-user-vsock-pci device on\n"
 		"             RUNDIR/vms/NAME.vhost (RUNDIR = $VMSVC_RUNTIME_DIR,\n"
-		"             --runtime-dir or /run/vmsvc)\n\n"
+		"             --runtime-dir or /run/vmsvc)\n"
+		"  integration  the VM's integration services (the VM Session Service,\n"
+		"             Heartbeat, Shutdown): enabled or not, and their status;\n"
+		"             enable or disable one for this VM only (DisabledServices= in\n"
+		"             vms.d/NAME.conf; 'vmsvc service disable' turns one off for\n"
+		"             every VM, and wins). See 'vmsvc vm integration --help'.\n"
+		"  shutdown   ask the guest's agent to power off (or --reboot, --halt) and\n"
+		"             wait until it is off (or back up); exit status 0 done, 1\n"
+		"             refused by the guest, 124 timed out, 125 vmsvc failed. See\n"
+		"             'vmsvc vm shutdown --help'.\n\n"
 		"NAME: [A-Za-z0-9][A-Za-z0-9_.-]*, at most 64 characters (it names the\n"
 		"VM's socket files). Definitions with mistakes are reported as\n"
 		"'FILE:LINE: problem' warnings and skipped; of two with the same id or CID,\n"
 		"the one whose file name sorts first is used.\n\n"
-		"Exit status: 0 success, 1 failure, 2 wrong usage.\n");
+		"Exit status: 0 success, 1 failure, 2 wrong usage (vm shutdown: see above).\n");
 }
 
 /*
@@ -56,6 +80,14 @@ static int vm_runtime_state(const char *name, const char **state, unsigned *conn
 {
 	cli_vm_state(name, state, connections);
 	return 0;
+}
+
+/* Whether vmsvcd says the VM is paused (QEMU stopped its device). */
+static bool vm_paused(const char *name)
+{
+	json_object *st = cli_vm_status(name), *v;
+
+	return st && json_object_object_get_ex(st, "paused", &v) && json_object_get_boolean(v);
 }
 
 /* --- how list, show and add print a VM --- */
@@ -77,6 +109,8 @@ static json_object *vm_json(const void *entry)
 	json_object_object_add(o, "connections", json_object_new_int64(conns));
 	json_object_object_add(o, "description",
 			       vm->description ? json_object_new_string(vm->description) : NULL);
+	json_object_object_add(o, "paused", json_object_new_boolean(vm_paused(vm->name)));
+	json_object_object_add(o, "heartbeat", cli_hb_object(vm));
 	return o;
 }
 
@@ -92,18 +126,25 @@ static void print_vm(const struct vmt_vm *vm)
 static void vm_show_text(const void *entry)
 {
 	const struct vmt_vm *vm = entry;
+	json_object *hb = cli_hb_object(vm), *services = cli_ic_services(vm);
 	const char *state;
 	unsigned conns;
 
 	print_vm(vm);
 	vm_runtime_state(vm->name, &state, &conns);
-	printf("state:        %s\n"
+	printf("state:        %s%s\n"
 	       "connections:  %u\n"
 	       "description:  %s\n"
 	       "file:         %s/" VMT_DIR "/%s.conf\n"
 	       "vhost-user:   %s/vms/%s.vhost\n",
-	       state, conns, vm->description ? vm->description : "-", cli_config_dir(), vm->name,
+	       state, vm_paused(vm->name) ? ", paused" : "", conns,
+	       vm->description ? vm->description : "-", cli_config_dir(), vm->name,
 	       cli_runtime_dir(), vm->name);
+	cli_hb_print(hb);
+	printf("integration services:\n");
+	cli_ic_print_table(services, "  ", false);
+	json_object_put(hb);
+	json_object_put(services);
 }
 
 static const char *vm_name(const void *entry)
@@ -121,6 +162,13 @@ static void vm_row(const void *entry, struct cli_row *row)
 	row->id = vm->id;
 	row->number = vm->cid;
 	snprintf(row->last, sizeof(row->last), "%u", conns);
+	json_object *hb = cli_hb_object(vm), *app = NULL, *status = NULL;
+	json_object_object_get_ex(hb, "status", &status);
+	json_object_object_get_ex(hb, "app", &app);
+	cli_ic_status_text(status ? json_object_get_string(status) : NULL,
+			   app ? json_object_get_string(app) : NULL, false, row->extra,
+			   sizeof(row->extra));
+	json_object_put(hb);
 }
 
 static const struct cli_table table = {
@@ -129,7 +177,7 @@ static const struct cli_table table = {
 	.what = "VM",
 	.needs = "a VM NAME",
 	.usage = vm_usage,
-	.columns = { "NAME", "ID", "CID", "STATE", "CONNECTIONS" },
+	.columns = { "NAME", "ID", "CID", "STATE", "CONNECTIONS", "HEARTBEAT" },
 	.name = vm_name,
 	.row = vm_row,
 	.json = vm_json,
@@ -145,17 +193,7 @@ static int load_table(struct vmt_table **t)
 
 static const struct vmt_vm *lookup(const struct vmt_table *t, const char *name)
 {
-	const struct vmt_vm *vm = vmt_find_name(t, name);
-
-	if (vm)
-		return vm;
-	if (vmt_is_broken(t, name))
-		cli_error("%s/" VMT_DIR "/%s.conf is broken (see the warnings above); fix it or "
-			  "remove it with 'vmsvc vm remove %s'",
-			  cli_config_dir(), name, name);
-	else
-		cli_error("no VM '%s' (see 'vmsvc vm list')", name);
-	return NULL;
+	return cli_find_vm(t, name);
 }
 
 /* --- add --- */
@@ -289,13 +327,21 @@ static int vm_show(int argc, char **argv)
 	vm = lookup(t, argv[optind]);
 	if (!vm)
 		return EXIT_FAIL;
-	cli_table_show(&table, vm, json);
+	if (!json) {
+		vm_show_text(vm);
+		return EXIT_OK;
+	}
+	json_object *o = vm_json(vm);
+	json_object_object_add(o, "integration_services", cli_ic_services(vm));
+	cli_print_json(o);
+	json_object_put(o);
 	return EXIT_OK;
 }
 
 static int vm_remove(int argc, char **argv)
 {
 	_cleanup_(vmt_table_freep) struct vmt_table *t = NULL;
+	const struct vmt_vm *vm = NULL;
 	const char *name, *state;
 	unsigned conns;
 	bool json = false;
@@ -306,8 +352,10 @@ static int vm_remove(int argc, char **argv)
 	if (load_table(&t))
 		return EXIT_FAIL;
 	name = argv[optind];
-	if (!vmt_is_broken(t, name) && !lookup(t, name))
+	if (!vmt_is_broken(t, name) && !(vm = lookup(t, name)))
 		return EXIT_FAIL;
+	if (vm)
+		name = vm->name; /* it may have been given by VmId */
 	vm_runtime_state(name, &state, &conns);
 	if (strcmp(state, "stopped") != 0) {
 		cli_error("VM '%s' is %s; stop it first", name, state);
@@ -416,9 +464,10 @@ static int vm_qemu_args(int argc, char **argv)
 		return cli_usage_error(CMD, "unexpected argument '%s'", argv[optind + 1]);
 	if (load_table(&t))
 		return EXIT_FAIL;
-	if (!lookup(t, argv[optind]))
+	const struct vmt_vm *vm = lookup(t, argv[optind]);
+	if (!vm)
 		return EXIT_FAIL;
-	return print_qemu_args(argv[optind], size);
+	return print_qemu_args(vm->name, size);
 }
 
 int cmd_vm(int argc, char **argv)
@@ -427,7 +476,9 @@ int cmd_vm(int argc, char **argv)
 						     { "list", vm_list },
 						     { "show", vm_show },
 						     { "remove", vm_remove },
-						     { "qemu-args", vm_qemu_args } };
+						     { "qemu-args", vm_qemu_args },
+						     { "integration", cmd_vm_integration },
+						     { "shutdown", cmd_vm_shutdown } };
 
 	return cli_table_dispatch(&table, sub, ARRAY_SIZE(sub), argc, argv);
 }

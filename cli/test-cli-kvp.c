@@ -331,6 +331,14 @@ static void test_print_list_and_events(void **state)
 		"{\"pool\":\"guest\",\"key\":\"bin\",\"value_b64\":\"AP8=\",\"gen\":2}");
 	json_object_put(j);
 	free(s);
+	/* vmsvcd's stale copy of a guest pool: said in JSON, not in text */
+	l.v[2].stale = true;
+	v = cli_kvp_item_json(&l.v[2], false);
+	assert_string_equal(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN),
+			    "{\"pool\":\"guest\",\"key\":\"bin\",\"value_b64\":\"AP8=\",\"gen\":2,"
+			    "\"stale\":true}");
+	json_object_put(v);
+	l.v[2].stale = false;
 
 	s = printed(print_event, &l.v[0], false);
 	assert_string_equal(s, "set host a\\x20key two\\nlines\n");

@@ -13,7 +13,7 @@
 
 static const struct cli_command commands[] = {
 	{ "service", cmd_service, "register, list, enable, disable and remove VM services" },
-	{ "vm", cmd_vm, "define VMs served by vmsvcd and print their QEMU options" },
+	{ "vm", cmd_vm, "define VMs, see their heartbeat, shut them down, print QEMU options" },
 	{ "exec", cmd_exec, "run a command in a VM through its guest agent (no network)" },
 	{ "shell", cmd_shell, "a login shell in a VM through its guest agent" },
 	{ "cp", cmd_cp, "copy files and folders between the host and a VM (verified, atomic)" },

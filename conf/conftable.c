@@ -289,3 +289,30 @@ int ctab_remove(const char *config_dir, const struct ctab_desc *d, const char *f
 		return lockfd;
 	return af_unlink(dirfd, fname);
 }
+
+char *ctab_edit_line(const char *data, size_t size, unsigned line, unsigned after, const char *text)
+{
+	unsigned target = line ? line : after + 1;
+	size_t start = 0, end;
+	char *out = NULL;
+	int r;
+
+	for (unsigned l = 1; l < target && start < size; l++) {
+		const char *nl = memchr(data + start, '\n', size - start);
+		start = nl ? (size_t)(nl - data) + 1 : size;
+	}
+	end = start;
+	if (line) {
+		const char *nl = memchr(data + start, '\n', size - start);
+		end = nl ? (size_t)(nl - data) : size;
+		if (!text && end < size)
+			end++; /* a removed line takes its newline along */
+	}
+	if (!text)
+		r = asprintf(&out, "%.*s%.*s", (int)start, data, (int)(size - end), data + end);
+	else
+		r = asprintf(&out, "%.*s%s%s%s%.*s", (int)start, data,
+			     !line && start == size && size && data[size - 1] != '\n' ? "\n" : "",
+			     text, line ? "" : "\n", (int)(size - end), data + end);
+	return r < 0 ? NULL : out;
+}

@@ -137,6 +137,16 @@ bool ctab_file_exists(int dirfd, const char *fname);
  * Call with the lock held. Returns 0 or a negative errno. */
 int ctab_write(const struct ctab_desc *d, int dirfd, const char *fname, const void *entry);
 
+/*
+ * Edits one line of an entry file's text (size bytes): with line (1-based)
+ * set, replaces that line by text, or removes it (and its newline) when
+ * text is NULL; with line 0, inserts text as a new line after line after
+ * (0: at the top). Everything else stays as it is, comments included.
+ * Returns a heap string, or NULL (ENOMEM).
+ */
+char *ctab_edit_line(const char *data, size_t size, unsigned line, unsigned after,
+		     const char *text);
+
 /* Removes CONFIG/d->dir/fname (even a broken entry) under the lock. Returns
  * 0, -ENOENT, or another negative errno. */
 int ctab_remove(const char *config_dir, const struct ctab_desc *d, const char *fname);

@@ -15,10 +15,12 @@
 #include <pwd.h>
 #include <stddef.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 
 #include "atomicfile.h"
 #include "conftable.h"
+#include "ic.h"
 #include "registry.h"
 #include "util.h"
 
@@ -173,10 +175,53 @@ void reg_service_clear(struct reg_service *s)
 
 /* --- in-box services --- */
 
+/* The integration services' GUIDs and ports are the wire contract's
+ * (proto/ic.h): one source of truth for vmsvcd, the agent and the CLI.
+ * Time sync and VSS join once something serves them. */
 static const struct reg_inbox inbox[] = {
-	{ REG_SESSION_GUID, "VM Session Service", REG_SESSION_PORT,
-	  "exec, shell and cp into the VM (vmsvc-agent)" },
+	{ .guid = IC_HEARTBEAT_GUID,
+	  .name = "Heartbeat",
+	  .short_name = "heartbeat",
+	  .port = IC_HEARTBEAT_PORT,
+	  .description = "the guest's health as vmsvc-agent reports it (vmsvc vm list)" },
+	{ .guid = IC_SHUTDOWN_GUID,
+	  .name = "Shutdown",
+	  .short_name = "shutdown",
+	  .port = IC_SHUTDOWN_PORT,
+	  .description = "clean shutdown or reboot of the guest from the host (vmsvc-agent)" },
+	{ .guid = IC_KVP_GUID,
+	  .name = "Key-Value Pair Exchange",
+	  .short_name = "kvp",
+	  .port = IC_KVP_PORT,
+	  .description = "key-value pools shared by the host and the guest (vmsvc kvp)" },
+	{ .guid = REG_SESSION_GUID,
+	  .name = "VM Session Service",
+	  .short_name = "session",
+	  .port = REG_SESSION_PORT,
+	  .description = "exec, shell and cp into the VM (vmsvc-agent)" },
 };
+
+size_t reg_inbox_count(void)
+{
+	return ARRAY_SIZE(inbox);
+}
+
+const struct reg_inbox *reg_inbox_at(size_t i)
+{
+	return i < ARRAY_SIZE(inbox) ? &inbox[i] : NULL;
+}
+
+const struct reg_inbox *reg_inbox_lookup(const char *key)
+{
+	hv_guid_t id;
+
+	if (hv_guid_parse(key, &id) == 0)
+		return reg_inbox_find(&id);
+	for (size_t i = 0; i < ARRAY_SIZE(inbox); i++)
+		if (strcmp(key, inbox[i].short_name) == 0 || strcasecmp(key, inbox[i].name) == 0)
+			return &inbox[i];
+	return NULL;
+}
 
 const struct reg_inbox *reg_inbox_find(const hv_guid_t *id)
 {
@@ -627,31 +672,6 @@ int reg_add(const char *config_dir, struct reg_service *svc, struct reg_conflict
 	return ctab_write(&reg_desc, dirfd, fname_of(&svc->id, file), svc);
 }
 
-/* Returns data with line (1-based) replaced by text, or, with line 0, text
- * inserted as a new line after line after. NULL if out of memory. */
-static char *edit_lines(const char *data, size_t size, unsigned line, unsigned after,
-			const char *text)
-{
-	unsigned target = line ? line : after + 1;
-	size_t start = 0, end;
-	char *out = NULL;
-
-	for (unsigned l = 1; l < target && start < size; l++) {
-		const char *nl = memchr(data + start, '\n', size - start);
-		start = nl ? (size_t)(nl - data) + 1 : size;
-	}
-	end = start;
-	if (line) {
-		const char *nl = memchr(data + start, '\n', size - start);
-		end = nl ? (size_t)(nl - data) : size;
-	}
-	if (asprintf(&out, "%.*s%s%s%s%.*s", (int)start, data,
-		     !line && start == size && size && data[size - 1] != '\n' ? "\n" : "", text,
-		     line ? "" : "\n", (int)(size - end), data + end) < 0)
-		return NULL;
-	return out;
-}
-
 /* Reads and parses the entry file of id; -EBADMSG if it is broken. */
 static int read_entry(int dirfd, const hv_guid_t *id, char **data, size_t *size,
 		      struct reg_service *s, struct ctab_lines *lines)
@@ -691,8 +711,8 @@ static int set_enabled_at(int dirfd, const hv_guid_t *id, bool enabled)
 	reg_service_clear(&s);
 	if (was == enabled)
 		return 0;
-	text = edit_lines(data, size, lines.key[K_ENABLED], lines.section,
-			  enabled ? "Enabled=true" : "Enabled=false");
+	text = ctab_edit_line(data, size, lines.key[K_ENABLED], lines.section,
+			      enabled ? "Enabled=true" : "Enabled=false");
 	if (!text)
 		return -ENOMEM;
 	reg_entry_file(id, file);

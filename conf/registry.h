@@ -128,7 +128,8 @@ bool reg_is_broken(const struct reg_table *t, const hv_guid_t *id);
  */
 struct reg_inbox {
 	const char *guid;
-	const char *name;
+	const char *name;	/* ElementName */
+	const char *short_name; /* "session", "heartbeat": for vms.d and the CLI */
 	uint32_t port;
 	const char *description;
 };
@@ -136,6 +137,14 @@ struct reg_inbox {
 #define REG_SESSION_PORT 640
 /* The in-box service with GUID id, or NULL. */
 const struct reg_inbox *reg_inbox_find(const hv_guid_t *id);
+/* The in-box services, in a fixed order: the integration services
+ * (proto/ic.h holds their GUIDs and ports), then the VM Session Service. */
+size_t reg_inbox_count(void);
+/* In-box service i (0 <= i < reg_inbox_count()), else NULL. */
+const struct reg_inbox *reg_inbox_at(size_t i);
+/* The in-box service whose short name is key, whose ElementName is key
+ * (any case), or whose GUID key parses as; else NULL. */
+const struct reg_inbox *reg_inbox_lookup(const char *key);
 
 /**
  * Looks up every entry's User= and Group= in the user and group databases

@@ -24,6 +24,7 @@
 #include <ini.h>
 
 #include "registry.h"
+#include "util.h"
 
 #define G2761	"00000ac9-facb-11e6-bd58-64006a7986d3"
 #define G22	"00000016-facb-11e6-bd58-64006a7986d3"
@@ -966,6 +967,54 @@ static void inbox_service_file_cannot_change_its_port_or_name(void **state)
 	reg_table_free(t);
 }
 
+static void inbox_integration_services_are_registered_with_short_names(void **state)
+{
+	static const struct {
+		const char *guid, *name, *short_name;
+		uint32_t port;
+	} want[] = {
+		{ "57164f39-9115-4e78-ab55-382f3bd5422d", "Heartbeat", "heartbeat", 701 },
+		{ "0e0b6031-5213-4934-818b-38d90ced39db", "Shutdown", "shutdown", 702 },
+		{ "a9a0f4e7-5a45-4d96-b827-8a841e8c03e6", "Key-Value Pair Exchange", "kvp", 704 },
+		{ REG_SESSION_GUID, "VM Session Service", "session", 640 },
+	};
+	struct reg_table *t = NULL;
+
+	assert_int_equal(reg_inbox_count(), ARRAY_SIZE(want));
+	assert_null(reg_inbox_at(ARRAY_SIZE(want)));
+	assert_int_equal(reg_load(*state, &t), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
+		const struct reg_inbox *b = reg_inbox_at(i);
+		const struct reg_service *s = reg_find_guid(t, (hv_guid_t[]){ guid(want[i].guid) });
+		char why[CONF_WHY_SIZE];
+
+		assert_string_equal(b->guid, want[i].guid);
+		assert_string_equal(b->name, want[i].name);
+		assert_string_equal(b->short_name, want[i].short_name);
+		assert_int_equal(b->port, want[i].port);
+		assert_int_equal(reg_check_description(b->description, why), 0);
+		assert_non_null(s);
+		assert_true(s->inbox && s->enabled);
+		assert_int_equal(s->port, want[i].port);
+		assert_string_equal(s->name, want[i].name);
+		assert_string_equal(s->description, b->description);
+		/* by short name, by ElementName in any case, by GUID */
+		assert_ptr_equal(reg_inbox_lookup(want[i].short_name), b);
+		assert_ptr_equal(reg_inbox_lookup(want[i].name), b);
+		assert_ptr_equal(reg_inbox_lookup(want[i].guid), b);
+	}
+	assert_ptr_equal(reg_inbox_lookup("HEARTBEAT"), reg_inbox_at(0));
+	assert_ptr_equal(reg_inbox_lookup("vm session service"), reg_inbox_at(3));
+	assert_ptr_equal(reg_inbox_lookup("key-value pair exchange"), reg_inbox_at(2));
+	assert_ptr_equal(reg_inbox_lookup("0E0B6031-5213-4934-818B-38D90CED39DB"), reg_inbox_at(1));
+	assert_null(reg_inbox_lookup("KVP")); /* a short name is exact */
+	assert_null(reg_inbox_lookup("Time Synchronization"));
+	assert_null(reg_inbox_lookup(G2761));
+	assert_null(reg_inbox_lookup(""));
+	assert_int_equal(reg_problems(t)->count, 0);
+	reg_table_free(t);
+}
+
 static void add_cannot_take_an_inbox_name_or_port(void **state)
 {
 	struct reg_service s = { .name = "VM Session Service", .port = 7000 };
@@ -1009,6 +1058,7 @@ int main(void)
 		DIR_TEST(load_skips_broken_entries_and_keeps_the_others),
 		DIR_TEST(owners_are_unresolved_after_load_and_resolved_once_asked),
 		DIR_TEST(inbox_session_service_is_registered_out_of_the_box),
+		DIR_TEST(inbox_integration_services_are_registered_with_short_names),
 		DIR_TEST(inbox_service_disable_writes_a_file_and_enable_restores),
 		DIR_TEST(inbox_service_file_cannot_change_its_port_or_name),
 		DIR_TEST(add_cannot_take_an_inbox_name_or_port),

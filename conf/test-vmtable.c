@@ -2,7 +2,8 @@
 /*
  * test-vmtable.c - unit tests of the VM table (vmtable.c): names, parsing,
  * loading with broken and conflicting definitions, add (id and CID
- * allocation, conflicts) and remove, descriptions an INI reader keeps.
+ * allocation, conflicts) and remove, descriptions an INI reader keeps,
+ * DisabledServices= and its writer.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -267,6 +268,110 @@ static void description_must_survive_the_ini_reader(void **state)
 	vmt_table_free(t);
 }
 
+static void disabled_services_are_checked_normalised_and_kept(void **state)
+{
+	static const char good[] = "[VM]\nId=" ID1 "\nCid=3\nDisabledServices= shutdown,heartbeat "
+				   "shutdown\n";
+	static const char bad[] = "[VM]\nId=" ID1 "\nCid=3\n# c\nDisabledServices=heartbeat kvp\n";
+	struct conf_problems p = { 0 };
+	struct vmt_vm vm, back;
+	char *text;
+
+	(void)state;
+	assert_int_equal(vmt_parse_entry(good, strlen(good), "web", "f", &vm, &p), 0);
+	assert_string_equal(vm.disabled_services, "shutdown heartbeat");
+	assert_true(vmt_service_disabled(&vm, "shutdown"));
+	assert_true(vmt_service_disabled(&vm, "heartbeat"));
+	assert_false(vmt_service_disabled(&vm, "session"));
+	assert_false(vmt_service_disabled(&vm, "shut"));
+	text = vmt_format_entry(&vm);
+	assert_non_null(strstr(text, "\nDisabledServices=shutdown heartbeat\n"));
+	assert_int_equal(vmt_parse_entry(text, strlen(text), "web", "f", &back, &p), 0);
+	assert_string_equal(back.disabled_services, vm.disabled_services);
+	vmt_vm_clear(&back);
+	vmt_vm_clear(&vm);
+	free(text);
+	/* an unknown name is a problem with its line, naming the known ones */
+	assert_int_equal(vmt_parse_entry(bad, strlen(bad), "web", "vms.d/web.conf", &vm, &p),
+			 -EINVAL);
+	assert_int_equal(p.count, 1);
+	assert_int_equal(p.items[0].line, 5);
+	assert_non_null(strstr(p.items[0].message,
+			       "'kvp' is not an in-box service (heartbeat, shutdown, session)"));
+	conf_problems_clear(&p);
+	/* unset and empty: nothing disabled */
+	static const char none[] = "[VM]\nId=" ID1 "\nCid=3\nDisabledServices=\n";
+	assert_int_equal(vmt_parse_entry(none, strlen(none), "web", "f", &vm, &p), 0);
+	assert_null(vm.disabled_services);
+	assert_false(vmt_service_disabled(&vm, "heartbeat"));
+	vmt_vm_clear(&vm);
+}
+
+/* The text of CONFIG/vms.d/NAME.conf (heap). */
+static char *read_entry(const char *dir, const char *name)
+{
+	char path[512], *buf = calloc(1, 4096);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/vms.d/%s.conf", dir, name);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_non_null(buf);
+	buf[fread(buf, 1, 4095, f)] = '\0';
+	fclose(f);
+	return buf;
+}
+
+static void set_service_rewrites_only_disabled_services(void **state)
+{
+	static const char orig[] = "# my notes\n[VM]\nId=" ID1 "\nCid=3\n; more notes\n"
+				   "SessionUsers=alice\n";
+	struct vmt_table *t = NULL;
+	char *text;
+
+	write_file(*state, "web.conf", orig);
+	assert_int_equal(vmt_set_service(*state, "web", "shutdown", false), 0);
+	text = read_entry(*state, "web");
+	assert_string_equal(text, "# my notes\n[VM]\nDisabledServices=shutdown\nId=" ID1
+				  "\nCid=3\n; more notes\nSessionUsers=alice\n");
+	free(text);
+	/* a second one joins the line; disabling again changes nothing */
+	assert_int_equal(vmt_set_service(*state, "web", "heartbeat", false), 0);
+	assert_int_equal(vmt_set_service(*state, "web", "heartbeat", false), 0);
+	text = read_entry(*state, "web");
+	assert_non_null(strstr(text, "\nDisabledServices=shutdown heartbeat\nId="));
+	free(text);
+	assert_int_equal(vmt_load(*state, &t), 0);
+	assert_true(vmt_service_disabled(vmt_find_name(t, "web"), "heartbeat"));
+	assert_string_equal(vmt_find_name(t, "web")->session_users, "alice");
+	t = vmt_table_free(t);
+	/* enabling both removes the line: the file is as it was */
+	assert_int_equal(vmt_set_service(*state, "web", "shutdown", true), 0);
+	assert_int_equal(vmt_set_service(*state, "web", "heartbeat", true), 0);
+	assert_int_equal(vmt_set_service(*state, "web", "heartbeat", true), 0);
+	text = read_entry(*state, "web");
+	assert_string_equal(text, orig);
+	free(text);
+}
+
+static void set_service_reports_unknown_vms_services_and_broken_entries(void **state)
+{
+	static const char broken[] = "[VM]\nId=" ID1 "\nCid=3\nColour=blue\n";
+	char *text;
+
+	assert_int_equal(vmt_set_service(*state, "web", "shutdown", false), -ENOENT); /* no vms.d */
+	write_file(*state, "web.conf", "[VM]\nId=" ID1 "\nCid=3\n");
+	write_file(*state, "bad.conf", broken);
+	assert_int_equal(vmt_set_service(*state, "nosuch", "shutdown", false), -ENOENT);
+	assert_int_equal(vmt_set_service(*state, "../web", "shutdown", false), -ENOENT);
+	assert_int_equal(vmt_set_service(*state, "web", "kvp", false), -EINVAL);
+	assert_int_equal(vmt_set_service(*state, "web", "Shutdown", false), -EINVAL);
+	assert_int_equal(vmt_set_service(*state, "bad", "shutdown", false), -EINVAL);
+	text = read_entry(*state, "bad");
+	assert_string_equal(text, broken); /* never rewritten */
+	free(text);
+}
+
 #define DIR_TEST(f) cmocka_unit_test_setup_teardown(f, setup_dir, teardown_dir)
 
 int main(void)
@@ -276,10 +381,13 @@ int main(void)
 		cmocka_unit_test(parse_accepts_valid_and_reports_broken_definitions),
 		cmocka_unit_test(format_then_parse_gives_the_same_vm),
 		cmocka_unit_test(session_lists_are_normalised_checked_and_kept),
+		cmocka_unit_test(disabled_services_are_checked_normalised_and_kept),
 		DIR_TEST(load_skips_broken_and_conflicting_definitions),
 		DIR_TEST(add_gives_lowest_free_cid_and_a_fresh_kept_id),
 		DIR_TEST(add_reports_conflicts_and_rejects_invalid_vms),
 		DIR_TEST(description_must_survive_the_ini_reader),
+		DIR_TEST(set_service_rewrites_only_disabled_services),
+		DIR_TEST(set_service_reports_unknown_vms_services_and_broken_entries),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

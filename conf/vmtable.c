@@ -8,7 +8,9 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "atomicfile.h"
 #include "conftable.h"
+#include "registry.h"
 #include "util.h"
 #include "vmtable.h"
 
@@ -17,7 +19,15 @@ struct vmt_table {
 	struct ctab tab;
 };
 
-enum { K_ID, K_CID, K_DESCRIPTION, K_SESSION_USERS, K_SESSION_GROUPS, K_COUNT };
+enum {
+	K_ID,
+	K_CID,
+	K_DESCRIPTION,
+	K_SESSION_USERS,
+	K_SESSION_GROUPS,
+	K_DISABLED_SERVICES,
+	K_COUNT
+};
 
 static const struct ctab_desc vmt_desc;
 
@@ -149,12 +159,72 @@ static int key_session_groups(void *obj, const char *value, char *why)
 	return key_accounts(&((struct vmt_vm *)obj)->session_groups, value, why);
 }
 
+/* An in-box service's short name, or NULL. */
+static const char *inbox_short(const char *word)
+{
+	for (size_t i = 0; i < reg_inbox_count(); i++)
+		if (strcmp(word, reg_inbox_at(i)->short_name) == 0)
+			return reg_inbox_at(i)->short_name;
+	return NULL;
+}
+
+/* True if the single-blank list holds word. */
+static bool list_has(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (const char *p = list; p && *p;) {
+		const char *e = strchrnul(p, ' ');
+		if ((size_t)(e - p) == n && memcmp(p, word, n) == 0)
+			return true;
+		p = *e ? e + 1 : e;
+	}
+	return false;
+}
+
+/* Short names of in-box services, separated by blanks or commas; kept with
+ * single blanks, repeats dropped. */
+static int key_disabled_services(void *obj, const char *value, char *why)
+{
+	struct vmt_vm *vm = obj;
+	_cleanup_free_ char *copy = strdup(value), *out = NULL;
+	size_t len = 0;
+	char *save = NULL;
+
+	if (!copy || !(out = calloc(1, strlen(value) + 1)))
+		return -ENOMEM;
+	for (char *w = strtok_r(copy, " \t,", &save); w; w = strtok_r(NULL, " \t,", &save)) {
+		if (!inbox_short(w)) {
+			char names[128];
+			size_t n = 0;
+
+			for (size_t i = 0; i < reg_inbox_count() && n < sizeof(names); i++)
+				n += (size_t)snprintf(names + n, sizeof(names) - n, "%s%s",
+						      i ? ", " : "", reg_inbox_at(i)->short_name);
+			snprintf(why, CONF_WHY_SIZE, "'%.40s' is not an in-box service (%s)", w,
+				 names);
+			return -EINVAL;
+		}
+		if (!list_has(out, w))
+			len += (size_t)sprintf(out + len, "%s%s", len ? " " : "", w);
+	}
+	free(vm->disabled_services);
+	vm->disabled_services = len ? TAKE_PTR(out) : NULL;
+	return 0;
+}
+
+bool vmt_service_disabled(const struct vmt_vm *vm, const char *short_name)
+{
+	return list_has(vm->disabled_services, short_name);
+}
+
 static const struct conf_key vm_keys[K_COUNT] = {
 	[K_ID] = { "Id", key_id },
 	[K_CID] = { "Cid", key_cid },
 	[K_DESCRIPTION] = { "Description", key_description },
 	[K_SESSION_USERS] = { "SessionUsers", key_session_users },
 	[K_SESSION_GROUPS] = { "SessionGroups", key_session_groups },
+	[K_DISABLED_SERVICES] = { "DisabledServices", key_disabled_services },
 };
 
 void vmt_vm_clear(struct vmt_vm *vm)
@@ -163,6 +233,7 @@ void vmt_vm_clear(struct vmt_vm *vm)
 	free(vm->description);
 	free(vm->session_users);
 	free(vm->session_groups);
+	free(vm->disabled_services);
 	*vm = (struct vmt_vm){ 0 };
 }
 
@@ -210,10 +281,11 @@ char *vmt_format_entry(const struct vmt_vm *vm)
 
 	hv_guid_format(&vm->id, guid, sizeof(guid));
 #define OPT(key, v) (v) ? key "=" : "", (v) ? (v) : "", (v) ? "\n" : ""
-	if (asprintf(&text, "%s[VM]\nId=%s\nCid=%u\n%s%s%s%s%s%s%s%s%s", entry_header, guid,
+	if (asprintf(&text, "%s[VM]\nId=%s\nCid=%u\n%s%s%s%s%s%s%s%s%s%s%s%s", entry_header, guid,
 		     vm->cid, OPT("Description", vm->description),
 		     OPT("SessionUsers", vm->session_users),
-		     OPT("SessionGroups", vm->session_groups)) < 0)
+		     OPT("SessionGroups", vm->session_groups),
+		     OPT("DisabledServices", vm->disabled_services)) < 0)
 		return NULL;
 #undef OPT
 	return text;
@@ -420,4 +492,105 @@ int vmt_remove(const char *config_dir, const char *name)
 		return -EINVAL;
 	snprintf(fname, sizeof(fname), "%s.conf", name);
 	return ctab_remove(config_dir, &vmt_desc, fname);
+}
+
+/* The list with word added (enabled false) or removed (true); a heap
+ * string, NULL when it ends up empty; *err -ENOMEM on failure. */
+static char *list_with(const char *list, const char *word, bool enabled, int *err)
+{
+	size_t n = strlen(word), len = 0;
+	char *out = calloc(1, (list ? strlen(list) : 0) + n + 2);
+
+	*err = out ? 0 : -ENOMEM;
+	if (!out)
+		return NULL;
+	for (const char *p = list; p && *p;) {
+		const char *e = strchrnul(p, ' ');
+		if ((size_t)(e - p) != n || memcmp(p, word, n) != 0)
+			len += (size_t)sprintf(out + len, "%s%.*s", len ? " " : "", (int)(e - p),
+					       p);
+		p = *e ? e + 1 : e;
+	}
+	if (!enabled)
+		len += (size_t)sprintf(out + len, "%s%s", len ? " " : "", word);
+	if (len == 0) {
+		free(out);
+		out = NULL;
+	}
+	return out;
+}
+
+/* Parses vms.d/fname's text for VM name, telling where its keys are. */
+static int parse_with_lines(const char *data, size_t size, const char *name, struct vmt_vm *out,
+			    struct ctab_lines *lines)
+{
+	struct conf_problems problems = { 0 };
+	char file[CTAB_FNAME_SIZE + sizeof(VMT_DIR)];
+	struct vmt_vm vm = { .name = strdup(name) };
+	int r;
+
+	if (!vm.name)
+		return -ENOMEM;
+	snprintf(file, sizeof(file), VMT_DIR "/%s.conf", name);
+	r = ctab_parse(&vmt_desc, data, size, file, &vm, &problems, lines);
+	conf_problems_clear(&problems);
+	if (r == 0)
+		*out = vm;
+	return r;
+}
+
+/* Sets DisabledServices= in the locked folder dirfd. */
+static int set_service_at(int dirfd, const char *name, const char *svc, bool enabled)
+{
+	_cleanup_free_ char *data = NULL, *list = NULL, *line = NULL, *text = NULL;
+	char fname[CTAB_FNAME_SIZE];
+	struct vmt_vm vm = { 0 };
+	struct ctab_lines lines;
+	bool same;
+	size_t size;
+	int r;
+
+	snprintf(fname, sizeof(fname), "%s.conf", name);
+	r = conf_read_file(dirfd, fname, &data, &size);
+	if (r < 0)
+		return r;
+	r = parse_with_lines(data, size, name, &vm, &lines);
+	if (r < 0)
+		return r; /* -EINVAL: broken */
+	list = list_with(vm.disabled_services, svc, enabled, &r);
+	same = (!list && !vm.disabled_services) ||
+	       (list && vm.disabled_services && strcmp(list, vm.disabled_services) == 0);
+	vmt_vm_clear(&vm);
+	if (r < 0 || same)
+		return r;
+	if (list && asprintf(&line, "DisabledServices=%s", list) < 0)
+		return -ENOMEM;
+	text = ctab_edit_line(data, size, lines.key[K_DISABLED_SERVICES], lines.section, line);
+	if (!text)
+		return -ENOMEM;
+	/* never write what would not load */
+	r = parse_with_lines(text, strlen(text), name, &vm, &lines);
+	if (r < 0)
+		return r == -ENOMEM ? r : -EINVAL;
+	same = vmt_service_disabled(&vm, svc) == !enabled;
+	vmt_vm_clear(&vm);
+	if (!same)
+		return -EINVAL;
+	return af_write(dirfd, fname, text, strlen(text), 0644);
+}
+
+int vmt_set_service(const char *config_dir, const char *name, const char *short_name, bool enabled)
+{
+	_cleanup_close_ int dirfd = -1, lockfd = -1;
+	char why[CONF_WHY_SIZE];
+	const char *svc = inbox_short(short_name);
+
+	if (vmt_check_name(name, why) < 0)
+		return -ENOENT; /* no VM can have that name */
+	if (!svc)
+		return -EINVAL;
+	lockfd = ctab_lock(config_dir, &vmt_desc, false, &dirfd);
+	if (lockfd < 0)
+		return lockfd;
+	return set_service_at(dirfd, name, svc, enabled);
 }

@@ -9,6 +9,8 @@
  *   Description=build runner  # optional
  *   SessionUsers=alice bob    # optional: host users who may open VM sessions
  *   SessionGroups=ops         # optional: host groups who may (root always may)
+ *   DisabledServices=shutdown # optional: in-box services turned off for this
+ *                             # VM (short names: reg_inbox, registry.h)
  *
  * NAME matches [A-Za-z0-9][A-Za-z0-9_.-]{0,63}; it names the VM's sockets
  * (RUNDIR/vms/NAME.vhost, NAME.vsock). Same machinery and rules as the
@@ -38,8 +40,8 @@
 /* Most names in SessionUsers= or SessionGroups=. */
 #define VMT_MAX_ACCOUNTS 32
 
-/* One VM. name, description and the session lists (NULL when unset) are
- * owned heap strings; a list holds names separated by single blanks. */
+/* One VM. name, description and the lists (NULL when unset) are owned
+ * heap strings; a list holds names separated by single blanks. */
 struct vmt_vm {
 	char *name;
 	hv_guid_t id;
@@ -47,6 +49,7 @@ struct vmt_vm {
 	char *description;
 	char *session_users;
 	char *session_groups;
+	char *disabled_services; /* short names of in-box services, no repeats */
 };
 
 /* A loaded VM table (opaque). */
@@ -127,6 +130,18 @@ void vmt_vm_clear(struct vmt_vm *vm);
  * CONFIG/vms.d cannot be written. Creates CONFIG and vms.d if needed.
  */
 int vmt_add(const char *config_dir, struct vmt_vm *vm, struct vmt_conflict *conflict);
+
+/* True if vm's DisabledServices= lists the in-box service short_name. */
+bool vmt_service_disabled(const struct vmt_vm *vm, const char *short_name);
+
+/*
+ * Turns the in-box service short_name ("heartbeat") on or off for VM name:
+ * rewrites DisabledServices= of vms.d/NAME.conf under the lock, atomically,
+ * keeping every other line as it is. Returns 0 (also when nothing
+ * changed), -ENOENT (no such VM), -EINVAL (unknown service, or the entry
+ * is broken) or another negative errno.
+ */
+int vmt_set_service(const char *config_dir, const char *name, const char *short_name, bool enabled);
 
 /* Removes vms.d/NAME.conf (even a broken one) under the lock. Returns 0,
  * -ENOENT, -EINVAL (bad name) or another negative errno. */

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -86,4 +87,20 @@ bool access_allows(const struct access *a, uid_t uid, gid_t gid, const gid_t *gr
 				return true;
 	}
 	return false;
+}
+
+void access_user_name(uid_t uid, char *buf, size_t size)
+{
+	FILE *f = fopen("/etc/passwd", "re");
+	struct passwd *pw;
+
+	buf[0] = '\0';
+	if (!f)
+		return;
+	while ((pw = fgetpwent(f)))
+		if (pw->pw_uid == uid) {
+			snprintf(buf, size, "%s", pw->pw_name);
+			break;
+		}
+	fclose(f);
 }

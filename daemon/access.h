@@ -9,6 +9,7 @@
 #define VMSVCD_ACCESS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 struct access {
@@ -27,5 +28,9 @@ void access_clear(struct access *a);
 /* Whether a caller with uid, primary gid and supplementary groups may. */
 bool access_allows(const struct access *a, uid_t uid, gid_t gid, const gid_t *groups,
 		   unsigned ngroups);
+
+/* The host user name of uid from /etc/passwd (no NSS lookup: it could
+ * block the event loop), or "" when it has none there. */
+void access_user_name(uid_t uid, char *buf, size_t size);
 
 #endif

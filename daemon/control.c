@@ -378,7 +378,7 @@ json_object *ctl_reply_ok(void)
 	return reply_ok();
 }
 
-#define MAX_EXTRA_OPS 8
+#define MAX_EXTRA_OPS 16
 static struct {
 	const char *name;
 	ctl_op_fn *run;
@@ -715,6 +715,12 @@ static void client_new(struct control *ctl, int fd)
 		use_put(use);
 		return;
 	}
+	/* Replies (a key-value exchange get) may be CTL_MSG_MAX bytes: room
+	 * for one in the send buffer, whatever net.core.wmem_default is. */
+	if (ctl_sock_bufs(fd) < 0)
+		log_warn("control socket: cannot raise a client's send buffer to %d bytes; larger "
+			 "replies will fail",
+			 CTL_MSG_MAX);
 	c->cred = cred;
 	len = sizeof(c->groups);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, c->groups, &len) == 0)

@@ -265,6 +265,7 @@ void daemon_free(struct daemon *d)
 	free(d->config_dir);
 	free(d->runtime_dir);
 	free(d->vms_dir);
+	free(d->state_dir);
 }
 
 int daemon_listen_unix(struct daemon *d, const char *path)

@@ -32,7 +32,8 @@ struct daemon {
 	uv_loop_t *loop;
 	char *config_dir;
 	char *runtime_dir;
-	char *vms_dir; /* RUNDIR/vms */
+	char *vms_dir;	 /* RUNDIR/vms */
+	char *state_dir; /* what survives restarts (the KVP host pools) */
 
 	struct reg_table *reg; /* NULL until loaded */
 	int reg_inotify;       /* inotify fd on services.d, -1 without */

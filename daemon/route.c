@@ -63,8 +63,9 @@ int route_admit(struct daemon *d, struct route_req *req, struct counters *vm_cou
 	}
 	log_info("VM %s: guest connection to service '%s' (port %u) refused: %s", req->vm_name,
 		 svc->name, req->port,
-		 why == REFUSED_WRONG_VM
-			 ? "its only listeners are bound to other VMs"
-			 : "nobody listens (no hv listener, no RUNDIR/vms/NAME.vsock_PORT)");
+		 why == REFUSED_WRONG_VM	? "its only listeners are bound to other VMs"
+		 : why == REFUSED_NOT_PERMITTED ? "not permitted from this guest port"
+						: "nobody listens (no hv listener, no "
+						  "RUNDIR/vms/NAME.vsock_PORT)");
 	return refuse(d, vm_count, svc, why);
 }

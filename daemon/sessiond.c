@@ -11,7 +11,6 @@
  * it cannot claim another identity.
  */
 #include <fcntl.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,24 +49,6 @@ static struct opening *opening_free(struct opening *o)
 	safe_close(o->client_end);
 	free(o);
 	return NULL;
-}
-
-/* The host user name of uid from /etc/passwd (no NSS lookup: it could
- * block the event loop), or "" when it has none there. */
-static void user_name(uid_t uid, char *buf, size_t size)
-{
-	FILE *f = fopen("/etc/passwd", "re");
-	struct passwd *pw;
-
-	buf[0] = '\0';
-	if (!f)
-		return;
-	while ((pw = fgetpwent(f)))
-		if (pw->pw_uid == uid) {
-			snprintf(buf, size, "%s", pw->pw_name);
-			break;
-		}
-	fclose(f);
 }
 
 /* Writes PEER into our end of the caller's socket pair (empty, so the
@@ -147,7 +128,7 @@ static void fill_peer(struct opening *o, struct ctl_client *c)
 	unsigned n;
 
 	ctl_client_groups(c, &groups, &n);
-	user_name(cred->uid, o->user, sizeof(o->user));
+	access_user_name(cred->uid, o->user, sizeof(o->user));
 	o->peer = (struct sess_peer){ .uid = cred->uid,
 				      .gid = cred->gid,
 				      .pid = (uint32_t)cred->pid,
@@ -173,7 +154,7 @@ static json_object *refuse(struct ctl_client *c, const char *vm_arg, const struc
 	const struct ucred *cred = ctl_client_cred(c);
 	char msg[384], user[64];
 
-	user_name(cred->uid, user, sizeof(user));
+	access_user_name(cred->uid, user, sizeof(user));
 	snprintf(msg, sizeof(msg),
 		 "not permitted: %s%s(uid %u) may not open sessions in VM %s; root and the "
 		 "users and groups in SessionUsers= and SessionGroups= of vms.d/%s.conf may",
@@ -197,6 +178,20 @@ static json_object *check_service(struct daemon *d, const struct reg_service **s
 	return ctl_reply_error(ENOTSUP, "the VM Session Service is disabled in the registry; "
 					"turn it on with 'vmsvc service enable \"VM Session "
 					"Service\"'");
+}
+
+/* DisabledServices=session in the VM's definition. */
+static json_object *refuse_disabled(struct daemon *d, struct vm *vm, const struct reg_service *svc)
+{
+	char msg[320];
+
+	daemon_service_counters(d, &svc->id)->refused[REFUSED_DISABLED]++;
+	vm_counters(vm)->refused[REFUSED_DISABLED]++;
+	snprintf(msg, sizeof(msg),
+		 "the VM Session Service is disabled for VM %s (DisabledServices= in "
+		 "vms.d/%s.conf); turn it on with 'vmsvc vm integration %s enable session'",
+		 vm_name(vm), vm_name(vm), vm_name(vm));
+	return ctl_reply_error(EOPNOTSUPP, msg);
 }
 
 static json_object *start(struct daemon *d, struct ctl_client *c, struct vm *vm,
@@ -263,6 +258,8 @@ static json_object *op_session(struct daemon *d, struct ctl_client *c, json_obje
 		}
 		return refuse(c, name, vm);
 	}
+	if (vm_service_disabled(vm, "session"))
+		return refuse_disabled(d, vm, svc);
 	if (vm_state(vm) != VM_RUNNING) {
 		char msg[160];
 		snprintf(msg, sizeof(msg),

@@ -48,7 +48,11 @@ struct vm {
 	bool stopping;
 	bool in_rx; /* guards rx processing against re-entry */
 	struct counters count;
-	struct access session; /* SessionUsers=, SessionGroups= */
+	struct access session;	 /* SessionUsers=, SessionGroups= */
+	char *disabled_services; /* DisabledServices=, or NULL */
+	uint64_t generation;	 /* vm_generation() */
+	uint64_t pause_gen;	 /* generation when it was paused */
+	bool paused;		 /* as last logged */
 };
 
 /* hstream.c, for vm.c */

@@ -105,6 +105,41 @@ bool vm_running(const struct vm *vm)
 	return vm->vu && vu_dev_queue(vm->vu, RXQ) && vu_dev_queue(vm->vu, TXQ);
 }
 
+bool vm_paused(const struct vm *vm)
+{
+	return vm->qemu && vm->vu && vu_dev_suspended(vm->vu);
+}
+
+uint64_t vm_generation(const struct vm *vm)
+{
+	return vm->generation;
+}
+
+/* Drops every connection of the VM's device (engine state only). */
+static void vm_reset_conns(struct vm *vm)
+{
+	vm->generation++;
+	vsk_dev_reset(vm->vsk);
+}
+
+/* Logs a pause or resume once QEMU's message has been handled. */
+static void vm_note_pause(struct vm *vm)
+{
+	bool paused = vm_paused(vm);
+
+	if (paused == vm->paused)
+		return;
+	vm->paused = paused;
+	if (paused) {
+		vm->pause_gen = vm->generation;
+		log_info("VM %s: QEMU stopped the device (VM paused, or its driver stopping); "
+			 "connections kept",
+			 vm->name);
+	} else if (vm->pause_gen == vm->generation && vm->qemu) {
+		log_info("VM %s: QEMU restarted the device (resumed)", vm->name);
+	} /* else: a new driver or QEMU gone, logged as such */
+}
+
 enum vm_state vm_state(const struct vm *vm)
 {
 	if (!vm->qemu)
@@ -136,7 +171,7 @@ static void vm_broken(struct vm *vm, int qidx, int err)
 		"broken, connections reset",
 		vm->name, qidx, strerror(-err));
 	vu_dev_set_broken(vm->vu);
-	vsk_dev_reset(vm->vsk);
+	vm_reset_conns(vm);
 }
 
 static void schedule_more(struct vm *vm);
@@ -282,7 +317,7 @@ static void vu_reset(void *opaque)
 	struct vm *vm = opaque;
 
 	log_info("VM %s: driver reset, connections dropped", vm->name);
-	vsk_dev_reset(vm->vsk);
+	vm_reset_conns(vm);
 }
 
 /* Logs one engine line as "VM NAME: WHAT: message". */
@@ -317,7 +352,8 @@ static void qemu_disconnect(struct vm *vm, const char *why)
 	if (!vm->qemu)
 		return;
 	log_info("VM %s: QEMU disconnected (%s)", vm->name, why);
-	vsk_dev_reset(vm->vsk);
+	vm_reset_conns(vm);
+	vm->paused = false;
 	vm->vu = vu_dev_free(vm->vu); /* calls vu_kick_fd(-1) for both queues */
 	vm->io = vu_io_free(vm->io);  /* closes the fds of a partial message */
 	vm->qemu_wait_ms = 0;
@@ -354,6 +390,7 @@ static void qemu_read(struct vm *vm, struct watch *w)
 		}
 		vm->qemu_wait_ms = 0;
 		r = qemu_answer(vm, m);
+		vm_note_pause(vm);
 		if (r < 0) {
 			qemu_disconnect(vm, strerror(-r));
 			return;
@@ -459,13 +496,36 @@ int vm_ext_register(const struct vm_ext *ext)
 	return 0;
 }
 
-/* Who may open sessions (vms.d SessionUsers=, SessionGroups=). */
+void *vm_ext_state(const struct vm *vm, const struct vm_ext *ext)
+{
+	for (unsigned i = 0; i < n_exts; i++)
+		if (exts[i] == ext)
+			return vm->ext[i];
+	return NULL;
+}
+
+/* What vms.d says besides the address: who may open sessions
+ * (SessionUsers=, SessionGroups=) and the services turned off
+ * (DisabledServices=). Changes in place. */
 static void vm_set_access(struct vm *vm, const struct vmt_vm *def)
 {
-	char what[128];
+	char what[128], *disabled = NULL;
 
 	snprintf(what, sizeof(what), "VM %s: SessionUsers/SessionGroups", def->name);
 	access_set(&vm->session, what, def->session_users, def->session_groups);
+	if (def->disabled_services && !(disabled = strdup(def->disabled_services)))
+		log_err("VM %s: out of memory for DisabledServices=; kept as it was", def->name);
+	else {
+		free(vm->disabled_services);
+		vm->disabled_services = disabled;
+	}
+}
+
+bool vm_service_disabled(const struct vm *vm, const char *short_name)
+{
+	const struct vmt_vm def = { .disabled_services = vm->disabled_services };
+
+	return vmt_service_disabled(&def, short_name);
 }
 
 const struct access *vm_session_access(const struct vm *vm)
@@ -477,6 +537,7 @@ static void vm_free(struct vm *vm)
 {
 	vsk_dev_free(vm->vsk);
 	access_clear(&vm->session);
+	free(vm->disabled_services);
 	free(vm->reply);
 	free(vm->name);
 	free(vm->vhost_path);

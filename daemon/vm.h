@@ -50,6 +50,9 @@ struct vm_ext {
 /* Registers ext for every VM started from now on (at most VM_MAX_EXTS). */
 #define VM_MAX_EXTS 8
 int vm_ext_register(const struct vm_ext *ext);
+/* The state ext's attach() returned for vm, or NULL (none, or ext is not
+ * registered). */
+void *vm_ext_state(const struct vm *vm, const struct vm_ext *ext);
 
 struct daemon *vm_daemon(const struct vm *vm);
 const char *vm_name(const struct vm *vm);
@@ -59,11 +62,21 @@ enum vm_state vm_state(const struct vm *vm);
 const char *vm_state_name(enum vm_state s);
 /* Whether the guest's driver is running (rx and tx queues started). */
 bool vm_running(const struct vm *vm);
+/* Whether QEMU has paused the device (QMP stop: rings stopped, QEMU still
+ * attached, connections kept until it resumes; vhost-user.h). */
+bool vm_paused(const struct vm *vm);
+/* Changes whenever the VM's connections were all dropped (driver reset,
+ * QEMU gone, broken device): a connection opened under another
+ * generation no longer exists. */
+uint64_t vm_generation(const struct vm *vm);
 /* Connections now open (closing ones included). */
 unsigned vm_connections(const struct vm *vm);
 /* Who may open VM sessions in it, besides root (vms.d SessionUsers=,
  * SessionGroups=; access.h). */
 const struct access *vm_session_access(const struct vm *vm);
+/* Whether vms.d turns the in-box service short_name ("heartbeat") off for
+ * this VM (DisabledServices=; kept equal to vms.d like the access lists). */
+bool vm_service_disabled(const struct vm *vm, const char *short_name);
 /* The VM's counters. */
 struct counters *vm_counters(struct vm *vm);
 

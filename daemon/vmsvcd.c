@@ -19,6 +19,7 @@
 #include "fdwatch.h"
 #include "ctlstate.h"
 #include "hybsock.h"
+#include "icd.h"
 #include "sessiond.h"
 #include "log.h"
 #include "util.h"
@@ -29,7 +30,8 @@ static void usage(FILE *out)
 	fprintf(out,
 		"Usage: vmsvcd [--foreground] [--verbose] [--config-dir DIR] [--runtime-dir "
 		"DIR]\n"
-		"              [--max-clients-per-user N] [--max-connects-per-user N]\n\n"
+		"              [--state-dir DIR] [--max-clients-per-user N]\n"
+		"              [--max-connects-per-user N]\n\n"
 		"The vmsvc host daemon: the vhost-user vsock device of every VM in\n"
 		"CONFIG/vms.d, enforcing the service registry CONFIG/services.d.\n\n"
 		"  -f, --foreground    stay in the foreground (vmsvcd never forks; accepted\n"
@@ -37,6 +39,9 @@ static void usage(FILE *out)
 		"  -v, --verbose       debug logging\n"
 		"  --config-dir DIR    default $VMSVC_CONFIG_DIR or /etc/vmsvc\n"
 		"  --runtime-dir DIR   default $VMSVC_RUNTIME_DIR or /run/vmsvc\n"
+		"  --state-dir DIR     what survives restarts (STATEDIR/kvp: the key-value\n"
+		"                      exchange's host pools), created with mode 0700;\n"
+		"                      default $VMSVC_STATE_DIR or /var/lib/vmsvc\n"
 		"  --max-clients-per-user N   control-socket connections one user (not\n"
 		"                      root) may hold, default %u\n"
 		"  --max-connects-per-user N  pending hv_connects one user (not root) may\n"
@@ -52,6 +57,7 @@ static uv_signal_t sigs[3];
 static void stop_all(struct daemon *d)
 {
 	control_stop(d);
+	icd_kvp_stop(d);
 	vm_table_stop(d);
 	daemon_stop(d);
 	watch_shutdown();
@@ -121,12 +127,14 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "config-dir", required_argument, NULL, 'c' },
 		{ "runtime-dir", required_argument, NULL, 'r' },
+		{ "state-dir", required_argument, NULL, 's' },
 		{ "max-clients-per-user", required_argument, NULL, 'C' },
 		{ "max-connects-per-user", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
 	const char *cfg = getenv("VMSVC_CONFIG_DIR"), *run = getenv("VMSVC_RUNTIME_DIR");
+	const char *state = getenv("VMSVC_STATE_DIR");
 	int c;
 
 	while ((c = getopt_long(argc, argv, "fvh", opts, NULL)) != -1) {
@@ -141,6 +149,9 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 			break;
 		case 'r':
 			run = optarg;
+			break;
+		case 's':
+			state = optarg;
 			break;
 		case 'C':
 		case 'P':
@@ -167,7 +178,8 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 	d->config_dir = strdup(cfg && *cfg ? cfg : "/etc/vmsvc");
 	d->runtime_dir = strdup(run && *run ? run : "/run/vmsvc");
 	d->vms_dir = d->runtime_dir ? path_join(d->runtime_dir, "vms") : NULL;
-	return d->config_dir && d->vms_dir ? 0 : -ENOMEM;
+	d->state_dir = strdup(state && *state ? state : "/var/lib/vmsvc");
+	return d->config_dir && d->vms_dir && d->state_dir ? 0 : -ENOMEM;
 }
 
 static void start_signals(struct daemon *d)
@@ -201,6 +213,14 @@ int main(int argc, char **argv)
 	if (r == 0)
 		r = ctlstate_start(&d);
 	if (r == 0)
+		r = icd_start(&d);
+	if (r == 0)
+		r = icd_hb_start(&d);
+	if (r == 0)
+		r = icd_sd_start(&d);
+	if (r == 0)
+		r = icd_kvp_start(&d);
+	if (r == 0)
 		r = vm_table_start(&d);
 	if (r == 0) {
 		r = control_start(&d);
@@ -209,7 +229,8 @@ int main(int argc, char **argv)
 				strerror(-r));
 	}
 	if (r == 0) {
-		log_info("serving (config %s, runtime %s)", d.config_dir, d.runtime_dir);
+		log_info("serving (config %s, runtime %s, state %s)", d.config_dir, d.runtime_dir,
+			 d.state_dir);
 		notify_ready();
 	} else {
 		stop_all(&d);

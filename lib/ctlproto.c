@@ -30,6 +30,30 @@ int ctl_decode(const char *buf, size_t size, json_object **out)
 	return 0;
 }
 
+int ctl_sock_bufs(int sock)
+{
+	/* The kernel doubles what is set, and a message needs its length
+	 * plus 32 bytes of the send buffer. */
+	int want = CTL_MSG_MAX + 4096, have = 0;
+	socklen_t len = sizeof(have);
+
+	if (getsockopt(sock, SOL_SOCKET, SO_SNDBUF, &have, &len) < 0)
+		return -errno;
+	if (have >= 2 * want)
+		return 0;
+	if (setsockopt(sock, SOL_SOCKET, SO_SNDBUF, &want, sizeof(want)) < 0)
+		return -errno;
+	len = sizeof(have);
+	if (getsockopt(sock, SOL_SOCKET, SO_SNDBUF, &have, &len) == 0 && have >= 2 * want)
+		return 0;
+	/* capped by net.core.wmem_max: only root may go past it */
+	setsockopt(sock, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof(want));
+	len = sizeof(have);
+	if (getsockopt(sock, SOL_SOCKET, SO_SNDBUF, &have, &len) < 0)
+		return -errno;
+	return have >= CTL_MSG_MAX + 32 ? 0 : -ENOBUFS;
+}
+
 int ctl_send_fds(int sock, json_object *msg, const int *fds, unsigned nfds)
 {
 	size_t len;
@@ -151,6 +175,7 @@ int ctl_call(const char *runtime_dir, json_object *req, int timeout_ms, json_obj
 	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (s < 0)
 		return -errno;
+	ctl_sock_bufs(s); /* best effort: a request too large fails as -EMSGSIZE */
 	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return -errno;
 	int sent = ctl_send(s, req, -1);

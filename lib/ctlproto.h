@@ -23,7 +23,11 @@
 #include <json-c/json.h>
 
 #define CTL_SOCKET_NAME "control.sock"
-#define CTL_MSG_MAX	65536
+/* The largest message: room for a key-value exchange request or reply
+ * with a 64 KiB value (87 KiB in base64, up to 128 KiB as an escaped JSON
+ * string). A SOCK_SEQPACKET message must fit its sender's SO_SNDBUF (less
+ * 32 bytes): both ends raise it with ctl_sock_bufs(). */
+#define CTL_MSG_MAX (192 * 1024)
 
 /*
  * Decodes one message: a JSON object of size bytes (no trailing data, no
@@ -31,6 +35,15 @@
  * -EPROTO.
  */
 int ctl_decode(const char *buf, size_t size, json_object **out);
+
+/*
+ * Raises sock's SO_SNDBUF so that one CTL_MSG_MAX message (and a second one
+ * queued behind it) fits; the receiver's SO_RCVBUF does not limit an
+ * AF_UNIX SOCK_SEQPACKET message. Above net.core.wmem_max it tries
+ * SO_SNDBUFFORCE (root). Returns 0, or -ENOBUFS when the buffer stays too
+ * small for a CTL_MSG_MAX message (sending one then fails with -EMSGSIZE).
+ */
+int ctl_sock_bufs(int sock);
 
 /* Most fds one message carries. */
 #define CTL_MAX_FDS 4

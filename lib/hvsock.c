@@ -81,7 +81,10 @@ static int wait_fd(int fd, short events, int timeout_ms, bool intr, short *reven
 /* ---- the control connection ---- */
 
 /* Connects to vmsvcd. Returns the fd (caller closes) or -errno; -ENOENT
- * when the daemon is not running (no socket, or a stale one). */
+ * when the daemon is not running (no socket, or a stale one). Our requests
+ * (connect, listen) are a few hundred bytes, far below any SO_SNDBUF, and
+ * what we read is bounded by CTL_MSG_MAX (ctl_recv's buffer; the daemon
+ * sizes its own send buffer): nothing to raise here. */
 static int ctl_open(void)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };

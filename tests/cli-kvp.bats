@@ -31,6 +31,7 @@ fake_start() {
 	expect 0
 	"$PYTHON" "$SRC/tests/tools/kvpfake.py" "$VMSVC_RUNTIME_DIR" "$TEST_ROOT/requests.log" \
 		--vm "g1=$ID1" --vm off=00000000-0000-0000-0000-00000000000f \
+		--vm "g2=00000000-0000-0000-0000-0000000000a2,stale" \
 		>"$TEST_ROOT/fake.out" 2>&1 3>&- &
 	FAKE_PID=$!
 	local n
@@ -183,6 +184,17 @@ intrinsic OSName Debian GNU/Linux 12" ] || { _show_run; false; }
 	json_check "j == [{'pool': 'guest', 'key': 'a key', 'value': 'x\ty', 'gen': 1},
 		{'pool': 'guest', 'key': 'bin', 'value_b64': 'AP8=', 'gen': 1},
 		{'pool': 'guest', 'key': 'greeting', 'value': 'hello world\n', 'gen': 1}]"
+}
+
+@test "list reads vmsvcd's stream to its end; --json says which items are stale copies" {
+	fake_start
+	run_vmsvc kvp g2 list --json --pool intrinsic
+	expect 0
+	json_check "j == [{'pool': 'intrinsic', 'key': 'HostName', 'value': 'g2', 'gen': 1, 'stale': True},
+		{'pool': 'intrinsic', 'key': 'OSName', 'value': 'Debian GNU/Linux 12', 'gen': 1, 'stale': True}]"
+	run_vmsvc kvp g2 list --pool host
+	expect 0
+	[ -z "$output" ]
 }
 
 @test "get writes the value's bytes exactly; a missing key is 1; an unknown VM 125" {

@@ -9,6 +9,9 @@ T2761=00000ac9-facb-11e6-bd58-64006a7986d3
 T22=00000016-facb-11e6-bd58-64006a7986d3
 SESSION=3b1c1cf9-7f45-4d2e-9b35-0f5c2e8a7d61
 INBOX_SESSION=999e53d4-3d5c-4c3e-8779-bed06ec056e1
+INBOX_HEARTBEAT=57164f39-9115-4e78-ab55-382f3bd5422d
+INBOX_SHUTDOWN=0e0b6031-5213-4934-818b-38d90ced39db
+INBOX_KVP=a9a0f4e7-5a45-4d96-b827-8a841e8c03e6
 
 setup() {
 	common_setup
@@ -222,10 +225,18 @@ teardown() {
 @test "list prints NAME GUID PORT STATE OWNER, sorted by name" {
 	run_vmsvc service list
 	expect 0
-	# only the in-box VM Session Service
-	[ "${#lines[@]}" = 2 ]
-	[ "${lines[0]}" = "$(printf '%-18s  %-36s  %-10s  %-8s  %s' NAME GUID PORT STATE OWNER)" ]
+	# only the in-box services: Heartbeat, Key-Value Pair Exchange, Shutdown,
+	# VM Session Service
+	[ "${#lines[@]}" = 5 ]
+	# the NAME column is as wide as the longest name, Key-Value Pair Exchange
+	[ "${lines[0]}" = "$(printf '%-23s  %-36s  %-10s  %-8s  %s' NAME GUID PORT STATE OWNER)" ]
 	read -r -a r <<<"${lines[1]}"
+	[ "${r[*]}" = "Heartbeat $INBOX_HEARTBEAT 701 enabled in-box" ]
+	read -r -a r <<<"${lines[2]}"
+	[ "${r[*]}" = "Key-Value Pair Exchange $INBOX_KVP 704 enabled in-box" ]
+	read -r -a r <<<"${lines[3]}"
+	[ "${r[*]}" = "Shutdown $INBOX_SHUTDOWN 702 enabled in-box" ]
+	read -r -a r <<<"${lines[4]}"
 	[ "${r[*]}" = "VM Session Service $INBOX_SESSION 640 enabled in-box" ]
 	"$VMSVC" service add zeta --port 22 >/dev/null
 	"$VMSVC" service add alpha --port 2761 --user nobody --group nogroup --disabled >/dev/null
@@ -233,16 +244,16 @@ teardown() {
 	run_vmsvc service list
 	expect 0
 	stderr_empty
-	[ "${#lines[@]}" = 5 ]
+	[ "${#lines[@]}" = 8 ]
 	read -r -a h <<<"${lines[0]}"
 	[ "${h[*]}" = "NAME GUID PORT STATE OWNER" ]
-	read -r -a r <<<"${lines[1]}"
-	[ "${r[*]}" = "VM Session Service $INBOX_SESSION 640 enabled in-box" ]
-	read -r -a r <<<"${lines[2]}"
-	[ "${r[*]}" = "alpha $T2761 2761 disabled nobody:nogroup" ]
-	read -r -a r <<<"${lines[3]}"
-	[ "${r[*]}" = "mid $SESSION 9 enabled :nogroup" ]
 	read -r -a r <<<"${lines[4]}"
+	[ "${r[*]}" = "VM Session Service $INBOX_SESSION 640 enabled in-box" ]
+	read -r -a r <<<"${lines[5]}"
+	[ "${r[*]}" = "alpha $T2761 2761 disabled nobody:nogroup" ]
+	read -r -a r <<<"${lines[6]}"
+	[ "${r[*]}" = "mid $SESSION 9 enabled :nogroup" ]
+	read -r -a r <<<"${lines[7]}"
 	[ "${r[*]}" = "zeta $T22 22 enabled root" ]
 }
 
@@ -379,7 +390,7 @@ write_entry() { # GUID TEXT
 	stderr_has "services.d/not-a-guid.conf: file name is not a GUID"
 	stderr_has "services.d/00000009-facb-11e6-bd58-64006a7986d3.conf:4: Port= is set twice (first on line 3)"
 	stderr_has "7 service entries are skipped"
-	[ "${#lines[@]}" = 2 ] # the header and the in-box VM Session Service
+	[ "${#lines[@]}" = 5 ] # the header and the four in-box services
 }
 
 @test "hand-edited layout (CRLF, indentation, blanks, ';' in values) loads as meant" {

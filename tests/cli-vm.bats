@@ -126,24 +126,24 @@ teardown() {
 	[ "$(snapshot)" = "$before" ]
 }
 
-@test "list prints NAME ID CID STATE CONNECTIONS; --json gives every field" {
+@test "list prints NAME ID CID STATE CONNECTIONS HEARTBEAT; --json gives every field" {
 	run_vmsvc vm list
 	expect 0
 	read -r -a h <<<"${lines[0]}"
-	[ "${h[*]}" = "NAME ID CID STATE CONNECTIONS" ]
+	[ "${h[*]}" = "NAME ID CID STATE CONNECTIONS HEARTBEAT" ]
 	"$VMSVC" vm add web --id $ID1 --description "front end" >/dev/null
 	"$VMSVC" vm add db --cid 7 >/dev/null
 	run_vmsvc vm list
 	expect 0
 	[ "${#lines[@]}" = 3 ]
 	read -r -a r <<<"${lines[2]}"
-	[ "${r[*]}" = "web $ID1 3 stopped 0" ]
+	[ "${r[*]}" = "web $ID1 3 stopped 0 Off" ]
 	read -r -a r <<<"${lines[1]}"
-	[ "${r[0]} ${r[2]} ${r[3]} ${r[4]}" = "db 7 stopped 0" ]
+	[ "${r[0]} ${r[2]} ${r[3]} ${r[4]} ${r[5]}" = "db 7 stopped 0 Off" ]
 	run_vmsvc vm list --json
 	expect 0
 	json_check "[v['name'] for v in j] == ['db', 'web']"
-	json_check "j[1] == {'name': 'web', 'id': '$ID1', 'cid': 3, 'state': 'stopped', 'connections': 0, 'description': 'front end'}"
+	json_check "j[1] == {'name': 'web', 'id': '$ID1', 'cid': 3, 'state': 'stopped', 'connections': 0, 'description': 'front end', 'paused': False, 'heartbeat': {'status': 'off'}}"
 	json_check "j[0]['cid'] == 7 and j[0]['description'] is None"
 }
 
@@ -157,12 +157,16 @@ teardown() {
 	stdout_has "state:        stopped"
 	stdout_has "file:         $CFG/vms.d/web.conf"
 	stdout_has "vhost-user:   $VMSVC_RUNTIME_DIR/vms/web.vhost"
+	stdout_has "heartbeat:    Off"
+	run_vmsvc vm show $ID1
+	expect 0
+	stdout_has "name:         web"
 	run_vmsvc vm show web --json
 	json_check "j['name'] == 'web' and j['id'] == '$ID1' and j['cid'] == 3 and j['state'] == 'stopped' and j['connections'] == 0"
 	for sub in show remove qemu-args; do
 		run_vmsvc vm $sub nosuch
 		expect 1
-		stderr_has "no VM 'nosuch'"
+		stderr_has "no VM 'nosuch'; the VMs are: web (see 'vmsvc vm list')"
 	done
 }
 
@@ -173,6 +177,16 @@ teardown() {
 	[ ! -e "$CFG/vms.d/web.conf" ]
 	run_vmsvc vm list --json
 	json_check "j == []"
+}
+
+@test "remove and qemu-args also take the VmId, and act on the VM's name" {
+	"$VMSVC" vm add web --id $ID1 >/dev/null
+	run_vmsvc vm qemu-args $ID1
+	expect 0
+	stdout_has "path=$VMSVC_RUNTIME_DIR/vms/web.vhost"
+	run_vmsvc vm remove $ID1
+	expect 0
+	[ ! -e "$CFG/vms.d/web.conf" ]
 }
 
 @test "qemu-args prints the memory backend and the vhost-user-vsock device" {

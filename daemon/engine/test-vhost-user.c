@@ -294,7 +294,7 @@ static void test_qemu_sequence_starts_and_stops_both_queues(void **state)
 	vq_push(vq, &e, 0);
 	assert_int_equal(vu_notify(f->d, 1), 1);
 
-	/* guest power-off */
+	/* guest power-off (QEMU then closes the socket: the glue resets) */
 	qemu_enable(f, 0);
 	assert_false(f->running[0] || f->running[1]);
 	assert_null(vu_dev_queue(f->d, 0));
@@ -308,9 +308,121 @@ static void test_qemu_sequence_starts_and_stops_both_queues(void **state)
 		assert_int_equal(le32toh(s[1]), q); /* q1 consumed one chain */
 		assert_int_equal(f->kick[q], -1);
 	}
-	assert_int_equal(f->resets, 1);
-	assert_string_equal(f->events, "S0+S1+S0-S1-R");
+	assert_int_equal(f->resets, 0); /* suspended, as for a pause */
+	assert_true(vu_dev_suspended(f->d));
+	assert_string_equal(f->events, "S0+S1+S0-S1-");
 	assert_int_equal(send_vring_fd(f, VU_SET_VRING_CALL, 0), 0);
+}
+
+/* QMP stop: rings disabled, then GET_VRING_BASE for both (measured on
+ * QEMU 7.2); returns the bases. */
+static void qemu_stop(struct fx *f, uint32_t base[2])
+{
+	uint32_t s[2];
+
+	qemu_enable(f, 0);
+	for (uint32_t q = 0; q < 2; q++) {
+		assert_int_equal(send_state(f, VU_GET_VRING_BASE, q, 0), 0);
+		memcpy(s, f->reply.payload, 8);
+		base[q] = le32toh(s[1]);
+	}
+}
+
+/* QMP cont, or a new driver: the start sequence with the given bases and
+ * ring addresses (q at UVA + offset + q * RING_SPAN). */
+static void qemu_restart(struct fx *f, const uint32_t base[2], uint64_t offset)
+{
+	for (uint32_t q = 0; q < 2; q++)
+		assert_int_equal(send_vring_fd(f, VU_SET_VRING_CALL, q), 0);
+	assert_int_equal(send_u64(f, VU_SET_FEATURES, 1, 0x170000000ull), 0);
+	assert_int_equal(send_mem_table(f, 0x9, MEM_SIZE), 0);
+	for (uint32_t q = 0; q < 2; q++) {
+		assert_int_equal(send_state(f, VU_SET_VRING_NUM, q, 128), 0);
+		assert_int_equal(send_state(f, VU_SET_VRING_BASE, q, base[q]), 0);
+		assert_int_equal(send_addr(f, q, UVA + offset + q * RING_SPAN), 0);
+		assert_int_equal(send_vring_fd(f, VU_SET_VRING_KICK, q), 0);
+	}
+	qemu_enable(f, 1);
+}
+
+static void test_pause_and_resume_keep_the_device_and_its_place(void **state)
+{
+	struct fx *f = *state;
+	uint32_t base[2];
+	struct vq_elem e;
+
+	qemu_create(f);
+	qemu_start(f, 0x170000000ull);
+	qemu_enable(f, 1);
+	assert_false(vu_dev_suspended(f->d));
+	guest_tx(f);
+	assert_int_equal(vq_pop(vu_dev_queue(f->d, 1), &e), 1);
+	vq_push(vu_dev_queue(f->d, 1), &e, 0);
+	f->events[0] = '\0';
+	qemu_stop(f, base);
+	assert_int_equal(base[0], 0);
+	assert_int_equal(base[1], 1);
+	assert_true(vu_dev_suspended(f->d));
+	assert_null(vu_dev_queue(f->d, 1));
+	qemu_restart(f, base, 0);
+	assert_string_equal(f->events, "S0-S1-S0+S1+"); /* no reset */
+	assert_false(vu_dev_suspended(f->d));
+	/* the ring goes on where it stopped */
+	guest_tx(f);
+	assert_int_equal(vq_pop(vu_dev_queue(f->d, 1), &e), 1);
+	assert_int_equal(vq_get_base(vu_dev_queue(f->d, 1)), 2);
+	vq_push(vu_dev_queue(f->d, 1), &e, 0);
+	/* a second pause works the same */
+	qemu_stop(f, base);
+	assert_int_equal(base[1], 2);
+	qemu_restart(f, base, 0);
+	assert_int_equal(f->resets, 0);
+	assert_false(vu_dev_suspended(f->d));
+}
+
+static void test_a_new_driver_after_a_stop_resets(void **state)
+{
+	struct fx *f = *state;
+	uint32_t base[2], zero[2] = { 0, 0 };
+	struct vq_elem e;
+
+	qemu_create(f);
+	qemu_start(f, 0x170000000ull);
+	qemu_enable(f, 1);
+	guest_tx(f);
+	assert_int_equal(vq_pop(vu_dev_queue(f->d, 1), &e), 1);
+	vq_push(vu_dev_queue(f->d, 1), &e, 0);
+	qemu_stop(f, base);
+	/* rings from 0 again: a driver reset, not a resume */
+	f->events[0] = '\0';
+	qemu_restart(f, zero, 0);
+	assert_int_equal(f->resets, 1);
+	assert_string_equal(f->events, "RS0+S1+");
+	assert_false(vu_dev_suspended(f->d));
+	/* same bases, rings elsewhere: also a new driver */
+	qemu_stop(f, base);
+	f->events[0] = '\0';
+	qemu_restart(f, base, 4 * RING_SPAN);
+	assert_int_equal(f->resets, 2);
+	assert_string_equal(f->events, "RS0+S1+");
+	/* a suspended device that QEMU resets is reset at once */
+	qemu_stop(f, base);
+	msg(f, VU_RESET_OWNER, 1, NULL, 0);
+	assert_int_equal(vu_handle(f->d, &f->m, &f->reply), 0);
+	assert_int_equal(f->resets, 3);
+	assert_false(vu_dev_suspended(f->d));
+}
+
+static void test_stop_before_the_driver_ran_is_not_a_suspension(void **state)
+{
+	struct fx *f = *state;
+	uint32_t base[2];
+
+	qemu_create(f);
+	qemu_start(f, 0x170000000ull);
+	qemu_stop(f, base); /* never enabled */
+	assert_false(vu_dev_suspended(f->d));
+	assert_int_equal(f->resets, 0);
 }
 
 static void test_notify_writes_the_call_eventfd(void **state)
@@ -626,6 +738,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_qemu_sequence_starts_and_stops_both_queues),
+		T(test_pause_and_resume_keep_the_device_and_its_place),
+		T(test_a_new_driver_after_a_stop_resets),
+		T(test_stop_before_the_driver_ran_is_not_a_suspension),
 		T(test_notify_writes_the_call_eventfd),
 		T(test_get_config_returns_the_cid),
 		T(test_get_config_beyond_the_config_is_refused),

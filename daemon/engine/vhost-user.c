@@ -16,9 +16,21 @@
  *   mapped   = SET_VRING_NUM + SET_VRING_ADDR translated through the
  *              current memory table (remapped when the table changes);
  *   running  = all three; transitions are reported by ops->queue_state.
- * ops->reset fires once when a device that had a running queue is stopped
- * by GET_VRING_BASE or RESET_OWNER or loses its memory table; it comes
- * after queue_state(false) and before anything is unmapped.
+ * ops->reset fires once when a device that had a running queue is reset
+ * (RESET_OWNER), loses its memory table while running, or comes back
+ * from a stop as a different ring (below); it comes after
+ * queue_state(false) and before anything is unmapped.
+ *
+ * Suspension: QEMU 7.2 stops a vhost-user device with SET_VRING_ENABLE 0
+ * and GET_VRING_BASE both on a VM pause (QMP stop) and on a driver reset,
+ * and restarts it on cont with the same sequence as a driver start but
+ * with SET_VRING_BASE = what GET_VRING_BASE returned and the same ring
+ * addresses (measured: docs/integration-services.md). So GET_VRING_BASE
+ * does not reset: the device is suspended (connections kept, nothing
+ * runs) and each ring remembers its base and addresses. A ring that comes
+ * back with another base, size or address is a new driver: then reset
+ * fires before it runs. A driver that goes away for good looks suspended
+ * until QEMU disconnects.
  */
 #include "vhost-user.h"
 
@@ -43,6 +55,8 @@ struct vu_ring {
 	bool have_addr;
 	int kick_fd, call_fd, err_fd; /* owned */
 	bool started, enabled, running;
+	bool parked;	    /* stopped by GET_VRING_BASE while the device is suspended */
+	uint16_t park_base; /* what GET_VRING_BASE returned */
 };
 
 struct vu_dev {
@@ -52,7 +66,8 @@ struct vu_dev {
 	uint64_t protocol_features;
 	bool owner;
 	bool broken;
-	bool active; /* a queue ran since the last reset */
+	bool active;	/* a queue ran since the last reset */
+	bool suspended; /* stopped by GET_VRING_BASE, connections kept */
 	struct gm_table mem;
 	struct vu_ring ring[VU_NUM_QUEUES];
 };
@@ -127,6 +142,14 @@ struct vu_dev *vu_dev_free(struct vu_dev *d)
 	return NULL;
 }
 
+static bool vu_any_parked(const struct vu_dev *d)
+{
+	for (int q = 0; q < VU_NUM_QUEUES; q++)
+		if (d->ring[q].parked)
+			return true;
+	return false;
+}
+
 /* Reports a change of ring q's running state to the glue. */
 static void vu_update_running(struct vu_dev *d, int q)
 {
@@ -139,6 +162,8 @@ static void vu_update_running(struct vu_dev *d, int q)
 	if (run) {
 		vq_start(&r->vq);
 		d->active = true;
+		r->parked = false;
+		d->suspended = vu_any_parked(d); /* resumed once none is */
 	} else if (r->vq.broken) {
 		d->broken = true; /* survives the restart */
 	}
@@ -149,6 +174,9 @@ static void vu_update_running(struct vu_dev *d, int q)
 
 static void vu_fire_reset(struct vu_dev *d)
 {
+	d->suspended = false;
+	for (int q = 0; q < VU_NUM_QUEUES; q++)
+		d->ring[q].parked = false;
 	if (!d->active)
 		return;
 	d->active = false;
@@ -166,6 +194,21 @@ static int vu_map_ring(struct vu_dev *d, int q)
 	if (!r->have_addr || r->num == 0)
 		return 0;
 	return vq_map(&r->vq, &d->mem, r->num, r->desc, r->avail, r->used);
+}
+
+/* Ring q is set up again; unless it is the same as when it was parked
+ * (same), it belongs to another driver: the old connections go. */
+static void vu_unpark(struct vu_dev *d, int q, bool same)
+{
+	if (!d->ring[q].parked || same)
+		return;
+	vu_log(d, LOG_LVL_DEBUG, "queue %d restarts as a new ring: reset", q);
+	vu_fire_reset(d);
+}
+
+bool vu_dev_suspended(const struct vu_dev *d)
+{
+	return d->suspended;
 }
 
 /* Stops ring q (GET_VRING_BASE): no more kicks, not running. */
@@ -350,12 +393,15 @@ static int vu_set_mem_table(struct vu_dev *d, struct vu_msg *m, struct vu_msg *r
 		gm_clear(&t);
 		return r;
 	}
-	/* Everything popped points into the old mappings: stop first. */
+	/* Everything popped points into the old mappings: stop first. A
+	 * suspended device has nothing popped (nothing runs): it keeps its
+	 * connections, as on every resume. */
 	for (int q = 0; q < VU_NUM_QUEUES; q++) {
 		vq_unmap(&d->ring[q].vq);
 		vu_update_running(d, q);
 	}
-	vu_fire_reset(d);
+	if (!d->suspended)
+		vu_fire_reset(d);
 	gm_clear(&d->mem);
 	gm_move(&d->mem, &t);
 	for (int q = 0; q < VU_NUM_QUEUES; q++) {
@@ -378,6 +424,7 @@ static int vu_set_vring_num(struct vu_dev *d, struct vu_msg *m, struct vu_msg *r
 		return -EBUSY;
 	if (num == 0 || num > VQ_MAX_SIZE || (num & (num - 1)) != 0)
 		return -EINVAL;
+	vu_unpark(d, q, num == d->ring[q].num);
 	d->ring[q].num = num;
 	(void)vu_map_ring(d, q); /* SET_VRING_ADDR normally follows */
 	return 0;
@@ -402,6 +449,9 @@ static int vu_set_vring_addr(struct vu_dev *d, struct vu_msg *m, struct vu_msg *
 	ret = vq_map(&vq, &d->mem, r->num, le64toh(a[0]), le64toh(a[2]), le64toh(a[1]));
 	if (ret < 0)
 		return ret;
+	vu_unpark(d, (int)le32toh(w[0]),
+		  r->have_addr && r->desc == le64toh(a[0]) && r->used == le64toh(a[1]) &&
+			  r->avail == le64toh(a[2]));
 	r->vq = vq;
 	r->desc = le64toh(a[0]);
 	r->used = le64toh(a[1]);
@@ -421,6 +471,7 @@ static int vu_set_vring_base(struct vu_dev *d, struct vu_msg *m, struct vu_msg *
 		return -EBUSY;
 	if (num > UINT16_MAX)
 		return -EINVAL;
+	vu_unpark(d, q, num == d->ring[q].park_base);
 	vq_set_base(&d->ring[q].vq, (uint16_t)num);
 	return 0;
 }
@@ -433,7 +484,11 @@ static int vu_get_vring_base(struct vu_dev *d, struct vu_msg *m, struct vu_msg *
 	if (r < 0)
 		return r;
 	vu_stop_ring(d, q);
-	vu_fire_reset(d);
+	if (d->active) { /* suspend: connections stay until the ring returns */
+		d->suspended = true;
+		d->ring[q].parked = true;
+		d->ring[q].park_base = vq_get_base(&d->ring[q].vq);
+	}
 	d->broken = false;
 	d->ring[q].vq.broken = false;
 	s[0] = htole32((uint32_t)q);
@@ -601,6 +656,47 @@ static int vu_dispatch(struct vu_dev *d, const struct vu_handler *h, struct vu_m
 	return h->fn(d, m, reply);
 }
 
+/* Logs request m (and its reply) at debug level: what QEMU asked, with the
+ * queue and value of the small requests that change a ring. */
+static void vu_log_request(struct vu_dev *d, const struct vu_handler *h, const struct vu_msg *m,
+			   const struct vu_msg *reply)
+{
+	uint32_t w[2] = { 0, 0 };
+
+	if (!h)
+		return;
+	if (m->size == 8)
+		memcpy(w, m->payload, sizeof(w));
+	switch (m->request) {
+	case VU_SET_VRING_NUM:
+	case VU_SET_VRING_BASE:
+	case VU_SET_VRING_ENABLE:
+		vu_log(d, LOG_LVL_DEBUG, "%s queue %u num %u", h->name, le32toh(w[0]),
+		       le32toh(w[1]));
+		break;
+	case VU_GET_VRING_BASE:
+		if (reply->size == 8)
+			memcpy(&w[1], reply->payload + 4, sizeof(w[1]));
+		vu_log(d, LOG_LVL_DEBUG, "%s queue %u -> %u", h->name, le32toh(w[0]),
+		       le32toh(w[1]));
+		break;
+	case VU_SET_VRING_KICK:
+	case VU_SET_VRING_CALL:
+	case VU_SET_VRING_ERR:
+		vu_log(d, LOG_LVL_DEBUG, "%s queue %u%s", h->name,
+		       (unsigned)(le32toh(w[0]) & VU_VRING_IDX_MASK),
+		       le32toh(w[0]) & VU_VRING_NOFD ? " (no fd)" : "");
+		break;
+	case VU_SET_FEATURES:
+	case VU_SET_PROTOCOL_FEATURES:
+		vu_log(d, LOG_LVL_DEBUG, "%s 0x%llx", h->name,
+		       (unsigned long long)(((uint64_t)le32toh(w[1]) << 32) | le32toh(w[0])));
+		break;
+	default:
+		vu_log(d, LOG_LVL_DEBUG, "%s (size %u)", h->name, m->size);
+	}
+}
+
 bool vu_reply_pending(const struct vu_msg *reply)
 {
 	return (reply->flags & VU_FLAG_REPLY) != 0;
@@ -620,6 +716,8 @@ int vu_handle(struct vu_dev *d, struct vu_msg *m, struct vu_msg *reply)
 		m->nfds = VU_MAX_FDS; /* never trust a count we did not set */
 	r = h ? vu_dispatch(d, h, m, reply) : -EOPNOTSUPP;
 	vu_msg_close_fds(m);
+	if (r == 0)
+		vu_log_request(d, h, m, reply);
 	if (r < 0) {
 		vu_log(d, h ? LOG_LVL_ERR : LOG_LVL_WARN, "vhost-user request %s (%u), size %u: %s",
 		       h ? h->name : "unknown", m->request, m->size, strerror(-r));

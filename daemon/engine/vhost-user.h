@@ -15,7 +15,8 @@
  * A queue runs when it has a ring (SET_VRING_NUM/ADDR over a memory table),
  * a kick fd, and is enabled. As in libvhost-user, rings start disabled when
  * VHOST_USER_F_PROTOCOL_FEATURES is negotiated (SET_VRING_ENABLE 1 starts
- * them) and enabled otherwise; GET_VRING_BASE stops a ring.
+ * them) and enabled otherwise; GET_VRING_BASE stops a ring and suspends
+ * the device (vu_dev_suspended) rather than resetting it.
  */
 #ifndef VMSVC_VHOST_USER_H
 #define VMSVC_VHOST_USER_H
@@ -150,6 +151,13 @@ void vu_dev_set_broken(struct vu_dev *d);
 
 /** True if the device or one of its queues is broken. */
 bool vu_dev_broken(const struct vu_dev *d);
+
+/**
+ * True while the device is suspended: QEMU stopped its rings with
+ * GET_VRING_BASE (VM paused, or the driver stopping) and has not restarted
+ * them; the connections are kept (see vhost-user.c).
+ */
+bool vu_dev_suspended(const struct vu_dev *d);
 
 /** Negotiated virtio features (0 before SET_FEATURES). */
 uint64_t vu_dev_features(const struct vu_dev *d);

@@ -6,9 +6,12 @@
 #
 #   daemon_init           make the private folder (mktemp -d, short path) once per
 #                         bats file; export VMSVC_CONFIG_DIR=ROOT/etc and
-#                         VMSVC_RUNTIME_DIR=ROOT/run (so `vmsvc` uses them too)
-#   daemon_start [ARGS]   daemon_init, then start vmsvcd --verbose ARGS in the
-#                         background (log: ROOT/daemon.log); wait until
+#                         VMSVC_RUNTIME_DIR=ROOT/run (so `vmsvc` uses them too),
+#                         and VMSVC_STATE_DIR=ROOT/state (vmsvcd's state folder,
+#                         never /var/lib/vmsvc, also for a vmsvcd started directly)
+#   daemon_start [ARGS]   daemon_init, then start vmsvcd --verbose --state-dir
+#                         ROOT/state ARGS in the background (log: ROOT/daemon.log;
+#                         the state survives daemon_stop/daemon_start); wait until
 #                         control.sock and every VM's NAME.vhost and NAME.vsock
 #                         exist; records the PID
 #   daemon_stop           SIGTERM, wait for the exit; fail unless it exited 0,
@@ -119,6 +122,7 @@ daemon_init() {
 	fi
 	export E2E_ROOT
 	export VMSVC_CONFIG_DIR=$E2E_ROOT/etc VMSVC_RUNTIME_DIR=$E2E_ROOT/run
+	export VMSVC_STATE_DIR=$E2E_ROOT/state
 }
 
 vmsvc() {
@@ -183,7 +187,8 @@ daemon_start() {
 	# even to a later test (another process than this one).
 	(
 		ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
-			"$VMSVC_VMSVCD" --verbose "$@" </dev/null >>"$E2E_ROOT/daemon.log" 2>&1 &
+			"$VMSVC_VMSVCD" --verbose --state-dir "$VMSVC_STATE_DIR" "$@" \
+			</dev/null >>"$E2E_ROOT/daemon.log" 2>&1 &
 		echo $! >"$E2E_ROOT/daemon.pid.tmp"
 		mv "$E2E_ROOT/daemon.pid.tmp" "$E2E_ROOT/daemon.pid"
 		rc=0

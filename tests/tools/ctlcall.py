@@ -19,7 +19,8 @@ def call(path, req):
     s.connect(path)
     s.send(req.encode())
     fds = array.array("i")
-    msg, anc, _, _ = s.recvmsg(65536, socket.CMSG_SPACE(4 * fds.itemsize))
+    # CTL_MSG_MAX (lib/ctlproto.h) and one byte: a longer reply shows as MSG_TRUNC
+    msg, anc, _, _ = s.recvmsg(192 * 1024 + 1, socket.CMSG_SPACE(4 * fds.itemsize))
     for level, kind, data in anc:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds.frombytes(data[: len(data) - len(data) % fds.itemsize])

@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""kvpfake.py RUNDIR LOG [--vm NAME=VMID]... - a stand-in for vmsvcd's
-"kvp" and "kvp-watch" control operations (docs/control-protocol.md), so
-that tests/cli-kvp.bats can check vmsvc kvp's host side before and apart
-from the real daemon.
+"""kvpfake.py RUNDIR LOG [--vm NAME=VMID[,stale]]... - a stand-in for
+vmsvcd's "kvp" and "kvp-watch" control operations
+(docs/control-protocol.md), so that tests/cli-kvp.bats can check vmsvc
+kvp's host side before and apart from the real daemon.
 
 Serves RUNDIR/control.sock (SOCK_SEQPACKET) and appends every request to
-LOG, one JSON line each, then prints "ready". Pools per VM start as:
+LOG, one JSON line each, then prints "ready". A list is answered like a
+watch: {"ok":true,"vm":NAME} with a stream of one item per line, then its
+end. Pools per VM start as:
   guest:     greeting = "hello world\\n", bin = 00 ff, "a key" = "x\\ty"
   intrinsic: HostName = NAME, OSName = "Debian GNU/Linux 12"
+With ",stale" the VM's guest and intrinsic items say "stale": true.
 Special VM names: "off" answers EOPNOTSUPP, "secret" EACCES; a name that is
 not a --vm is ENOENT. set of the key "__end__" ends every watch stream,
 "__overflow__" sends {"op":"overflow"} first.
@@ -49,7 +52,7 @@ def get_bytes(req, name):
     return None
 
 
-def item(pool, key, value, g, op=None):
+def item(pool, key, value, g, op=None, stale=False):
     o = {"pool": pool}
     if op:
         o["op"] = op
@@ -57,7 +60,21 @@ def item(pool, key, value, g, op=None):
     if value is not None:
         put_bytes(o, "value", value)
     o["gen"] = g
+    if stale and pool != "host":
+        o["stale"] = True
     return o
+
+
+def stream(lines):
+    """The client's end of a stream that carries lines, then ends."""
+    ours, theirs = socket.socketpair()
+
+    def write():
+        with ours:
+            for line in lines:
+                ours.sendall(line.encode() + b"\n")
+    threading.Thread(target=write, daemon=True).start()
+    return theirs
 
 
 def find_vm(arg):
@@ -92,9 +109,9 @@ def kvp(req, name, vm):
         return fail("EINVAL", f"no pool '{pool}'")
     if action == "list":
         prefix = req.get("prefix", "").encode()
-        items = [item(p, k, v, g) for p in POOLS if pool in (None, p)
+        items = [item(p, k, v, g, stale=vm["stale"]) for p in POOLS if pool in (None, p)
                  for k, (v, g) in sorted(pools[p].items()) if k.startswith(prefix)]
-        return {"ok": True, "vm": name, "items": items}
+        return {"ok": True, "vm": name}, stream(json.dumps(i) for i in items)
     key = get_bytes(req, "key")
     if key is None:
         return fail("EINVAL", "no key")
@@ -102,7 +119,7 @@ def kvp(req, name, vm):
         for p in POOLS:
             if pool in (None, p) and key in pools[p]:
                 v, g = pools[p][key]
-                return dict(item(p, key, v, g), ok=True)
+                return dict(item(p, key, v, g, stale=vm["stale"]), ok=True)
         return fail("ENOENT", "no such key")
     if action == "set":
         value = get_bytes(req, "value")
@@ -135,7 +152,8 @@ def answer(req):
     if vm is None:
         return fail("ENOENT", f"no VM '{req.get('vm')}'"), None
     if req.get("op") == "kvp":
-        return kvp(req, name, vm), None
+        reply = kvp(req, name, vm)
+        return reply if isinstance(reply, tuple) else (reply, None)
     if req.get("op") == "kvp-watch":
         ours, theirs = socket.socketpair()
         watchers.append([name, req.get("pool"), req.get("prefix", "").encode(), ours])
@@ -168,7 +186,8 @@ def main():
         if args[0] != "--vm":
             sys.exit(f"kvpfake: bad option {args[0]}")
         name, vmid = args[1].split("=", 1)
-        vms[name] = {"id": vmid, "pools": {
+        vmid, _, flag = vmid.partition(",")
+        vms[name] = {"id": vmid, "stale": flag == "stale", "pools": {
             "host": {},
             "guest": {b"greeting": (b"hello world\n", 1), b"bin": (b"\0\xff", 1),
                       b"a key": (b"x\ty", 1)},
