@@ -196,15 +196,14 @@ void akvi_compute(struct kvpool *p, const struct akvi_src *src)
 
 	afacts_read(&f, src->os_release);
 	afacts_hostname(host, sizeof(host));
-	if (strcmp(host, "(none)") == 0)
-		host[0] = '\0'; /* the kernel's "not set" */
 	if (uname(&u) < 0)
 		memset(&u, 0, sizeof(u));
 	akvi_fqdn(host, hosts ? hosts : "", u.domainname, fqdn, sizeof(fqdn));
 	put(p, "HostName", host);
-	put(p, "FullyQualifiedDomainName", host[0] ? fqdn : "");
-	put(p, "OSName", f.os_name);
-	put(p, "OSId", f.os_id);
+	put(p, "FullyQualifiedDomainName", fqdn);
+	/* os-release(5)'s defaults for a system without the file */
+	put(p, "OSName", f.os_name[0] ? f.os_name : "Linux");
+	put(p, "OSId", f.os_id[0] ? f.os_id : "linux");
 	put(p, "OSVersion", f.os_version);
 	put(p, "KernelVersion", u.release);
 	put(p, "Architecture", u.machine);

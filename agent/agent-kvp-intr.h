@@ -3,14 +3,16 @@
  * agent-kvp-intr.h - the intrinsic pool: what the agent tells about the
  * guest (docs/integration-services.md, "Key-value exchange"):
  *
- *   HostName                  gethostname (not the kernel's "(none)")
+ *   HostName                  gethostname
  *   FullyQualifiedDomainName  the host name when it has a dot; else the
  *                             first dotted name of its /etc/hosts line
  *                             that starts with it (or any dotted name
  *                             there); else HOST.DOMAIN with uname's NIS
  *                             domain; else the host name (no NSS: the
  *                             static agent has none)
- *   OSName, OSId, OSVersion   os-release PRETTY_NAME, ID, VERSION_ID
+ *   OSName, OSId, OSVersion   os-release PRETTY_NAME (else NAME), ID,
+ *                             VERSION_ID; without os-release, its own
+ *                             defaults: "Linux", "linux", no OSVersion
  *   KernelVersion             uname -r
  *   Architecture              uname -m
  *   NetworkAddressIPv4/IFACE  the interface's addresses, blank-separated,
@@ -18,7 +20,7 @@
  *   AgentVersion              this agent's version
  *   BootTime                  /proc/stat btime, RFC 3339 UTC
  *
- * A fact that is unknown (no os-release, ...) has no key. Kept current:
+ * A fact that is unknown (no address, no btime, ...) has no key. Kept current:
  * rtnetlink address and link events (from the kernel only), hostname
  * changes (poll on /proc/sys/kernel/hostname), and the caller's rescan;
  * a burst of events is one recomputation, AKVI_SETTLE_MS after its first.

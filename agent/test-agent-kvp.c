@@ -858,10 +858,12 @@ static void intrinsic_pool_holds_the_facts(void **state)
 	assert_null(kvpool_get(&p, "NetworkAddressIPv4/lo", 21));
 	assert_null(kvpool_get(&p, "NetworkAddressIPv6/lo", 21));
 	kvpool_clear(&p);
-	/* without os-release: no OS keys */
+	/* without os-release: its defaults (os-release(5)), no version */
 	src.os_release = "/nonexistent/os-release";
 	akvi_compute(&p, &src);
-	assert_null(kvpool_get(&p, "OSName", 6));
+	assert_value(&p, "OSName", "Linux");
+	assert_value(&p, "OSId", "linux");
+	assert_null(kvpool_get(&p, "OSVersion", 9));
 	assert_non_null(kvpool_get(&p, "KernelVersion", 13));
 	kvpool_clear(&p);
 }
