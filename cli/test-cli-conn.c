@@ -133,24 +133,29 @@ static void test_hello_of_another_major_version_refused(void **state)
 	pair_close(&p);
 }
 
-static void test_credit_only_for_the_channel_we_send_on(void **state)
+/* What reading HELLO and a CREDIT for credit_chan gives a connection that
+ * sends on send_chan. */
+static int credit_on(uint16_t send_chan, uint16_t credit_chan)
 {
 	struct sess_buf b = { 0 };
 	struct pair p;
+	int r;
 
+	pair_open(&p, send_chan);
+	hello(&b, 1000);
+	sess_frame_credit(&b, credit_chan, 1);
+	agent_send(&p, &b);
+	r = cli_conn_read(&p.c, handler, &p);
+	pair_close(&p);
+	return r;
+}
+
+static void test_credit_only_for_the_channel_we_send_on(void **state)
+{
 	(void)state;
-	pair_open(&p, 0); /* GET: we send no data */
-	hello(&b, 1000);
-	sess_frame_credit(&b, SESS_CH_FILE, 1);
-	agent_send(&p, &b);
-	assert_int_equal(cli_conn_read(&p.c, handler, &p), -EPROTO);
-	pair_close(&p);
-	pair_open(&p, SESS_CH_STDIN);
-	hello(&b, 1000);
-	sess_frame_credit(&b, SESS_CH_STDOUT, 1);
-	agent_send(&p, &b);
-	assert_int_equal(cli_conn_read(&p.c, handler, &p), -EPROTO);
-	pair_close(&p);
+	assert_int_equal(credit_on(SESS_CH_FILE, SESS_CH_FILE), 0);
+	assert_int_equal(credit_on(0, SESS_CH_FILE), -EPROTO); /* GET: we send no data */
+	assert_int_equal(credit_on(SESS_CH_STDIN, SESS_CH_STDOUT), -EPROTO);
 }
 
 static void test_frames_reach_the_handler_until_the_end(void **state)

@@ -369,15 +369,23 @@ static unsigned mode_of(const char *p)
 	return st.st_mode & 07777;
 }
 
-static void test_folder_gets_its_mode_when_the_sender_leaves_it(void **state)
+/* A receiver of a tree "t" (root mode root_mode) into a new folder. */
+static struct xfer_recv *tree_into(const char *folder, uint32_t root_mode)
 {
 	char msg[XFER_MSG_SIZE];
 	struct xfer_recv *r;
 
+	assert_int_equal(mkdir(at("%s", folder), 0755), 0);
+	assert_int_equal(xfer_recv_new(path, SESS_PUT_TREE, &r, msg), 0);
+	assert_int_equal(feed_dir(r, "t", root_mode), 0);
+	return r;
+}
+
+static void test_folder_gets_its_mode_when_the_sender_leaves_it(void **state)
+{
+	struct xfer_recv *r = tree_into("m", 0751);
+
 	(void)state;
-	mkdir(at("m"), 0755);
-	assert_int_equal(xfer_recv_new(at("m"), SESS_PUT_TREE, &r, msg), 0);
-	assert_int_equal(feed_dir(r, "t", 0751), 0);
 	assert_int_equal(feed_dir(r, "a", 0555), 0);
 	assert_int_equal(feed_dir(r, "a/x", 0500), 0);
 	assert_int_equal(feed_dir(r, "a/x/y", 0510), 0);
@@ -403,15 +411,12 @@ static void test_folder_gets_its_mode_when_the_sender_leaves_it(void **state)
  * Each folder is done with once the sender moves past it. */
 static void test_many_folders_each_done_when_left(void **state)
 {
-	char msg[XFER_MSG_SIZE], name[1024] = "", full[1600];
-	struct xfer_recv *r;
+	struct xfer_recv *r = tree_into("w", 0755);
+	char name[1024] = "", full[1600];
 	uint64_t n = 1;
 	size_t len = 0;
 
 	(void)state;
-	mkdir(at("w"), 0755);
-	assert_int_equal(xfer_recv_new(at("w/t"), SESS_PUT_TREE, &r, msg), 0);
-	assert_int_equal(feed_dir(r, "t", 0755), 0);
 	for (int i = 0; i < 1000; i++, n++) {
 		char sib[16];
 
@@ -439,13 +444,9 @@ static void test_many_folders_each_done_when_left(void **state)
  * entry is made if the folder still lets the user write (root here). */
 static void test_sender_back_in_a_left_folder(void **state)
 {
-	char msg[XFER_MSG_SIZE];
-	struct xfer_recv *r;
+	struct xfer_recv *r = tree_into("back", 0755);
 
 	(void)state;
-	mkdir(at("back"), 0755);
-	assert_int_equal(xfer_recv_new(at("back/t"), SESS_PUT_TREE, &r, msg), 0);
-	assert_int_equal(feed_dir(r, "t", 0755), 0);
 	assert_int_equal(feed_dir(r, "a", 0755), 0);
 	assert_int_equal(feed_dir(r, "b", 0750), 0);
 	assert_int_equal(mode_of(at("back/t/a")), 0755);
