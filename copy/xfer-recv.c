@@ -58,7 +58,8 @@ struct xfer_recv {
 	struct sess_meta meta;
 	struct sha256_ctx sha;
 	char *opened;	       /* the path of the deepest open folder ("": the root) */
-	struct level *levels;  /* the open folders, the root first */
+	struct level *levels;  /* the open folders, the root first: at most one per
+				* component of a name (64 KiB), not one per folder */
 	size_t depth, nlevels; /* in use, allocated */
 	struct xfer_progress prog;
 	char msg[XFER_MSG_SIZE];
