@@ -8,6 +8,11 @@
  * writes each DATA frame to the temporary file as it comes and credits it
  * back at once. The end of the stream at any point drops what was not
  * committed.
+ *
+ * Bounds: every frame the host sends may queue an answer (CREDIT for DATA,
+ * PONG for PING), so while OUT_HIGH bytes wait to be sent no further frame
+ * is handled and the stream is not read: a host that sends without reading
+ * stalls its own copy instead of growing the agent's memory.
  */
 #include <errno.h>
 #include <poll.h>
@@ -17,7 +22,8 @@
 #include "agent-log.h"
 #include "xfer.h"
 
-/* The sender stops queueing while this much waits to be sent. */
+/* The sender stops queueing, and the host's frames wait, while this much
+ * waits to be sent. */
 #define OUT_HIGH (512 * 1024)
 
 struct acopy {
@@ -28,6 +34,11 @@ struct acopy {
 	struct sess_credit credit;
 	bool sent_all;
 };
+
+static bool backed_up(const struct acopy *x)
+{
+	return x->c->out.len >= OUT_HIGH;
+}
 
 static void send_result(struct acopy *x, int err, const char *msg)
 {
@@ -90,7 +101,7 @@ static int on_frame(struct acopy *x, const struct sess_frame *f)
 /* GET: queues what the credit allows. 0, or a negative errno. */
 static int fill(struct acopy *x)
 {
-	while (x->s && !x->sent_all && x->c->out.len < OUT_HIGH) {
+	while (x->s && !x->sent_all && !backed_up(x)) {
 		int r = xfer_send_step(x->s, &x->c->out, &x->credit.avail[SESS_CH_FILE]);
 
 		if (r == 2)
@@ -114,7 +125,8 @@ static int loop(struct acopy *x)
 	for (;;) {
 		struct pollfd p = { .fd = x->c->sock };
 
-		while ((r = aconn_next(x->c, &f)) > 0)
+		r = 0;
+		while (!backed_up(x) && (r = aconn_next(x->c, &f)) > 0)
 			if ((r = on_frame(x, &f)) != 0)
 				return r < 0 ? r : 0;
 		if (r < 0) {
@@ -126,6 +138,8 @@ static int loop(struct acopy *x)
 		if ((r = fill(x)) < 0)
 			return r;
 		p.events = aconn_events(x->c);
+		if (backed_up(x))
+			p.events &= (short)~POLLIN;
 		if (poll(&p, 1, -1) < 0 && errno != EINTR)
 			return -errno;
 		aconn_io(x->c, p.revents);

@@ -185,7 +185,8 @@ void cli_tty_restore(void);
 /* The terminal's size: 0, or -errno when fd is no terminal (or says 0x0). */
 int cli_tty_size(int fd, struct winsize *ws);
 
-/* --- cli-session.c: VM Session requests (exec, shell) through vmsvcd --- */
+/* --- cli-session.c: VM Session requests (exec, shell) through vmsvcd; the
+ * stream itself is cli-conn.h's, shared with cp --- */
 /* Exit codes of exec and shell for vmsvc's own failures (as env and docker),
  * and for a time limit that ran out (as timeout(1); vm shutdown too). */
 enum {
@@ -207,10 +208,6 @@ struct cli_session {
 	uint32_t timeout_ms; /* 0: none */
 	bool shell;	     /* SIGTERM and SIGHUP end the session instead of being forwarded */
 };
-/* Asks vmsvcd for a stream to VM vm's agent (PEER already in it): the fd
- * (the caller closes it) with label set to "VM 'NAME'", or -1 with the
- * reason printed (exec, shell and cp then exit EXIT_SESSION_FAIL). */
-int cli_session_open(const char *vm, char *label, size_t size);
 /* Runs the request to its end: the command's exit status, 128+N for a
  * signal, or EXIT_SESSION_FAIL / EXIT_CANNOT_EXEC / EXIT_NOT_FOUND with a
  * message on stderr. */

@@ -4,7 +4,9 @@
  * fed straight to the receiver (no socket): safe names and paths, the
  * temporary file's commit and drop, a file and a tree end to end, a damaged
  * file never committed, links never followed (sent or already in the
- * destination), cp's folder semantics, an abandoned copy leaving nothing.
+ * destination), cp's folder semantics, an abandoned copy leaving nothing,
+ * and a tree's folders getting their mode as soon as the sender leaves
+ * them (the receiver keeps no list of folders, however many a tree has).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -327,6 +329,139 @@ static void test_abandoned_copy_leaves_nothing(void **state)
 	assert_int_equal(leftovers(at("ab")), 0);
 }
 
+/* One frame from a hand-made sender: what the receiver makes of it. */
+static int feed(struct xfer_recv *r, struct sess_buf *b)
+{
+	struct sess_buf credit = { 0 };
+	struct sess_frame f;
+	int e;
+
+	assert_int_equal(b->err, 0);
+	assert_true(sess_frame_parse(b->data, b->len, &f) > 0);
+	e = xfer_recv_frame(r, &f, &credit);
+	sess_buf_free(b);
+	sess_buf_free(&credit);
+	*b = (struct sess_buf){ 0 };
+	return e;
+}
+
+static int feed_dir(struct xfer_recv *r, const char *name, uint32_t mode)
+{
+	struct sess_buf b = { 0 };
+
+	sess_enc_meta(&b, &(struct sess_meta){ .type = SESS_F_DIR, .name = name, .mode = mode });
+	return feed(r, &b);
+}
+
+static int feed_end(struct xfer_recv *r, uint64_t count)
+{
+	struct sess_buf b = { 0 };
+
+	sess_enc_end(&b, &(struct sess_end){ .count = count });
+	return feed(r, &b);
+}
+
+static unsigned mode_of(const char *p)
+{
+	struct stat st;
+
+	assert_int_equal(stat(p, &st), 0);
+	return st.st_mode & 07777;
+}
+
+/* A receiver of a tree "t" (root mode root_mode) into a new folder. */
+static struct xfer_recv *tree_into(const char *folder, uint32_t root_mode)
+{
+	char msg[XFER_MSG_SIZE];
+	struct xfer_recv *r;
+
+	assert_int_equal(mkdir(at("%s", folder), 0755), 0);
+	assert_int_equal(xfer_recv_new(path, SESS_PUT_TREE, &r, msg), 0);
+	assert_int_equal(feed_dir(r, "t", root_mode), 0);
+	return r;
+}
+
+static void test_folder_gets_its_mode_when_the_sender_leaves_it(void **state)
+{
+	struct xfer_recv *r = tree_into("m", 0751);
+
+	(void)state;
+	assert_int_equal(feed_dir(r, "a", 0555), 0);
+	assert_int_equal(feed_dir(r, "a/x", 0500), 0);
+	assert_int_equal(feed_dir(r, "a/x/y", 0510), 0);
+	/* Filling: the folders are 0700 while entries may still come. */
+	assert_int_equal(mode_of(at("m/t/a")), 0700);
+	assert_int_equal(mode_of(at("m/t/a/x")), 0700);
+	assert_int_equal(feed_dir(r, "a/z", 0750), 0);
+	/* a/x and a/x/y are complete once an entry outside them comes. */
+	assert_int_equal(mode_of(at("m/t/a/x/y")), 0510);
+	assert_int_equal(mode_of(at("m/t/a/x")), 0500);
+	assert_int_equal(mode_of(at("m/t/a")), 0700);
+	assert_int_equal(feed_dir(r, "ab", 0705), 0); /* "ab" is not below "a" */
+	assert_int_equal(mode_of(at("m/t/a/z")), 0750);
+	assert_int_equal(mode_of(at("m/t/a")), 0555);
+	assert_int_equal(mode_of(at("m/t/ab")), 0700);
+	assert_int_equal(feed_end(r, 6), 1);
+	assert_int_equal(mode_of(at("m/t/ab")), 0705);
+	assert_int_equal(mode_of(at("m/t")), 0751);
+	xfer_recv_free(r);
+}
+
+/* A hostile or huge tree: many folders side by side and one deep path.
+ * Each folder is done with once the sender moves past it. */
+static void test_many_folders_each_done_when_left(void **state)
+{
+	struct xfer_recv *r = tree_into("w", 0755);
+	char name[1024] = "", full[1600];
+	uint64_t n = 1;
+	size_t len = 0;
+
+	(void)state;
+	for (int i = 0; i < 1000; i++, n++) {
+		char sib[16];
+
+		snprintf(sib, sizeof(sib), "d%d", i);
+		assert_int_equal(feed_dir(r, sib, 0711), 0);
+		if (i > 0) {
+			snprintf(sib, sizeof(sib), "d%d", i - 1);
+			assert_int_equal(mode_of(at("w/t/%s", sib)), 0711);
+		}
+	}
+	for (int i = 0; i < 200; i++, n++) {
+		len += (size_t)snprintf(name + len, sizeof(name) - len, "%se", i ? "/" : "");
+		assert_int_equal(feed_dir(r, name, 0701), 0);
+	}
+	assert_int_equal(mode_of(at("w/t/d999")), 0711);
+	assert_int_equal(mode_of(at("w/t/e/e")), 0700);
+	assert_int_equal(feed_end(r, n), 1);
+	assert_int_equal(mode_of(at("w/t/e/e")), 0701);
+	snprintf(full, sizeof(full), "%s/w/t/%s", dir, name);
+	assert_int_equal(mode_of(full), 0701);
+	xfer_recv_free(r);
+}
+
+/* A sender that comes back into a folder it left: no crash, no list; the
+ * entry is made if the folder still lets the user write (root here). */
+static void test_sender_back_in_a_left_folder(void **state)
+{
+	struct xfer_recv *r = tree_into("back", 0755);
+
+	(void)state;
+	assert_int_equal(feed_dir(r, "a", 0755), 0);
+	assert_int_equal(feed_dir(r, "b", 0750), 0);
+	assert_int_equal(mode_of(at("back/t/a")), 0755);
+	if (geteuid() == 0) {
+		assert_int_equal(feed_dir(r, "a/late", 0705), 0);
+		assert_int_equal(feed_end(r, 4), 1);
+		assert_int_equal(mode_of(at("back/t/a/late")), 0705);
+	} else {
+		assert_int_equal(chmod(at("back/t/a"), 0555), 0);
+		assert_int_equal(feed_dir(r, "a/late", 0705), -EACCES);
+	}
+	assert_int_equal(mode_of(at("back/t/b")), 0750);
+	xfer_recv_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -338,6 +473,9 @@ int main(void)
 		cmocka_unit_test(test_tree_links_never_followed),
 		cmocka_unit_test(test_link_in_destination_replaced_not_written_through),
 		cmocka_unit_test(test_abandoned_copy_leaves_nothing),
+		cmocka_unit_test(test_folder_gets_its_mode_when_the_sender_leaves_it),
+		cmocka_unit_test(test_many_folders_each_done_when_left),
+		cmocka_unit_test(test_sender_back_in_a_left_folder),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

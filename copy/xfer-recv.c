@@ -10,8 +10,15 @@
  *   rename, fsync of the folder) after its END, and only if the SHA-256 of
  *   what was written is the sender's;
  * - folders are made 0700 while they fill (a read-only folder can still be
- *   filled) and get their mode (and with -p their times) at the tree's END,
- *   deepest first.
+ *   filled) and get their mode (and with -p their owner and times) once
+ *   they are complete: the sender walks the tree depth first, so a folder
+ *   is complete when an entry outside it comes (or the tree's END). Only
+ *   the folders on the path to the current entry are remembered (a stack
+ *   of prefixes of one path), so what the receiver holds is bounded by the
+ *   longest name the protocol allows (64 KiB), however many folders a tree
+ *   has. A sender that comes back into a folder it left gets no error
+ *   from this: the folder already has its mode, and the kernel decides
+ *   whether the guest user may still write into it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,8 +35,9 @@
 #include "util.h"
 #include "xfer.h"
 
-struct dirfix {
-	char *rel; /* below treefd; "" for the root */
+/* A folder on the path to the current entry, waiting for its mode. */
+struct level {
+	size_t len; /* its path below treefd: the first len bytes of r->opened */
 	bool created;
 	uint32_t mode, uid, gid;
 	int64_t mtime_ns;
@@ -49,8 +57,10 @@ struct xfer_recv {
 	char *name, *path; /* in dirfd; for messages */
 	struct sess_meta meta;
 	struct sha256_ctx sha;
-	struct dirfix *dirs;
-	size_t ndirs;
+	char *opened;	       /* the path of the deepest open folder ("": the root) */
+	struct level *levels;  /* the open folders, the root first: at most one per
+				* component of a name (64 KiB), not one per folder */
+	size_t depth, nlevels; /* in use, allocated */
 	struct xfer_progress prog;
 	char msg[XFER_MSG_SIZE];
 };
@@ -148,9 +158,8 @@ struct xfer_recv *xfer_recv_free(struct xfer_recv *r)
 	end_file(r);
 	safe_close(r->basefd);
 	safe_close(r->treefd);
-	for (size_t i = 0; i < r->ndirs; i++)
-		free(r->dirs[i].rel);
-	free(r->dirs);
+	free(r->opened);
+	free(r->levels);
 	free(r->rootname);
 	free(r->shown);
 	free(r);
@@ -219,20 +228,34 @@ static int begin_file(struct xfer_recv *r, const struct sess_meta *m)
 	return 0;
 }
 
-static int add_dirfix(struct xfer_recv *r, const char *rel, bool created, const struct sess_meta *m)
+/* Remembers folder rel (below treefd), which is below every open folder,
+ * until it is complete. */
+static int open_level(struct xfer_recv *r, const char *rel, bool created, const struct sess_meta *m)
 {
-	struct dirfix *d = realloc(r->dirs, (r->ndirs + 1) * sizeof(*d));
+	char *path = strdup(rel);
 
-	if (!d)
+	if (!path)
 		return -ENOMEM;
-	r->dirs = d;
-	d[r->ndirs] = (struct dirfix){ .rel = strdup(rel),
-				       .created = created,
-				       .mode = m->mode,
-				       .uid = m->uid,
-				       .gid = m->gid,
-				       .mtime_ns = m->mtime_ns };
-	return d[r->ndirs++].rel ? 0 : -ENOMEM;
+	if (r->depth == r->nlevels) {
+		size_t n = r->nlevels ? 2 * r->nlevels : 16;
+		struct level *l = reallocarray(r->levels, n, sizeof(*l));
+
+		if (!l) {
+			free(path);
+			return -ENOMEM;
+		}
+		r->levels = l;
+		r->nlevels = n;
+	}
+	free(r->opened);
+	r->opened = path;
+	r->levels[r->depth++] = (struct level){ .len = strlen(rel),
+						.created = created,
+						.mode = m->mode,
+						.uid = m->uid,
+						.gid = m->gid,
+						.mtime_ns = m->mtime_ns };
+	return 0;
 }
 
 static int make_dir(struct xfer_recv *r, const struct sess_meta *m)
@@ -254,7 +277,7 @@ static int make_dir(struct xfer_recv *r, const struct sess_meta *m)
 			return fail(r, -errno, "cannot open folder '%s': %s", r->path, why(-errno));
 		r->treefd = fd;
 	}
-	return add_dirfix(r, r->started ? m->name : "", created, m);
+	return open_level(r, r->started ? m->name : "", created, m);
 }
 
 /* The sender's mtime (ns since the epoch, maybe negative) as a timespec
@@ -303,6 +326,54 @@ static int make_link(struct xfer_recv *r, const struct sess_meta *m)
 	return 0;
 }
 
+/* Folder rel gets its mode (with -p: owner and times): it is complete. */
+static int fix_dir(struct xfer_recv *r, const char *rel, const struct level *d)
+{
+	struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, mtime_ts(d->mtime_ns) };
+	bool preserve = r->flags & SESS_PUT_PRESERVE;
+	_cleanup_close_ int fd = xfer_open_beneath(r->treefd, rel);
+
+	if (fd < 0)
+		return d->created ? fail(r, fd, "cannot open folder '%s/%s': %s", r->shown, rel,
+					 why(fd))
+				  : 0;
+	if (preserve && geteuid() == 0)
+		(void)!fchown(fd, d->uid, d->gid);
+	if ((d->created || preserve) && fchmod(fd, d->mode & 07777) < 0 && d->created)
+		return fail(r, -errno, "cannot set the mode of '%s/%s': %s", r->shown, rel,
+			    why(-errno));
+	if (preserve)
+		futimens(fd, ts);
+	return 0;
+}
+
+/* Whether entry name is below the deepest open folder. */
+static bool below_top(const struct xfer_recv *r, const char *name)
+{
+	size_t len = r->levels[r->depth - 1].len;
+
+	return len == 0 || (strncmp(name, r->opened, len) == 0 && name[len] == '/');
+}
+
+/* Closes the open folders that entry name (NULL: none, the tree's END) is
+ * not below, deepest first: they are complete. */
+static int leave_dirs(struct xfer_recv *r, const char *name)
+{
+	while (r->depth > 0 && (!name || !below_top(r, name))) {
+		struct level *d = &r->levels[r->depth - 1];
+		char saved = r->opened[d->len];
+		int err;
+
+		r->opened[d->len] = '\0';
+		err = fix_dir(r, r->opened, d);
+		r->opened[d->len] = saved;
+		if (err < 0)
+			return err;
+		r->depth--;
+	}
+	return 0;
+}
+
 static int on_meta(struct xfer_recv *r, const struct sess_frame *f)
 {
 	struct sess_meta m;
@@ -314,6 +385,8 @@ static int on_meta(struct xfer_recv *r, const struct sess_frame *f)
 		return fail(r, -EPROTO, "a folder or a link in a copy of one file");
 	end_file(r);
 	e = locate(r, m.name, &r->dirfd, &r->name, &r->path);
+	if (e == 0 && r->started)
+		e = leave_dirs(r, m.name);
 	if (e < 0)
 		return e;
 	if (m.type == SESS_F_REG)
@@ -387,26 +460,6 @@ static int commit_file(struct xfer_recv *r, const struct sess_end *e)
 	return 0;
 }
 
-static int fix_dir(struct xfer_recv *r, const struct dirfix *d)
-{
-	struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, mtime_ts(d->mtime_ns) };
-	bool preserve = r->flags & SESS_PUT_PRESERVE;
-	_cleanup_close_ int fd = xfer_open_beneath(r->treefd, d->rel);
-
-	if (fd < 0)
-		return d->created ? fail(r, fd, "cannot open folder '%s/%s': %s", r->shown, d->rel,
-					 why(fd))
-				  : 0;
-	if (preserve && geteuid() == 0)
-		(void)!fchown(fd, d->uid, d->gid);
-	if ((d->created || preserve) && fchmod(fd, d->mode & 07777) < 0 && d->created)
-		return fail(r, -errno, "cannot set the mode of '%s/%s': %s", r->shown, d->rel,
-			    why(-errno));
-	if (preserve)
-		futimens(fd, ts);
-	return 0;
-}
-
 static int on_end(struct xfer_recv *r, const struct sess_frame *f)
 {
 	struct sess_end e;
@@ -422,9 +475,8 @@ static int on_end(struct xfer_recv *r, const struct sess_frame *f)
 	}
 	if (!(r->flags & SESS_PUT_TREE) || e.has_sha || !r->started || e.count != r->count)
 		return fail(r, -EPROTO, "the sender's END does not match what it sent");
-	for (size_t i = r->ndirs; i-- > 0;)
-		if ((err = fix_dir(r, &r->dirs[i])) < 0)
-			return err;
+	if ((err = leave_dirs(r, NULL)) < 0)
+		return err;
 	if (r->treefd >= 0 && fsync(r->treefd) < 0 && errno != EINVAL)
 		return fail(r, -errno, "cannot sync '%s': %s", r->shown, strerror(errno));
 	return 1;

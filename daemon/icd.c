@@ -587,7 +587,7 @@ static int icd_open(void *opaque, const struct route_req *req, enum refusal *hin
 	if (req->src_port >= 1024) {
 		*hint = REFUSED_NOT_PERMITTED;
 		log_refusal(iv, req, services[idx]);
-		return -ENOENT;
+		return -EACCES; /* the port is ours: no other route may take it */
 	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;

@@ -54,6 +54,8 @@ int route_admit(struct daemon *d, struct route_req *req, struct counters *vm_cou
 	list_for_each_safe (p, t, &d->routes) {
 		struct route *r = list_entry(p, struct route, link);
 		int fd = r->open(r->opaque, req, &why);
+		if (fd == -EACCES && r->cls == ROUTE_INTERNAL)
+			return refuse(d, vm_count, svc, why); /* the route logged why */
 		if (fd >= 0) {
 			*svc_id = svc->id;
 			log_debug("VM %s: guest port %u connected to service '%s' (%s)",

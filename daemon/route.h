@@ -42,7 +42,11 @@ struct route {
 	 * Opens the host end of req's stream: returns an fd (a connected
 	 * stream socket; the caller owns it), -ENOENT when the route does not
 	 * take it (the next one is asked; *hint may say why, e.g.
-	 * REFUSED_WRONG_VM), or another negative errno (treated as -ENOENT).
+	 * REFUSED_WRONG_VM), -EACCES (ROUTE_INTERNAL only) when the route owns
+	 * the port and refuses
+	 * (no later route is asked; *hint says why: an in-box service's port
+	 * from an unprivileged guest port), or another negative errno
+	 * (treated as -ENOENT).
 	 */
 	int (*open)(void *opaque, const struct route_req *req, enum refusal *hint);
 	void *opaque;

@@ -162,7 +162,7 @@ app_wait() {
 	[[ "$output" == *--force* ]]
 	sleep 2
 	[ "$(vm_status 'h["status"]')" = ok ]
-	guest_exec dbi 'pkill -xf "sleep 600"; true' # -x: not this shell, whose command line holds it too
+	guest_exec dbi 'pkill -f "^sleep 600"; true'
 }
 
 @test "vm shutdown --reboot: accepted; the message reaches the journal and the console; back with a new boot id (0)" {
@@ -180,7 +180,7 @@ app_wait() {
 	echo $! >"$d/pid"
 	run guest_exec -t 30 dbi 'for i in $(seq 100); do journalctl -b --no-pager -q | grep -q "e2e: rebooting for the test" && exit 0; sleep 0.2; done; exit 1'
 	[ "$status" = 0 ]
-	guest_exec -t 10 dbi 'pkill -f "sleep 600"; true' || true
+	guest_exec -t 10 dbi 'pkill -f "^sleep 600"; true' || true
 	wait "$(cat "$d/pid")"
 	cat "$d/out" >&3
 	[ "$(vm_status 'h["status"]')" = ok ]
