@@ -364,6 +364,15 @@ shutdown_req() {
 	run as_nobody -- /usr/bin/python3 "$CTLCALL" "$VMSVC_RUNTIME_DIR/control.sock" '{"op":"shutdown","vm":"g1"}'
 	[ "$status" = 1 ]
 	reply_check 'j["error"] == "EACCES" and "nobody (uid 65534) may not shut down VM g1" in j["message"]'
+	# a user the VM allows (SessionUsers=) gets past the check: no agent
+	vms_d_set SessionUsers=nobody
+	for _ in $(seq 50); do
+		run as_nobody -- /usr/bin/python3 "$CTLCALL" "$VMSVC_RUNTIME_DIR/control.sock" '{"op":"shutdown","vm":"g1"}'
+		[[ "${lines[0]}" == *ENOTCONN* ]] && break
+		sleep 0.1
+	done
+	vms_d_set -SessionUsers
+	reply_check 'j["error"] == "ENOTCONN"'
 	run ctl '{"op":"shutdown","vm":"nosuchvm"}'
 	reply_check 'j["error"] == "ENOENT"'
 	run ctl '{"op":"shutdown","vm":"g1","action":"explode"}'
