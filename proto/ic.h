@@ -84,6 +84,16 @@ enum ic_type {
 	IC_KVP_DONE = 56,    /* the request seq succeeded */
 	IC_KVP_SET_REQ = 57, /* -> DONE or ERROR */
 	IC_KVP_DEL_REQ = 58, /* -> DONE or ERROR */
+
+	IC_TS_REQUEST = 64, /* agent -> host: t1 */
+	IC_TS_REPLY = 65,   /* host -> agent: t1, t2, t3 and the host clock's state */
+	IC_TS_SYNC = 66,    /* host -> agent, unsolicited: step now (resume) */
+
+	IC_FZ_FREEZE = 80, /* host -> agent: freeze (hooks, sync, FIFREEZE) */
+	IC_FZ_FROZEN = 81, /* agent -> host: what was frozen, each failure */
+	IC_FZ_THAW = 82,   /* host -> agent: thaw (then the thaw hooks) */
+	IC_FZ_THAWED = 83, /* agent -> host */
+	IC_FZ_STATUS = 84, /* agent -> host: after HELLO, and on every change */
 };
 
 /* Finds the first frame of buf like sess_frame_parse, with IC_MAX_FRAME
@@ -244,5 +254,84 @@ void ic_enc_kvp(struct sess_buf *b, uint16_t type, const struct ic_kvp *k);
  * its type does not carry are skipped and left 0. -E2BIG: a key or value
  * over its limit (the receiver answers ERROR E2BIG); -EPROTO otherwise. */
 int ic_dec_kvp(const struct sess_frame *f, struct ic_kvp *k);
+
+/* ---- time synchronization (port 703) ---- */
+
+/*
+ * NTP's four timestamps, CLOCK_REALTIME in ns since the epoch: t1 the
+ * agent's send, t2 vmsvcd's receive (when it took the request off the
+ * virtqueue), t3 vmsvcd's send (just before the reply goes on the
+ * virtqueue), t4 the agent's receive. offset = ((t2 - t1) + (t3 - t4)) / 2,
+ * delay = (t4 - t1) - (t3 - t2).
+ */
+struct ic_ts_request {
+	uint32_t seq;
+	int64_t t1;
+};
+void ic_enc_ts_request(struct sess_buf *b, const struct ic_ts_request *r);
+int ic_dec_ts_request(const struct sess_frame *f, struct ic_ts_request *r);
+
+#define IC_TS_HOST_SYNCED 0x1u /* the host's clock is synchronised (no STA_UNSYNC) */
+#define IC_TS_SYNC_NOW	  0x2u /* step now: the VM was paused or is new */
+
+struct ic_ts_reply {
+	uint32_t seq;
+	int64_t t1, t2, t3;
+	uint32_t flags;	      /* IC_TS_* */
+	uint32_t leap;	      /* 0 none, 1 insert, 2 delete (adjtimex TIME_INS/DEL) */
+	uint64_t esterror_ns; /* the host clock's estimated error (adjtimex) */
+	uint64_t maxerror_ns; /* and its maximum error */
+	uint64_t generation;  /* counts the VM's pauses/resumes (vm_generation) */
+};
+void ic_enc_ts_reply(struct sess_buf *b, const struct ic_ts_reply *r);
+int ic_dec_ts_reply(const struct sess_frame *f, struct ic_ts_reply *r);
+
+/* SYNC: the VM was resumed (or its clock is otherwise suspect): the agent
+ * takes a burst and steps at once. */
+struct ic_ts_sync {
+	uint64_t generation;
+	uint64_t paused_ns; /* how long the VM was stopped, 0 if unknown */
+};
+void ic_enc_ts_sync(struct sess_buf *b, const struct ic_ts_sync *s);
+int ic_dec_ts_sync(const struct sess_frame *f, struct ic_ts_sync *s);
+
+/* ---- filesystem freeze (port 705) ---- */
+
+#define IC_FZ_MAX_MOUNTS	 64
+#define IC_FZ_MAX_PATH		 4096
+#define IC_FZ_DEFAULT_TIMEOUT_MS 10000
+#define IC_FZ_MAX_TIMEOUT_MS	 600000
+
+/* FREEZE: the mounts to freeze (none: every writable block filesystem),
+ * and how long until the agent thaws by itself. */
+struct ic_fz_freeze {
+	uint32_t seq;
+	uint32_t timeout_ms;
+	uint32_t nmounts;
+	const char *mounts[IC_FZ_MAX_MOUNTS];
+};
+void ic_enc_fz_freeze(struct sess_buf *b, const struct ic_fz_freeze *f);
+int ic_dec_fz_freeze(const struct sess_frame *f, struct ic_fz_freeze *z);
+
+/* FROZEN / THAWED / STATUS: err 0 all went well; mounts: the filesystems
+ * frozen now (FROZEN, STATUS) or thawed (THAWED); failures: "MOUNT: why"
+ * (a failed FREEZE has thawed everything again). */
+enum ic_fz_state { IC_FZ_THAWED_STATE = 0, IC_FZ_FROZEN_STATE = 1 };
+struct ic_fz_result {
+	uint32_t seq;
+	uint32_t err;
+	uint32_t state; /* enum ic_fz_state (STATUS; FROZEN and THAWED too) */
+	const char *message;
+	uint64_t thaw_in_ms; /* frozen: when the agent will thaw by itself */
+	uint32_t nmounts;
+	const char *mounts[IC_FZ_MAX_MOUNTS];
+	uint32_t nfailures;
+	const char *failures[IC_FZ_MAX_MOUNTS];
+};
+void ic_enc_fz_result(struct sess_buf *b, uint16_t type, const struct ic_fz_result *r);
+int ic_dec_fz_result(const struct sess_frame *f, struct ic_fz_result *r);
+/* THAW carries seq only. */
+void ic_enc_fz_thaw(struct sess_buf *b, uint32_t seq);
+int ic_dec_fz_thaw(const struct sess_frame *f, uint32_t *seq);
 
 #endif /* VMSVC_IC_H */
