@@ -88,6 +88,7 @@ enum ic_type {
 	IC_TS_REQUEST = 64, /* agent -> host: t1 */
 	IC_TS_REPLY = 65,   /* host -> agent: t1, t2, t3 and the host clock's state */
 	IC_TS_SYNC = 66,    /* host -> agent, unsolicited: step now (resume) */
+	IC_TS_REPORT = 67,  /* agent -> host: its mode and last sample */
 
 	IC_FZ_FREEZE = 80, /* host -> agent: freeze (hooks, sync, FIFREEZE) */
 	IC_FZ_FROZEN = 81, /* agent -> host: what was frozen, each failure */
@@ -294,6 +295,18 @@ struct ic_ts_sync {
 };
 void ic_enc_ts_sync(struct sess_buf *b, const struct ic_ts_sync *s);
 int ic_dec_ts_sync(const struct sess_frame *f, struct ic_ts_sync *s);
+
+/* REPORT: what the agent does with the samples, after each burst. */
+struct ic_ts_report {
+	const char *mode;    /* "chrony", "assist", "discipline", "off" */
+	int64_t offset_ns;   /* the guest clock minus the host's, last burst */
+	uint64_t delay_ns;   /* that sample's round trip */
+	uint32_t synced;     /* the agent considers the guest clock synchronised */
+	uint64_t steps;	     /* clock steps since the agent started */
+	const char *message; /* e.g. "timesyncd is active: stepping only on resume" */
+};
+void ic_enc_ts_report(struct sess_buf *b, const struct ic_ts_report *r);
+int ic_dec_ts_report(const struct sess_frame *f, struct ic_ts_report *r);
 
 /* ---- filesystem freeze (port 705) ---- */
 
