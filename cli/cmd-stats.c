@@ -36,38 +36,57 @@ static const char *str(json_object *o, const char *key)
 	return json_object_object_get_ex(o, key, &v) && v ? json_object_get_string(v) : "-";
 }
 
-static void print_row(json_object *o, const char *name)
+/* A row's name: the entry's name, else its GUID. */
+static const char *row_name(json_object *o)
+{
+	return strcmp(str(o, "name"), "-") ? str(o, "name") : str(o, "guid");
+}
+
+/* The first column's width: its title and every name of both tables. */
+static int name_width(json_object *reply)
+{
+	static const char *const lists[] = { "services", "vms" };
+	int w = (int)strlen("SERVICE");
+	json_object *a;
+
+	for (size_t l = 0; l < 2; l++)
+		if (json_object_object_get_ex(reply, lists[l], &a))
+			for (size_t i = 0; i < json_object_array_length(a); i++) {
+				int n = (int)strlen(row_name(json_object_array_get_idx(a, i)));
+				w = n > w ? n : w;
+			}
+	return w;
+}
+
+static void print_row(json_object *o, int w)
 {
 	json_object *ref = NULL;
 
 	json_object_object_get_ex(o, "refused", &ref);
-	printf("%-20s %8" PRId64 " %6" PRId64 " %14" PRId64 " %14" PRId64 "   %" PRId64 "/%" PRId64
+	printf("%-*s %8" PRId64 " %6" PRId64 " %14" PRId64 " %14" PRId64 "   %" PRId64 "/%" PRId64
 	       "/%" PRId64 "/%" PRId64 "/%" PRId64 "\n",
-	       name, field(o, "accepted"), field(o, "active"), field(o, "bytes_to_host"),
+	       w, row_name(o), field(o, "accepted"), field(o, "active"), field(o, "bytes_to_host"),
 	       field(o, "bytes_to_guest"), field(ref, "not_registered"), field(ref, "disabled"),
 	       field(ref, "no_listener"), field(ref, "wrong_vm"), field(ref, "not_permitted"));
 }
 
 static void print_table(json_object *reply)
 {
-	static const char head[] = "%-20s %8s %6s %14s %14s   %s\n";
+	static const char head[] = "%-*s %8s %6s %14s %14s   %s\n";
+	int w = name_width(reply);
 	json_object *a;
 
-	printf(head, "SERVICE", "ACCEPTED", "ACTIVE", "BYTES_TO_HOST", "BYTES_TO_GUEST",
+	printf(head, w, "SERVICE", "ACCEPTED", "ACTIVE", "BYTES_TO_HOST", "BYTES_TO_GUEST",
 	       "REFUSED unreg/disabled/nolistener/wrongvm/denied");
 	if (json_object_object_get_ex(reply, "services", &a))
-		for (size_t i = 0; i < json_object_array_length(a); i++) {
-			json_object *s = json_object_array_get_idx(a, i);
-			print_row(s, strcmp(str(s, "name"), "-") ? str(s, "name") : str(s, "guid"));
-		}
+		for (size_t i = 0; i < json_object_array_length(a); i++)
+			print_row(json_object_array_get_idx(a, i), w);
 	printf("\n");
-	printf(head, "VM", "ACCEPTED", "ACTIVE", "BYTES_TO_HOST", "BYTES_TO_GUEST",
+	printf(head, w, "VM", "ACCEPTED", "ACTIVE", "BYTES_TO_HOST", "BYTES_TO_GUEST",
 	       "REFUSED unreg/disabled/nolistener/wrongvm/denied");
 	if (json_object_object_get_ex(reply, "vms", &a))
-		for (size_t i = 0; i < json_object_array_length(a); i++) {
-			json_object *v = json_object_array_get_idx(a, i);
-			print_row(v, str(v, "name"));
-		}
+		for (size_t i = 0; i < json_object_array_length(a); i++)
+			print_row(json_object_array_get_idx(a, i), w);
 }
 
 int cmd_stats(int argc, char **argv)
