@@ -80,8 +80,12 @@ static const char *const type_names[] = {
 	[IC_KVP_DONE] = "DONE",	  [IC_KVP_SET_REQ] = "SET_REQ", [IC_KVP_DEL_REQ] = "DEL_REQ",
 };
 
+static const char *fz_type_name(uint16_t type);
+
 const char *ic_type_name(uint16_t type)
 {
+	if (fz_type_name(type))
+		return fz_type_name(type);
 	if (type < sizeof(type_names) / sizeof(type_names[0]) && type_names[type])
 		return type_names[type];
 	return "unknown";
@@ -646,4 +650,200 @@ int ic_dec_kvp(const struct sess_frame *f, struct ic_kvp *k)
 		return -EPROTO;
 	r = kvp_check(rule, k);
 	return r == -E2BIG ? r : r < 0 ? -EPROTO : 0;
+}
+
+/* ---- filesystem freeze: FREEZE, FROZEN/THAWED/STATUS, THAW ---- */
+
+enum { T_FZ_SEQ = 1, T_FZ_TIMEOUT = 2, T_FZ_MOUNT = 3 };
+enum {
+	T_FZR_SEQ = 1,
+	T_FZR_ERRNO = 2,
+	T_FZR_STATE = 3,
+	T_FZR_MESSAGE = 4,
+	T_FZR_THAW_IN = 5,
+	T_FZR_MOUNT = 6,
+	T_FZR_FAILURE = 7,
+};
+
+/* A result's message and each failure ("MOUNT: why"): a path and a reason. */
+#define FZ_MAX_TEXT (IC_FZ_MAX_PATH + 512)
+
+static const char *const fz_type_names[] = {
+	[IC_FZ_FREEZE - IC_FZ_FREEZE] = "FREEZE", [IC_FZ_FROZEN - IC_FZ_FREEZE] = "FROZEN",
+	[IC_FZ_THAW - IC_FZ_FREEZE] = "THAW",	  [IC_FZ_THAWED - IC_FZ_FREEZE] = "THAWED",
+	[IC_FZ_STATUS - IC_FZ_FREEZE] = "STATUS",
+};
+
+/* The freeze frames' names (ic_type_name asks), NULL for other types. */
+static const char *fz_type_name(uint16_t type)
+{
+	if (type < IC_FZ_FREEZE || type > IC_FZ_STATUS)
+		return NULL;
+	return fz_type_names[type - IC_FZ_FREEZE];
+}
+
+/* A mount named in FREEZE: an absolute path within IC_FZ_MAX_PATH. */
+static int fz_mount_check(const char *m)
+{
+	if (!m || m[0] != '/')
+		return -EINVAL;
+	return str_fits(m, IC_FZ_MAX_PATH);
+}
+
+static int fz_freeze_check(const struct ic_fz_freeze *z)
+{
+	if (z->timeout_ms > IC_FZ_MAX_TIMEOUT_MS)
+		return -EINVAL;
+	if (z->nmounts > IC_FZ_MAX_MOUNTS)
+		return -E2BIG;
+	for (uint32_t i = 0; i < z->nmounts; i++) {
+		int r = fz_mount_check(z->mounts[i]);
+
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+void ic_enc_fz_freeze(struct sess_buf *b, const struct ic_fz_freeze *z)
+{
+	if (refused(b, fz_freeze_check(z)))
+		return;
+	ic_begin(b, IC_FZ_FREEZE);
+	sess_put_u32(b, T_FZ_SEQ, z->seq);
+	sess_put_u32(b, T_FZ_TIMEOUT, z->timeout_ms);
+	for (uint32_t i = 0; i < z->nmounts; i++)
+		sess_put_str(b, T_FZ_MOUNT, z->mounts[i]);
+	ic_end(b);
+}
+
+static int fz_freeze_field(const struct tlv_it *it, void *msg)
+{
+	struct ic_fz_freeze *z = msg;
+
+	switch (it->tag) {
+	case T_FZ_SEQ:
+		return take_u32(it, &z->seq);
+	case T_FZ_TIMEOUT:
+		return take_u32(it, &z->timeout_ms);
+	case T_FZ_MOUNT:
+		if (z->nmounts >= IC_FZ_MAX_MOUNTS)
+			return -EPROTO;
+		return take_str(it, &z->mounts[z->nmounts++]);
+	default:
+		return 0;
+	}
+}
+
+int ic_dec_fz_freeze(const struct sess_frame *f, struct ic_fz_freeze *z)
+{
+	*z = (struct ic_fz_freeze){ 0 };
+	if (dec_fields(f, IC_FZ_FREEZE, fz_freeze_field, z, 0) < 0)
+		return -EPROTO;
+	return fz_freeze_check(z) < 0 ? -EPROTO : 0;
+}
+
+static bool fz_result_type(uint16_t type)
+{
+	return type == IC_FZ_FROZEN || type == IC_FZ_THAWED || type == IC_FZ_STATUS;
+}
+
+static int fz_strs_check(uint32_t n, const char *const *s, size_t max)
+{
+	if (n > IC_FZ_MAX_MOUNTS)
+		return -E2BIG;
+	for (uint32_t i = 0; i < n; i++) {
+		if (!s[i])
+			return -EINVAL;
+		if (str_fits(s[i], max) < 0)
+			return -E2BIG;
+	}
+	return 0;
+}
+
+static int fz_result_check(const struct ic_fz_result *r)
+{
+	int e;
+
+	if (r->state > IC_FZ_FROZEN_STATE)
+		return -EINVAL;
+	if (str_fits(r->message, FZ_MAX_TEXT) < 0)
+		return -E2BIG;
+	e = fz_strs_check(r->nmounts, r->mounts, IC_FZ_MAX_PATH);
+	return e < 0 ? e : fz_strs_check(r->nfailures, r->failures, FZ_MAX_TEXT);
+}
+
+void ic_enc_fz_result(struct sess_buf *b, uint16_t type, const struct ic_fz_result *r)
+{
+	if (refused(b, fz_result_type(type) ? fz_result_check(r) : -EINVAL))
+		return;
+	ic_begin(b, type);
+	sess_put_u32(b, T_FZR_SEQ, r->seq);
+	sess_put_u32(b, T_FZR_ERRNO, r->err);
+	sess_put_u32(b, T_FZR_STATE, r->state);
+	sess_put_str(b, T_FZR_MESSAGE, r->message);
+	sess_put_u64(b, T_FZR_THAW_IN, r->thaw_in_ms);
+	for (uint32_t i = 0; i < r->nmounts; i++)
+		sess_put_str(b, T_FZR_MOUNT, r->mounts[i]);
+	for (uint32_t i = 0; i < r->nfailures; i++)
+		sess_put_str(b, T_FZR_FAILURE, r->failures[i]);
+	ic_end(b);
+}
+
+/* Takes one more string of a repeated field into list[*n]. */
+static int take_nth(const struct tlv_it *it, const char **list, uint32_t *n)
+{
+	if (*n >= IC_FZ_MAX_MOUNTS)
+		return -EPROTO;
+	return take_str(it, &list[(*n)++]);
+}
+
+static int fz_result_field(const struct tlv_it *it, void *msg)
+{
+	struct ic_fz_result *r = msg;
+
+	switch (it->tag) {
+	case T_FZR_SEQ:
+		return take_u32(it, &r->seq);
+	case T_FZR_ERRNO:
+		return take_u32(it, &r->err);
+	case T_FZR_STATE:
+		return take_u32(it, &r->state);
+	case T_FZR_MESSAGE:
+		return take_str(it, &r->message);
+	case T_FZR_THAW_IN:
+		return take_u64(it, &r->thaw_in_ms);
+	case T_FZR_MOUNT:
+		return take_nth(it, r->mounts, &r->nmounts);
+	case T_FZR_FAILURE:
+		return take_nth(it, r->failures, &r->nfailures);
+	default:
+		return 0;
+	}
+}
+
+int ic_dec_fz_result(const struct sess_frame *f, struct ic_fz_result *r)
+{
+	*r = (struct ic_fz_result){ 0 };
+	if (!fz_result_type(f->type) || dec_fields(f, f->type, fz_result_field, r, 0) < 0)
+		return -EPROTO;
+	return fz_result_check(r) < 0 ? -EPROTO : 0;
+}
+
+void ic_enc_fz_thaw(struct sess_buf *b, uint32_t seq)
+{
+	ic_begin(b, IC_FZ_THAW);
+	sess_put_u32(b, T_FZ_SEQ, seq);
+	ic_end(b);
+}
+
+static int fz_thaw_field(const struct tlv_it *it, void *msg)
+{
+	return it->tag == T_FZ_SEQ ? take_u32(it, msg) : 0;
+}
+
+int ic_dec_fz_thaw(const struct sess_frame *f, uint32_t *seq)
+{
+	*seq = 0;
+	return dec_fields(f, IC_FZ_THAW, fz_thaw_field, seq, 0);
 }

@@ -940,6 +940,168 @@ static void kvp_requests_need_a_seq(void **state)
 	}
 }
 
+/* ---- filesystem freeze ---- */
+
+static void fz_freeze_round_trips_with_64_mounts_not_65(void **state)
+{
+	struct ic_fz_freeze z = { .seq = 9, .timeout_ms = IC_FZ_MAX_TIMEOUT_MS }, y;
+	struct sess_buf b = { 0 };
+	struct sess_frame f;
+
+	for (uint32_t i = 0; i < IC_FZ_MAX_MOUNTS; i++)
+		z.mounts[z.nmounts++] = i % 2 ? "/" : "/srv/data dir";
+	ic_enc_fz_freeze(&b, &z);
+	f = only_frame(&b);
+	assert_string_equal(ic_type_name(f.type), "FREEZE");
+	assert_int_equal(ic_dec_fz_freeze(&f, &y), 0);
+	assert_int_equal(y.seq, 9);
+	assert_int_equal(y.timeout_ms, IC_FZ_MAX_TIMEOUT_MS);
+	assert_int_equal(y.nmounts, IC_FZ_MAX_MOUNTS);
+	assert_string_equal(y.mounts[0], "/srv/data dir");
+	assert_string_equal(y.mounts[63], "/");
+	sess_buf_free(&b);
+
+	z.nmounts = IC_FZ_MAX_MOUNTS + 1;
+	ic_enc_fz_freeze(&b, &z);
+	assert_int_equal(b.err, -E2BIG);
+	sess_buf_free(&b);
+	sess_begin(&b, IC_FZ_FREEZE, 0);
+	for (uint32_t i = 0; i <= IC_FZ_MAX_MOUNTS; i++)
+		sess_put_str(&b, 3, "/");
+	sess_end(&b);
+	f = only_frame(&b);
+	assert_int_equal(ic_dec_fz_freeze(&f, &y), -EPROTO);
+	sess_buf_free(&b);
+
+	ic_enc_fz_freeze(&b, &(struct ic_fz_freeze){ 0 }); /* every field optional */
+	f = only_frame(&b);
+	assert_int_equal(ic_dec_fz_freeze(&f, &y), 0);
+	assert_int_equal(y.timeout_ms, 0);
+	assert_int_equal(y.nmounts, 0);
+	sess_buf_free(&b);
+}
+
+static void fz_freeze_timeout_is_at_most_600s_and_mounts_absolute(void **state)
+{
+	char *long_path = xs(IC_FZ_MAX_PATH + 1);
+	const char *bad[] = { "relative", "", long_path };
+	int errs[] = { -EINVAL, -EINVAL, -E2BIG };
+	struct ic_fz_freeze z = { .seq = 1, .timeout_ms = IC_FZ_MAX_TIMEOUT_MS + 1 }, y;
+	struct sess_buf b = { 0 };
+	struct sess_frame f;
+
+	long_path[0] = '/';
+	ic_enc_fz_freeze(&b, &z);
+	assert_int_equal(b.err, -EINVAL);
+	sess_buf_free(&b);
+	sess_begin(&b, IC_FZ_FREEZE, 0);
+	sess_put_u32(&b, 2, IC_FZ_MAX_TIMEOUT_MS + 1);
+	sess_end(&b);
+	f = only_frame(&b);
+	assert_int_equal(ic_dec_fz_freeze(&f, &y), -EPROTO);
+	sess_buf_free(&b);
+
+	for (size_t i = 0; i < 3; i++) {
+		z = (struct ic_fz_freeze){ .nmounts = 1, .mounts = { bad[i] } };
+		ic_enc_fz_freeze(&b, &z);
+		assert_int_equal(b.err, errs[i]);
+		sess_buf_free(&b);
+		if (!bad[i][0])
+			continue; /* an empty string is no string on the wire */
+		sess_begin(&b, IC_FZ_FREEZE, 0);
+		sess_put_str(&b, 3, bad[i]);
+		sess_end(&b);
+		f = only_frame(&b);
+		assert_int_equal(ic_dec_fz_freeze(&f, &y), -EPROTO);
+		sess_buf_free(&b);
+	}
+	free(long_path);
+}
+
+static void fz_results_round_trip_as_frozen_thawed_and_status(void **state)
+{
+	const uint16_t types[] = { IC_FZ_FROZEN, IC_FZ_THAWED, IC_FZ_STATUS };
+	const char *names[] = { "FROZEN", "THAWED", "STATUS" };
+	struct ic_fz_result r = {
+		.seq = 3, .err = EIO, .state = IC_FZ_FROZEN_STATE, .message = "partly",
+		.thaw_in_ms = 1ull << 40, .nmounts = 2, .mounts = { "/", "/mnt/data" },
+		.nfailures = 1, .failures = { "/mnt/nfs: Operation not supported" },
+	}, s;
+
+	for (size_t i = 0; i < 3; i++) {
+		struct sess_buf b = { 0 };
+		struct sess_frame f;
+
+		ic_enc_fz_result(&b, types[i], &r);
+		f = only_frame(&b);
+		assert_int_equal(f.type, types[i]);
+		assert_string_equal(ic_type_name(f.type), names[i]);
+		assert_int_equal(ic_dec_fz_result(&f, &s), 0);
+		assert_int_equal(s.seq, 3);
+		assert_int_equal(s.err, EIO);
+		assert_int_equal(s.state, IC_FZ_FROZEN_STATE);
+		assert_string_equal(s.message, "partly");
+		assert_true(s.thaw_in_ms == 1ull << 40);
+		assert_int_equal(s.nmounts, 2);
+		assert_string_equal(s.mounts[1], "/mnt/data");
+		assert_int_equal(s.nfailures, 1);
+		assert_string_equal(s.failures[0], "/mnt/nfs: Operation not supported");
+		sess_buf_free(&b);
+	}
+}
+
+static void fz_results_check_state_counts_and_type(void **state)
+{
+	struct ic_fz_result r = { .state = 2 }, s;
+	struct sess_buf b = { 0 };
+	struct sess_frame f;
+
+	ic_enc_fz_result(&b, IC_FZ_STATUS, &r);
+	assert_int_equal(b.err, -EINVAL);
+	sess_buf_free(&b);
+	r.state = 0;
+	ic_enc_fz_result(&b, IC_FZ_FREEZE, &r);
+	assert_int_equal(b.err, -EINVAL);
+	sess_buf_free(&b);
+	r.nfailures = IC_FZ_MAX_MOUNTS + 1;
+	ic_enc_fz_result(&b, IC_FZ_STATUS, &r);
+	assert_int_equal(b.err, -E2BIG);
+	sess_buf_free(&b);
+
+	sess_begin(&b, IC_FZ_STATUS, 0);
+	sess_put_u32(&b, 3, 2);
+	sess_end(&b);
+	f = only_frame(&b);
+	assert_int_equal(ic_dec_fz_result(&f, &s), -EPROTO);
+	sess_buf_free(&b);
+	sess_begin(&b, IC_FZ_THAWED, 0);
+	for (uint32_t i = 0; i <= IC_FZ_MAX_MOUNTS; i++)
+		sess_put_str(&b, 6, "/");
+	sess_end(&b);
+	f = only_frame(&b);
+	assert_int_equal(ic_dec_fz_result(&f, &s), -EPROTO);
+	sess_buf_free(&b);
+	ic_enc_fz_thaw(&b, 1);
+	f = only_frame(&b);
+	assert_int_equal(ic_dec_fz_result(&f, &s), -EPROTO);
+	sess_buf_free(&b);
+}
+
+static void fz_thaw_carries_a_seq(void **state)
+{
+	struct sess_buf b = { 0 };
+	struct sess_frame f;
+	uint32_t seq;
+
+	ic_enc_fz_thaw(&b, 77);
+	f = only_frame(&b);
+	assert_string_equal(ic_type_name(f.type), "THAW");
+	assert_int_equal(ic_dec_fz_thaw(&f, &seq), 0);
+	assert_int_equal(seq, 77);
+	assert_int_equal(ic_dec_fz_freeze(&f, &(struct ic_fz_freeze){ 0 }), -EPROTO);
+	sess_buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -970,6 +1132,11 @@ int main(void)
 		cmocka_unit_test(kvp_keys_and_pools_are_checked_per_type),
 		cmocka_unit_test(kvp_encoder_refuses_what_the_decoder_would),
 		cmocka_unit_test(kvp_requests_need_a_seq),
+		cmocka_unit_test(fz_freeze_round_trips_with_64_mounts_not_65),
+		cmocka_unit_test(fz_freeze_timeout_is_at_most_600s_and_mounts_absolute),
+		cmocka_unit_test(fz_results_round_trip_as_frozen_thawed_and_status),
+		cmocka_unit_test(fz_results_check_state_counts_and_type),
+		cmocka_unit_test(fz_thaw_carries_a_seq),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

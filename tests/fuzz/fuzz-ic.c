@@ -134,6 +134,57 @@ static void check_kvp(const struct sess_frame *f)
 	sess_buf_free(&b);
 }
 
+/* ---- filesystem freeze ---- */
+
+static bool same_strs(uint32_t n, const char *const *a, const char *const *b)
+{
+	if (n > IC_FZ_MAX_MOUNTS)
+		abort();
+	for (uint32_t i = 0; i < n; i++)
+		if (!same_str(a[i], b[i]))
+			return false;
+	return true;
+}
+
+static bool same_fz_freeze(const struct ic_fz_freeze *a, const struct ic_fz_freeze *b)
+{
+	if (a->timeout_ms > IC_FZ_MAX_TIMEOUT_MS)
+		abort();
+	return a->seq == b->seq && a->timeout_ms == b->timeout_ms && a->nmounts == b->nmounts &&
+	       same_strs(a->nmounts, a->mounts, b->mounts);
+}
+
+/* FROZEN, THAWED, STATUS: the type travels beside the result; THAW. */
+static void check_fz(const struct sess_frame *f)
+{
+	struct ic_fz_result r, back;
+	struct sess_buf b = { 0 };
+	struct sess_frame g;
+	uint32_t seq, seq2;
+
+	ROUND_TRIP(f, struct ic_fz_freeze, ic_dec_fz_freeze, ic_enc_fz_freeze, same_fz_freeze);
+	if (ic_dec_fz_thaw(f, &seq) == 0) {
+		ic_enc_fz_thaw(&b, seq);
+		g = reencoded(&b);
+		if (ic_dec_fz_thaw(&g, &seq2) != 0 || seq != seq2)
+			abort();
+		sess_buf_free(&b);
+	}
+	if (ic_dec_fz_result(f, &r) != 0)
+		return;
+	if (r.state > IC_FZ_FROZEN_STATE)
+		abort();
+	ic_enc_fz_result(&b, f->type, &r);
+	g = reencoded(&b);
+	if (g.type != f->type || ic_dec_fz_result(&g, &back) != 0 || r.seq != back.seq ||
+	    r.err != back.err || r.state != back.state || r.thaw_in_ms != back.thaw_in_ms ||
+	    !same_str(r.message, back.message) || r.nmounts != back.nmounts ||
+	    r.nfailures != back.nfailures || !same_strs(r.nmounts, r.mounts, back.mounts) ||
+	    !same_strs(r.nfailures, r.failures, back.failures))
+		abort();
+	sess_buf_free(&b);
+}
+
 static void decode_all(const struct sess_frame *f)
 {
 	if (!ic_type_name(f->type))
@@ -146,6 +197,7 @@ static void decode_all(const struct sess_frame *f)
 	ROUND_TRIP(f, struct ic_sd_request, ic_dec_sd_request, ic_enc_sd_request, same_sd_request);
 	ROUND_TRIP(f, struct ic_sd_reply, ic_dec_sd_reply, ic_enc_sd_reply, same_sd_reply);
 	check_kvp(f);
+	check_fz(f);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
