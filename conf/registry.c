@@ -199,6 +199,11 @@ static const struct reg_inbox inbox[] = {
 	  .short_name = "session",
 	  .port = REG_SESSION_PORT,
 	  .description = "exec, shell and cp into the VM (vmsvc-agent)" },
+	{ .guid = IC_VSS_GUID,
+	  .name = "VSS",
+	  .short_name = "vss",
+	  .port = IC_VSS_PORT,
+	  .description = "filesystem freeze and thaw for backups (vmsvc vm freeze)" },
 };
 
 size_t reg_inbox_count(void)

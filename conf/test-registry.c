@@ -977,6 +977,7 @@ static void inbox_integration_services_are_registered_with_short_names(void **st
 		{ "0e0b6031-5213-4934-818b-38d90ced39db", "Shutdown", "shutdown", 702 },
 		{ "a9a0f4e7-5a45-4d96-b827-8a841e8c03e6", "Key-Value Pair Exchange", "kvp", 704 },
 		{ REG_SESSION_GUID, "VM Session Service", "session", 640 },
+		{ "35fa2e29-ea23-4236-96ae-3a6ebacba440", "VSS", "vss", 705 },
 	};
 	struct reg_table *t = NULL;
 

@@ -685,6 +685,15 @@ const char *icd_status_name(struct icd_vm *iv, const struct icd_service *s, enum
 	return s->status && st ? s->status(st, *link, now) : icd_link_name(*link);
 }
 
+/* VSS: its "freeze" object (the agent's last STATUS) into v. */
+static void icd_fz_status(struct icd_vm *iv, json_object *v, uint64_t now)
+{
+	const struct icd_service *fz = icd_service_find("vss");
+
+	if (fz && fz->status_json && icd_state(iv, fz))
+		fz->status_json(icd_state(iv, fz), icd_link(iv, fz), v, now);
+}
+
 void icd_status_json(struct vm *vm, json_object *v)
 {
 	struct icd_vm *iv = icd_of(vm);
@@ -702,6 +711,7 @@ void icd_status_json(struct vm *vm, json_object *v)
 	if (hb->status_json && icd_state(iv, hb))
 		hb->status_json(icd_state(iv, hb), link, o, now);
 	json_object_object_add(v, "heartbeat", o);
+	icd_fz_status(iv, v, now);
 }
 
 /* One entry of "services" for in-box service b. */

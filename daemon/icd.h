@@ -25,6 +25,9 @@ int icd_sd_start(struct daemon *d);
 /* Registers the Key-Value Pair Exchange (icd-kvp.c) and its "kvp" and
  * "kvp-watch" operations, after icd_start(); makes STATEDIR/kvp. */
 int icd_kvp_start(struct daemon *d);
+/* Registers the VSS service (icd-fz.c, filesystem freeze) and its "freeze"
+ * and "thaw" operations, after icd_start(). */
+int icd_fz_start(struct daemon *d);
 /* Ends every kvp list and watch stream (vmsvcd stops), before the VMs. */
 void icd_kvp_stop(struct daemon *d);
 

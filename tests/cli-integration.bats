@@ -365,12 +365,14 @@ wait_for() {
 		daemon_stop
 		run_vmsvc vm integration $vm --json
 		expect 0
-		# (vmsvcd adds the heartbeat's interval_ms and the KVP pools' sizes)
+		# (vmsvcd adds the heartbeat's interval_ms, the KVP pools' sizes and
+		# the freeze state)
 		"$PYTHON" -c 'import json, sys
 a, b = (json.loads(x) for x in sys.argv[1:])
 for s in a + b:
     s.pop("interval_ms", None)
     s.pop("pools", None)
+    s.pop("freeze", None)
 sys.exit(a != b)' "$with" "$output" || { echo "# vmsvcd: $with" >&2; echo "# config: $output" >&2; false; }
 		[ "$vm" = db ] || daemon_start
 	done
