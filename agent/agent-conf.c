@@ -181,6 +181,18 @@ static int kvp_key(struct load_ctx *x, const char *name, const char *value)
 	return 1;
 }
 
+static int freeze_key(struct load_ctx *x, const char *name, const char *value)
+{
+	if (strcasecmp(name, "HookDir") != 0)
+		return enabled_key(x, "[Freeze] (Enabled, HookDir)", &x->c->fz_enabled, name,
+				   value);
+	if (value[0] != '/' || strlen(value) > AGENT_MAX_PATH)
+		return fail(x, "HookDir = '%s': want an absolute path of at most 255 bytes%s",
+			    value, "");
+	snprintf(x->c->fz_hook_dir, sizeof(x->c->fz_hook_dir), "%s", value);
+	return 1;
+}
+
 static void map_free(struct aconf_map *m)
 {
 	for (size_t i = 0; i < m->nguests; i++)
@@ -257,7 +269,11 @@ static int handler(void *user, const char *section, const char *name, const char
 		return enabled_key(x, "[Shutdown] (Enabled)", &x->c->shutdown_enabled, name, value);
 	if (strcasecmp(section, "KVP") == 0)
 		return kvp_key(x, name, value);
-	return fail(x, "unknown section [%s] (Agent, Session, Users, Heartbeat, Shutdown, KVP)%s",
+	if (strcasecmp(section, "Freeze") == 0)
+		return freeze_key(x, name, value);
+	return fail(x,
+		    "unknown section [%s] (Agent, Session, Users, Heartbeat, Shutdown, KVP, "
+		    "Freeze)%s",
 		    section, "");
 }
 
@@ -271,6 +287,8 @@ void aconf_defaults(struct aconf *c)
 		.hb_enabled = true,
 		.shutdown_enabled = true,
 		.kvp_enabled = true,
+		.fz_enabled = true,
+		.fz_hook_dir = AGENT_FREEZE_HOOK_DIR,
 	};
 }
 

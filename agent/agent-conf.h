@@ -23,6 +23,9 @@
  *   Enabled = yes            the key-value exchange (host link, socket, files)
  *   ReadGroup =              a group: only root and it may read the pools
  *   WriteGroup =             a group that may write the guest pool (and root)
+ *   [Freeze]
+ *   Enabled = yes            filesystem freeze for the host's backups (VSS)
+ *   HookDir = /etc/vmsvc/freeze-hook.d   hooks run with freeze and thaw
  *
  * A missing file means the defaults: everything on, no critical units,
  * anyone may read the key-value pools and only root write the guest pool,
@@ -44,6 +47,9 @@
 #define AGENT_MAX_UNIT_NAME	 255
 /* [KVP] ReadGroup=, WriteGroup=: a group name (or a gid) this long at most. */
 #define AGENT_MAX_GROUP_NAME 64
+/* [Freeze] HookDir=: an absolute path this long at most. */
+#define AGENT_MAX_PATH	      255
+#define AGENT_FREEZE_HOOK_DIR "/etc/vmsvc/freeze-hook.d"
 
 /* One [Users] line: a host user and the guest users it may become. */
 struct aconf_map {
@@ -65,6 +71,8 @@ struct aconf {
 	/* [KVP] ReadGroup=, WriteGroup=: a group name or gid; "" when unset */
 	char kvp_read_group[AGENT_MAX_GROUP_NAME + 1];
 	char kvp_write_group[AGENT_MAX_GROUP_NAME + 1];
+	bool fz_enabled;		      /* [Freeze] Enabled */
+	char fz_hook_dir[AGENT_MAX_PATH + 1]; /* [Freeze] HookDir, absolute */
 };
 
 /* The defaults (what a missing file gives). */

@@ -14,6 +14,11 @@ extern bool agent_verbose;
 /* Prints "vmsvc-agent[PID]: MESSAGE" to stderr. */
 void alog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* While frozen: keep lines in memory (at most 64 KiB, then count what is
+ * dropped) instead of writing them; alog_release() writes them out. */
+void alog_hold(void);
+void alog_release(void);
+
 #define alog_debug(...)                    \
 	do {                               \
 		if (agent_verbose)         \

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "agent-dial.h"
+#include "agent-fz.h"
 #include "agent-hb.h"
 #include "agent-icw.h"
 #include "agent-kvp-files.h"
@@ -33,7 +34,7 @@
 
 #define SOFTWARE "vmsvc-agent " VMSVC_VERSION
 
-enum { SVC_HEARTBEAT, SVC_SHUTDOWN, SVC_KVP, NSVCS };
+enum { SVC_HEARTBEAT, SVC_SHUTDOWN, SVC_KVP, SVC_VSS, NSVCS };
 
 struct worker {
 	int sigfd;
@@ -41,6 +42,7 @@ struct worker {
 	struct ahb_systemd probe;
 	struct asd sd;
 	struct akvr *kvp;
+	struct afz fz;
 	struct aicw_service svcs[NSVCS];
 };
 
@@ -56,6 +58,8 @@ static void reconfigure(void *ctx, const struct aconf *c, struct aicw_service *s
 	svcs[SVC_SHUTDOWN].wanted = true;
 	svcs[SVC_KVP].wanted = c->kvp_enabled;
 	akvr_configure(w->kvp, c, now_ms());
+	svcs[SVC_VSS].wanted = c->fz_enabled;
+	snprintf(w->fz.hook_dir, sizeof(w->fz.hook_dir), "%s", c->fz_hook_dir);
 }
 
 /* SIGCHLD: reaps the shutdown helper; SIGTERM, SIGINT: stop. */
@@ -71,6 +75,21 @@ static bool on_signal(void *ctx)
 	while (waitpid(-1, NULL, WNOHANG) > 0)
 		;
 	return stop;
+}
+
+/* The freeze service, after thawing what a previous agent left frozen. */
+static void fz_setup(struct afz *z, const char *config)
+{
+	struct afz_backend be;
+	struct aconf conf;
+	char err[512];
+
+	afz_backend_ioctl(&be);
+	afz_init(z, be);
+	if (aconf_load(config, &conf, err, sizeof(err)) == 0)
+		snprintf(z->hook_dir, sizeof(z->hook_dir), "%s", conf.fz_hook_dir);
+	aconf_clear(&conf);
+	afz_recover(z);
 }
 
 int aworker_main(const struct aworker_opts *o)
@@ -104,6 +123,7 @@ int aworker_main(const struct aworker_opts *o)
 		return 1;
 	}
 	w.probe.sys = asys_new();
+	fz_setup(&w.fz, o->config);
 	ahb_init(&w.hb, ahb_probe_systemd, &w.probe, VMSVC_VERSION);
 	w.sd.config = o->config;
 	apow_backend(&w.sd.be, w.probe.sys);
@@ -124,11 +144,12 @@ int aworker_main(const struct aworker_opts *o)
 	w.svcs[SVC_HEARTBEAT] = (struct aicw_service){ .ops = &ahb_ops, .svc = &w.hb };
 	w.svcs[SVC_SHUTDOWN] = (struct aicw_service){ .ops = &asd_ops, .svc = &w.sd };
 	w.svcs[SVC_KVP] = (struct aicw_service){ .ops = &akvp_ops, .svc = akvr_store(w.kvp) };
+	w.svcs[SVC_VSS] = (struct aicw_service){ .ops = &afz_ops, .svc = &w.fz };
 	loop.extra = (struct aicw_extra){
 		.max = akvr_max_fds(), .fill = akvr_fill, .io = akvr_io, .ctx = w.kvp
 	};
-	alog_debug("integration services: heartbeat, shutdown, kvp (versions %u-%u%s)", o->vmin,
-		   o->vmax, w.probe.sys ? ", systemd" : "");
+	alog_debug("integration services: heartbeat, shutdown, kvp, vss (versions %u-%u%s)",
+		   o->vmin, o->vmax, w.probe.sys ? ", systemd" : "");
 	r = aicw_run(&loop);
 	if (r < 0)
 		alog("integration services: %s", strerror(-r));

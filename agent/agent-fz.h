@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * agent-fz.h - the VSS (filesystem freeze) service's guest side, port 705
+ * (docs/integration-services.md, docs/guide.md "Backups: freeze and thaw").
+ *
+ * FREEZE: the hooks in HookDir run with "freeze" in name order (a failing
+ * one fails the freeze), the state file is written (on /run, tmpfs), then
+ * sync() and FIFREEZE of every writable block filesystem of
+ * /proc/self/mountinfo (or only the mounts asked for), `/` last, skipping
+ * read-only, pseudo, network and loop-backed ones and one mount per
+ * device. Any failure thaws what was frozen (and runs the thaw hooks of
+ * the hooks that ran) and FROZEN lists each failure. EBUSY from FIFREEZE
+ * means frozen already (as Hyper-V's daemon takes it); EINVAL from FITHAW
+ * means thawed already.
+ *
+ * Always thaws: THAW (FITHAW `/` first, then the hooks with "thaw" in
+ * reverse order), the timeout (the watchdog: the connection's deadline),
+ * the freeze connection's end, STATE turning the service off, and the
+ * agent's next start (afz_recover, from the state file). While frozen the
+ * agent holds its log lines in memory (alog_hold) and its pages in RAM
+ * (mlockall), so nothing it does waits for a frozen filesystem.
+ *
+ * The ioctls are a backend: the agent's does FIFREEZE/FITHAW; the unit
+ * tests give a fake, never the real one on the host.
+ */
+#ifndef VMSVC_AGENT_FZ_H
+#define VMSVC_AGENT_FZ_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "agent-ic.h"
+
+#define AFZ_STATE_FILE	    "/run/vmsvc/frozen"
+#define AFZ_MOUNTINFO	    "/proc/self/mountinfo"
+#define AFZ_HOOK_TIMEOUT_MS 60000 /* each hook */
+
+struct afz_backend {
+	/* FIFREEZE / FITHAW of the filesystem mounted at path: 0 or -errno. */
+	int (*freeze)(void *ctx, const char *path);
+	int (*thaw)(void *ctx, const char *path);
+	/* sync() (may be NULL in tests). */
+	void (*sync)(void *ctx);
+	void *ctx;
+};
+
+/* What a FREEZE or THAW did, for FROZEN/THAWED (heap strings). */
+struct afz_result {
+	uint32_t err; /* 0, or the first failure's errno */
+	char message[512];
+	uint32_t nmounts;
+	char *mounts[IC_FZ_MAX_MOUNTS];
+	uint32_t nfailures;
+	char *failures[IC_FZ_MAX_MOUNTS];
+};
+
+struct afz {
+	/* settings (agent.conf; paths overridable for tests) */
+	char hook_dir[256];
+	const char *state_file;
+	const char *mountinfo;
+	unsigned hook_timeout_ms;
+	bool lock_memory; /* mlockall while frozen */
+	struct afz_backend be;
+	/* state: what is frozen now, in freeze order (`/` last) */
+	uint32_t nfrozen;
+	char *frozen[IC_FZ_MAX_MOUNTS];
+	uint64_t thaw_at; /* now_ms() of the watchdog's thaw */
+	uint32_t nhooks_run;
+	struct aic *conn; /* the connection that froze */
+};
+
+/* The VSS service's aic_ops (svc: a struct afz). */
+extern const struct aic_ops afz_ops;
+
+/* The real FIFREEZE/FITHAW/sync backend. */
+void afz_backend_ioctl(struct afz_backend *be);
+
+/* Sets the defaults: the hook folder, the state file, /proc/self/mountinfo. */
+void afz_init(struct afz *z, struct afz_backend be);
+
+/* Freezes as FREEZE q asks; res says what happened (0: frozen). */
+int afz_freeze(struct afz *z, const struct ic_fz_freeze *q, uint64_t now, struct afz_result *res);
+/* Thaws everything frozen and runs the thaw hooks; why goes to the log. */
+void afz_thaw(struct afz *z, const char *why, struct afz_result *res);
+/* At start: thaws what the state file says a previous agent froze. */
+void afz_recover(struct afz *z);
+void afz_result_clear(struct afz_result *r);
+
+#endif /* VMSVC_AGENT_FZ_H */
