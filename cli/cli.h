@@ -250,5 +250,12 @@ int cmd_vm(int argc, char **argv);
 /* vmsvc vm integration, vmsvc vm shutdown (argv[0] is the subcommand). */
 int cmd_vm_integration(int argc, char **argv);
 int cmd_vm_shutdown(int argc, char **argv);
+/* vmsvc vm freeze, vmsvc vm thaw (cmd-vm-freeze.c). */
+int cmd_vm_freeze(int argc, char **argv);
+int cmd_vm_thaw(int argc, char **argv);
+/* VM vm's freeze state as vmsvcd tells it ({"state", "mounts",
+ * "thaw_in_ms"}), a new reference, or NULL; and its 'vm show' line. */
+struct json_object *cli_fz_object(const char *vm);
+void cli_fz_print(const char *vm);
 
 #endif /* VMSVC_CLI_H */

@@ -32,7 +32,9 @@ static void vm_usage(FILE *out)
 		"       vmsvc vm integration VM [--json]\n"
 		"       vmsvc vm integration VM enable|disable SERVICE\n"
 		"       vmsvc vm shutdown VM [--reboot | --halt] [--force] [--timeout S]\n"
-		"                            [--message TEXT] [--no-wait]\n\n"
+		"                            [--message TEXT] [--no-wait]\n"
+		"       vmsvc vm freeze VM [--timeout S] [--mount PATH]...\n"
+		"       vmsvc vm thaw VM\n\n"
 		"Defines the VMs vmsvcd serves (CONFIG/vms.d/NAME.conf, CONFIG =\n"
 		"$VMSVC_CONFIG_DIR, --config-dir or /etc/vmsvc), shows how they are and\n"
 		"shuts them down through their guest agent. VM: a VM's name or VmId.\n\n"
@@ -63,12 +65,16 @@ static void vm_usage(FILE *out)
 		"  shutdown   ask the guest's agent to power off (or --reboot, --halt) and\n"
 		"             wait until it is off (or back up); exit status 0 done, 1\n"
 		"             refused by the guest, 124 timed out, 125 vmsvc failed. See\n"
-		"             'vmsvc vm shutdown --help'.\n\n"
+		"             'vmsvc vm shutdown --help'.\n"
+		"  freeze     freeze the guest's filesystems for a backup (its agent's\n"
+		"             hooks, sync, FIFREEZE; it thaws by itself after --timeout)\n"
+		"  thaw       thaw them; see 'vmsvc vm freeze --help'.\n\n"
 		"NAME: [A-Za-z0-9][A-Za-z0-9_.-]*, at most 64 characters (it names the\n"
 		"VM's socket files). Definitions with mistakes are reported as\n"
 		"'FILE:LINE: problem' warnings and skipped; of two with the same id or CID,\n"
 		"the one whose file name sorts first is used.\n\n"
-		"Exit status: 0 success, 1 failure, 2 wrong usage (vm shutdown: see above).\n");
+		"Exit status: 0 success, 1 failure, 2 wrong usage (vm shutdown, freeze and\n"
+		"thaw: see their --help).\n");
 }
 
 /*
@@ -95,7 +101,7 @@ static bool vm_paused(const char *name)
 static json_object *vm_json(const void *entry)
 {
 	const struct vmt_vm *vm = entry;
-	json_object *o = json_object_new_object();
+	json_object *o = json_object_new_object(), *fz;
 	char id[HV_GUID_STRSIZE];
 	const char *state;
 	unsigned conns;
@@ -111,6 +117,9 @@ static json_object *vm_json(const void *entry)
 			       vm->description ? json_object_new_string(vm->description) : NULL);
 	json_object_object_add(o, "paused", json_object_new_boolean(vm_paused(vm->name)));
 	json_object_object_add(o, "heartbeat", cli_hb_object(vm));
+	/* only when vmsvcd tells (the agent's freeze state) */
+	if ((fz = cli_fz_object(vm->name)))
+		json_object_object_add(o, "freeze", fz);
 	return o;
 }
 
@@ -141,6 +150,7 @@ static void vm_show_text(const void *entry)
 	       vm->description ? vm->description : "-", cli_config_dir(), vm->name,
 	       cli_runtime_dir(), vm->name);
 	cli_hb_print(hb);
+	cli_fz_print(vm->name);
 	printf("integration services:\n");
 	cli_ic_print_table(services, "  ", false);
 	json_object_put(hb);
@@ -478,7 +488,9 @@ int cmd_vm(int argc, char **argv)
 						     { "remove", vm_remove },
 						     { "qemu-args", vm_qemu_args },
 						     { "integration", cmd_vm_integration },
-						     { "shutdown", cmd_vm_shutdown } };
+						     { "shutdown", cmd_vm_shutdown },
+						     { "freeze", cmd_vm_freeze },
+						     { "thaw", cmd_vm_thaw } };
 
 	return cli_table_dispatch(&table, sub, ARRAY_SIZE(sub), argc, argv);
 }
