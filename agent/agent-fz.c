@@ -35,6 +35,13 @@
 
 #define FLUSH_MS 500
 
+static uint32_t frozen_now; /* every struct afz's nfrozen, summed */
+
+bool afz_frozen(void)
+{
+	return frozen_now > 0;
+}
+
 /* ---- the ioctl backend ---- */
 
 static int fz_ioctl(const char *path, unsigned long req)
@@ -304,6 +311,7 @@ static void thaw_all(struct afz *z, const char *why, struct afz_result *r)
 		free(z->frozen[i]);
 		z->frozen[i] = NULL;
 	}
+	frozen_now -= n < frozen_now ? n : frozen_now;
 	z->nfrozen = 0;
 	z->thaw_at = 0;
 	unlink(z->state_file);
@@ -336,6 +344,7 @@ static int freeze_mounts(struct afz *z, const char **mounts, uint32_t n, struct 
 			break;
 		}
 		z->nfrozen++;
+		frozen_now++;
 	}
 	if (!r->err)
 		return 0;

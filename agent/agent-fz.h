@@ -86,5 +86,8 @@ void afz_thaw(struct afz *z, const char *why, struct afz_result *res);
 /* At start: thaws what the state file says a previous agent froze. */
 void afz_recover(struct afz *z);
 void afz_result_clear(struct afz_result *r);
+/* Whether this process has filesystems frozen now: what would write to
+ * disk (the KVP guest pool) refuses with EBUSY instead of waiting. */
+bool afz_frozen(void);
 
 #endif /* VMSVC_AGENT_FZ_H */

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "agent-kvp-files.h"
+#include "agent-fz.h"
 #include "agent-kvp.h"
 #include "agent-log.h"
 #include "util.h"
@@ -264,7 +265,14 @@ static int save_or_undo(struct akvp *k, const void *key, size_t klen, const uint
 
 	if (!k->guest_file)
 		return 0;
-	r = akvf_save_pool(k->guest_file, p, IC_POOL_GUEST, why, size);
+	if (afz_frozen()) { /* writing would wait for the thaw, and the worker with it */
+		snprintf(why, size,
+			 "the guest's filesystems are frozen for a backup; try again after the "
+			 "thaw");
+		r = -EBUSY;
+	} else {
+		r = akvf_save_pool(k->guest_file, p, IC_POOL_GUEST, why, size);
+	}
 	if (r == 0)
 		return 0;
 	if ((old ? kvpool_set(p, key, klen, old, olen) : kvpool_delete(p, key, klen)) < 0)
