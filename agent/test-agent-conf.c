@@ -149,6 +149,26 @@ static void kvp_settings_are_read(void **state)
 	aconf_clear(&c);
 }
 
+static void freeze_settings_are_read(void **state)
+{
+	struct aconf c;
+	char err[256];
+
+	assert_int_equal(load_text("", &c, err, sizeof(err)), 0);
+	assert_true(c.fz_enabled);
+	assert_string_equal(c.fz_hook_dir, "/etc/vmsvc/freeze-hook.d");
+	aconf_clear(&c);
+	assert_int_equal(
+		load_text("[Freeze]\nEnabled = no\nHookDir = /srv/hooks\n", &c, err, sizeof(err)),
+		0);
+	assert_false(c.fz_enabled);
+	assert_string_equal(c.fz_hook_dir, "/srv/hooks");
+	aconf_clear(&c);
+	assert_int_equal(load_text("[Freeze]\nHookDir = hooks\n", &c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "want an absolute path"));
+	aconf_clear(&c);
+}
+
 static void broken_files_name_file_and_line(void **state)
 {
 	static const struct {
@@ -194,6 +214,7 @@ int main(void)
 		cmocka_unit_test(user_map_by_name_and_uid),
 		cmocka_unit_test(integration_services_settings_are_read),
 		cmocka_unit_test(kvp_settings_are_read),
+		cmocka_unit_test(freeze_settings_are_read),
 		cmocka_unit_test(broken_files_name_file_and_line),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
