@@ -110,7 +110,7 @@ hooks_install() { # NAME:STATUS...
 @test "freeze and thaw the root and the second disk: the CLI, status and vm show tell" {
 	agent_ready
 	run vmsvc vm freeze dfz --timeout 60
-	sed 's/^/# /' <<<"$output" >&3
+	printf '# %s\n' "${lines[@]}" >&3
 	[ "$status" = 0 ]
 	[[ "$output" == *"VM 'dfz': frozen"* ]]
 	[[ "$output" == *"  /mnt/data"* ]]
@@ -177,7 +177,7 @@ hooks_install() { # NAME:STATUS...
 	agent_ready
 	hooks_install 10-a:0 50-fail:3
 	run vmsvc vm freeze dfz
-	sed 's/^/# /' <<<"$output" >&3
+	printf '# %s\n' "${lines[@]}" >&3
 	[ "$status" = 1 ]
 	[[ "$output" == *"hook 50-fail freeze: exit status 3"* ]]
 	[[ "$output" == *"nothing is frozen"* ]]
@@ -193,7 +193,7 @@ hooks_install() { # NAME:STATUS...
 @test "--mount freezes only what it names; a mount that cannot be frozen fails the freeze with the reason" {
 	agent_ready
 	run vmsvc vm freeze dfz --mount /mnt/data --mount /proc --mount /nowhere
-	sed 's/^/# /' <<<"$output" >&3
+	printf '# %s\n' "${lines[@]}" >&3
 	[ "$status" = 1 ]
 	[[ "$output" == *"/proc: not a block device filesystem"* ]]
 	[[ "$output" == *"/nowhere: not a mount point"* ]]
