@@ -28,8 +28,8 @@ static void integration_usage(FILE *out)
 		     "Lists the integration services of VM (the in-box services that vmsvcd and\n"
 		     "the guest's vmsvc-agent provide), or turns one on or off for VM only.\n\n"
 		     "  VM       a VM's name or VmId\n"
-		     "  SERVICE  a short name (session, heartbeat, shutdown), the name 'vmsvc\n"
-		     "           service list' shows (any case), or the service's GUID\n"
+		     "  SERVICE  a short name (session, heartbeat, shutdown, kvp, vss), the name\n"
+		     "           'vmsvc service list' shows (any case), or the service's GUID\n"
 		     "  --json   the list as JSON (vmsvcd's)\n\n"
 		     "Columns: NAME SHORT ENABLED STATUS GUID PORT.\n"
 		     "ENABLED: yes, or no and who turned it off: (VM) this command, (global)\n"
@@ -157,7 +157,7 @@ static int check_operands(int n, char **args, bool json)
 		return cli_usage_error(CMD, "unknown action '%s' (enable or disable)", args[1]);
 	if (n == 2)
 		return cli_usage_error(CMD, "%s needs a SERVICE (%s)", args[1],
-				       "session, heartbeat, shutdown, a name or a GUID");
+				       "session, heartbeat, shutdown, kvp, vss, a name or a GUID");
 	if (n > 3)
 		return cli_usage_error(CMD, "unexpected argument '%s'", args[3]);
 	if (n == 3 && json)
