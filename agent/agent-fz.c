@@ -325,6 +325,8 @@ static void thaw_all(struct afz *z, const char *why, struct afz_result *r)
 /* Freezes mounts[] in order; on a failure thaws them all again. */
 static int freeze_mounts(struct afz *z, const char **mounts, uint32_t n, struct afz_result *r)
 {
+	struct afz_result undo = { 0 };
+
 	if (z->lock_memory)
 		mlockall(MCL_CURRENT | MCL_FUTURE);
 	alog_hold();
@@ -348,7 +350,8 @@ static int freeze_mounts(struct afz *z, const char **mounts, uint32_t n, struct 
 	}
 	if (!r->err)
 		return 0;
-	thaw_all(z, "the freeze failed", &(struct afz_result){ 0 });
+	thaw_all(z, "the freeze failed", &undo);
+	afz_result_clear(&undo);
 	return -1;
 }
 
@@ -379,6 +382,7 @@ static int pick(struct afz *z, const struct ic_fz_freeze *q, struct afz_mounts *
 int afz_freeze(struct afz *z, const struct ic_fz_freeze *q, uint64_t now, struct afz_result *r)
 {
 	const char *mounts[IC_FZ_MAX_MOUNTS];
+	struct afz_result undo = { 0 }; /* the thaw hooks' of a failed freeze */
 	uint32_t timeout = q->timeout_ms ? q->timeout_ms : IC_FZ_DEFAULT_TIMEOUT_MS;
 	struct afz_mounts l;
 	int n = pick(z, q, &l, mounts, r), e;
@@ -403,7 +407,8 @@ int afz_freeze(struct afz *z, const struct ic_fz_freeze *q, uint64_t now, struct
 	return 0;
 fail:
 	unlink(z->state_file);
-	thaw_hooks(z, z->nhooks_run, &(struct afz_result){ 0 });
+	thaw_hooks(z, z->nhooks_run, &undo);
+	afz_result_clear(&undo);
 	z->nhooks_run = 0;
 	afz_mounts_free(&l);
 	snprintf(r->message, sizeof(r->message), "%s%s", r->nfailures ? r->failures[0] : "failed",
