@@ -279,6 +279,35 @@ thawed() {
 	agent_ready
 }
 
+@test "one request at a time: a second freeze while one is under way is refused (125)" {
+	agent_ready
+	hooks_install 10-slow:0
+	guest_exec dfz "sed -i 's/^exit 0/sleep 3; exit 0/' $HOOKS/10-slow"
+	"$VMSVC" vm freeze dfz --timeout 60 >"$E2E_ROOT/first.out" 2>&1 &
+	local pid=$!
+	sleep 1
+	run vmsvc vm freeze dfz
+	[ "$status" = 125 ]
+	[[ "$output" == *"a freeze of this VM is under way"* ]]
+	wait "$pid"
+	grep -q "frozen" "$E2E_ROOT/first.out"
+	run vmsvc vm thaw dfz
+	[ "$status" = 0 ]
+	guest_exec dfz "rm -rf $HOOKS"
+}
+
+@test "no agent connected: freeze fails (125) and says what to check" {
+	agent_ready
+	guest_exec -t 30 dfz 'systemctl stop vmsvc-agent'
+	fz_wait unknown 10
+	run vmsvc vm freeze dfz
+	[ "$status" = 125 ]
+	[[ "$output" == *"no agent is connected to the VSS service in VM dfz"* ]]
+	[[ "$output" == *"[Freeze] Enabled = yes"* ]]
+	guest_exec -t 30 dfz 'systemctl start vmsvc-agent'
+	agent_ready
+}
+
 @test "a user not in the VM's SessionUsers= may not freeze" {
 	run as_nobody -- /usr/bin/python3 "$CTLCALL" "$VMSVC_RUNTIME_DIR/control.sock" '{"op":"freeze","vm":"dfz"}'
 	[ "$status" = 1 ]
