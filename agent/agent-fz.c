@@ -263,6 +263,18 @@ static int freeze_hooks(struct afz *z, struct afz_result *r)
 /* ---- the state file ---- */
 
 /* Writes the mounts about to be frozen, NUL-terminated each. */
+/* Makes the state file's folder (/run/vmsvc) when it is missing. */
+static void state_dir(const struct afz *z)
+{
+	char dir[512], *slash;
+
+	snprintf(dir, sizeof(dir), "%s", z->state_file);
+	if ((slash = strrchr(dir, '/')) && slash != dir) {
+		*slash = '\0';
+		mkdir(dir, 0755);
+	}
+}
+
 static int state_write(const struct afz *z, const char *const *mounts, uint32_t n)
 {
 	char tmp[512];
@@ -270,15 +282,7 @@ static int state_write(const struct afz *z, const char *const *mounts, uint32_t 
 	int e = 0;
 
 	snprintf(tmp, sizeof(tmp), "%s.tmp", z->state_file);
-	{
-		char dir[512], *slash;
-
-		snprintf(dir, sizeof(dir), "%s", z->state_file);
-		if ((slash = strrchr(dir, '/')) && slash != dir) {
-			*slash = '\0';
-			mkdir(dir, 0755);
-		}
-	}
+	state_dir(z);
 	fp = fopen(tmp, "we");
 	if (!fp)
 		return -errno;
@@ -434,6 +438,7 @@ void afz_recover(struct afz *z)
 {
 	char buf[IC_FZ_MAX_MOUNTS * 256];
 	int fd = open(z->state_file, O_RDONLY | O_CLOEXEC);
+	struct afz_result r = { 0 };
 	ssize_t len;
 
 	if (fd < 0)
@@ -450,9 +455,8 @@ void afz_recover(struct afz *z)
 	}
 	alog("freeze: a previous agent left %u filesystem%s frozen (%s): thawing", z->nfrozen,
 	     z->nfrozen == 1 ? "" : "s", z->state_file);
-	z->nhooks_run = UINT32_MAX;
+	z->nhooks_run = UINT32_MAX; /* every thaw hook: which ones ran is not known */
 	z->lock_memory = false;
-	struct afz_result r = { 0 };
 	afz_thaw(z, "agent start", &r);
 	z->lock_memory = true;
 	unlink(z->state_file);

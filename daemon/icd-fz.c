@@ -261,14 +261,13 @@ static int fz_frame(void *st, const struct sess_frame *f, uint64_t now)
 		 r.seq, r.err ? strerrorname_np((int)r.err) ?: "error" : "ok", r.nmounts,
 		 r.nmounts == 1 ? "" : "s", r.nfailures, r.nfailures == 1 ? "" : "s");
 	if (z->kind != (freeze ? FZ_FREEZING : FZ_THAWING) || r.seq != z->seq)
-		return 0; /* answers a request nobody waits for any more */
-	z->kind = FZ_NONE;
-	if (freeze && !z->pend.client && r.err == 0) {
+		return 0;  /* answers a request nobody waits for any more */
+	z->kind = FZ_NONE; /* the reply's "freeze" says what is, not "freezing" */
+	if (freeze && !z->pend.client && r.err == 0) { /* the tick has not seen it yet */
 		ctl_pending_end(&z->pend, NULL, -1);
 		send_thaw(z, "the freeze's caller went away");
 		return 0;
 	}
-	z->kind = freeze ? FZ_FREEZING : FZ_THAWING;
 	req_end(z, answer(z, &r, freeze));
 	return 0;
 }

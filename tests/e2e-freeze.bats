@@ -130,6 +130,13 @@ hooks_install() { # NAME:STATUS...
 	run vmsvc vm thaw dfz
 	[ "$status" = 0 ]
 	[[ "$output" == *"nothing was frozen"* ]]
+	# the control operations themselves
+	run ctl '{"op":"freeze","vm":"dfz","timeout_ms":30000,"mounts":["/mnt/data"]}'
+	reply_check 'j["ok"] and j["vm"] == "dfz" and j["mounts"] == ["/mnt/data"] and j["freeze"]["state"] == "frozen" and 0 < j["freeze"]["thaw_in_ms"] <= 30000'
+	run ctl '{"op":"thaw","vm":"dfz"}'
+	reply_check 'j["ok"] and j["mounts"] == ["/mnt/data"] and j["freeze"]["state"] == "thawed"'
+	run ctl '{"op":"freeze","vm":"dfz","timeout_ms":600001}'
+	reply_check 'j["error"] == "EINVAL"'
 }
 
 @test "a write started during a freeze completes only after the thaw; a copy of the disk taken while frozen is clean ext4" {
