@@ -199,6 +199,11 @@ static const struct reg_inbox inbox[] = {
 	  .short_name = "session",
 	  .port = REG_SESSION_PORT,
 	  .description = "exec, shell and cp into the VM (vmsvc-agent)" },
+	{ .guid = IC_TIMESYNC_GUID,
+	  .name = "Time Synchronization",
+	  .short_name = "timesync",
+	  .port = IC_TIMESYNC_PORT,
+	  .description = "the guest's clock kept to the host's (vmsvc-agent, or chrony)" },
 };
 
 size_t reg_inbox_count(void)
