@@ -25,6 +25,10 @@ int icd_sd_start(struct daemon *d);
 /* Registers the Key-Value Pair Exchange (icd-kvp.c) and its "kvp" and
  * "kvp-watch" operations, after icd_start(); makes STATEDIR/kvp. */
 int icd_kvp_start(struct daemon *d);
+/* Registers Time Synchronization (icd-ts.c), after icd_start(). */
+int icd_ts_start(struct daemon *d);
+/* Adds "timesync" {status, mode, offset_ns, ...} to vm's "status" entry. */
+void icd_ts_status_json(struct vm *vm, json_object *v);
 /* Ends every kvp list and watch stream (vmsvcd stops), before the VMs. */
 void icd_kvp_stop(struct daemon *d);
 

@@ -12,6 +12,7 @@ INBOX_SESSION=999e53d4-3d5c-4c3e-8779-bed06ec056e1
 INBOX_HEARTBEAT=57164f39-9115-4e78-ab55-382f3bd5422d
 INBOX_SHUTDOWN=0e0b6031-5213-4934-818b-38d90ced39db
 INBOX_KVP=a9a0f4e7-5a45-4d96-b827-8a841e8c03e6
+INBOX_TIMESYNC=9527e630-d0ae-497b-adce-e80ab0175caf
 
 setup() {
 	common_setup
@@ -226,8 +227,8 @@ teardown() {
 	run_vmsvc service list
 	expect 0
 	# only the in-box services: Heartbeat, Key-Value Pair Exchange, Shutdown,
-	# VM Session Service
-	[ "${#lines[@]}" = 5 ]
+	# Time Synchronization, VM Session Service
+	[ "${#lines[@]}" = 6 ]
 	# the NAME column is as wide as the longest name, Key-Value Pair Exchange
 	[ "${lines[0]}" = "$(printf '%-23s  %-36s  %-10s  %-8s  %s' NAME GUID PORT STATE OWNER)" ]
 	read -r -a r <<<"${lines[1]}"
@@ -237,6 +238,8 @@ teardown() {
 	read -r -a r <<<"${lines[3]}"
 	[ "${r[*]}" = "Shutdown $INBOX_SHUTDOWN 702 enabled in-box" ]
 	read -r -a r <<<"${lines[4]}"
+	[ "${r[*]}" = "Time Synchronization $INBOX_TIMESYNC 703 enabled in-box" ]
+	read -r -a r <<<"${lines[5]}"
 	[ "${r[*]}" = "VM Session Service $INBOX_SESSION 640 enabled in-box" ]
 	"$VMSVC" service add zeta --port 22 >/dev/null
 	"$VMSVC" service add alpha --port 2761 --user nobody --group nogroup --disabled >/dev/null
@@ -244,16 +247,16 @@ teardown() {
 	run_vmsvc service list
 	expect 0
 	stderr_empty
-	[ "${#lines[@]}" = 8 ]
+	[ "${#lines[@]}" = 9 ]
 	read -r -a h <<<"${lines[0]}"
 	[ "${h[*]}" = "NAME GUID PORT STATE OWNER" ]
-	read -r -a r <<<"${lines[4]}"
-	[ "${r[*]}" = "VM Session Service $INBOX_SESSION 640 enabled in-box" ]
 	read -r -a r <<<"${lines[5]}"
-	[ "${r[*]}" = "alpha $T2761 2761 disabled nobody:nogroup" ]
+	[ "${r[*]}" = "VM Session Service $INBOX_SESSION 640 enabled in-box" ]
 	read -r -a r <<<"${lines[6]}"
-	[ "${r[*]}" = "mid $SESSION 9 enabled :nogroup" ]
+	[ "${r[*]}" = "alpha $T2761 2761 disabled nobody:nogroup" ]
 	read -r -a r <<<"${lines[7]}"
+	[ "${r[*]}" = "mid $SESSION 9 enabled :nogroup" ]
+	read -r -a r <<<"${lines[8]}"
 	[ "${r[*]}" = "zeta $T22 22 enabled root" ]
 }
 
@@ -390,7 +393,7 @@ write_entry() { # GUID TEXT
 	stderr_has "services.d/not-a-guid.conf: file name is not a GUID"
 	stderr_has "services.d/00000009-facb-11e6-bd58-64006a7986d3.conf:4: Port= is set twice (first on line 3)"
 	stderr_has "7 service entries are skipped"
-	[ "${#lines[@]}" = 5 ] # the header and the four in-box services
+	[ "${#lines[@]}" = 6 ] # the header and the five in-box services
 }
 
 @test "hand-edited layout (CRLF, indentation, blanks, ';' in values) loads as meant" {
