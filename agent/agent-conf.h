@@ -23,6 +23,10 @@
  *   Enabled = yes            the key-value exchange (host link, socket, files)
  *   ReadGroup =              a group: only root and it may read the pools
  *   WriteGroup =             a group that may write the guest pool (and root)
+ *   [TimeSync]
+ *   Enabled = yes            time synchronization with the host
+ *   TakeOver = no            yes: discipline the clock even when timesyncd/ntpd runs
+ *   StepThreshold = 1.0      seconds: a larger offset is stepped, a smaller slewed
  *
  * A missing file means the defaults: everything on, no critical units,
  * anyone may read the key-value pools and only root write the guest pool,
@@ -65,6 +69,9 @@ struct aconf {
 	/* [KVP] ReadGroup=, WriteGroup=: a group name or gid; "" when unset */
 	char kvp_read_group[AGENT_MAX_GROUP_NAME + 1];
 	char kvp_write_group[AGENT_MAX_GROUP_NAME + 1];
+	bool ts_enabled;	  /* [TimeSync] Enabled */
+	bool ts_takeover;	  /* [TimeSync] TakeOver */
+	double ts_step_threshold; /* [TimeSync] StepThreshold, seconds */
 };
 
 /* The defaults (what a missing file gives). */

@@ -27,13 +27,14 @@
 #include "agent-power.h"
 #include "agent-sd.h"
 #include "agent-systemd.h"
+#include "agent-ts.h"
 #include "agent-users.h"
 #include "agent-worker.h"
 #include "util.h"
 
 #define SOFTWARE "vmsvc-agent " VMSVC_VERSION
 
-enum { SVC_HEARTBEAT, SVC_SHUTDOWN, SVC_KVP, NSVCS };
+enum { SVC_HEARTBEAT, SVC_SHUTDOWN, SVC_KVP, SVC_TIMESYNC, NSVCS };
 
 struct worker {
 	int sigfd;
@@ -41,6 +42,7 @@ struct worker {
 	struct ahb_systemd probe;
 	struct asd sd;
 	struct akvr *kvp;
+	struct ats ts;
 	struct aicw_service svcs[NSVCS];
 };
 
@@ -56,6 +58,8 @@ static void reconfigure(void *ctx, const struct aconf *c, struct aicw_service *s
 	svcs[SVC_SHUTDOWN].wanted = true;
 	svcs[SVC_KVP].wanted = c->kvp_enabled;
 	akvr_configure(w->kvp, c, now_ms());
+	svcs[SVC_TIMESYNC].wanted = c->ts_enabled;
+	ats_configure(&w->ts, c->ts_takeover, c->ts_step_threshold);
 }
 
 /* SIGCHLD: reaps the shutdown helper; SIGTERM, SIGINT: stop. */
@@ -124,14 +128,17 @@ int aworker_main(const struct aworker_opts *o)
 	w.svcs[SVC_HEARTBEAT] = (struct aicw_service){ .ops = &ahb_ops, .svc = &w.hb };
 	w.svcs[SVC_SHUTDOWN] = (struct aicw_service){ .ops = &asd_ops, .svc = &w.sd };
 	w.svcs[SVC_KVP] = (struct aicw_service){ .ops = &akvp_ops, .svc = akvr_store(w.kvp) };
+	ats_init(&w.ts);
+	w.svcs[SVC_TIMESYNC] = (struct aicw_service){ .ops = &ats_ops, .svc = &w.ts };
 	loop.extra = (struct aicw_extra){
 		.max = akvr_max_fds(), .fill = akvr_fill, .io = akvr_io, .ctx = w.kvp
 	};
-	alog_debug("integration services: heartbeat, shutdown, kvp (versions %u-%u%s)", o->vmin,
-		   o->vmax, w.probe.sys ? ", systemd" : "");
+	alog_debug("integration services: heartbeat, shutdown, kvp, timesync (versions %u-%u%s)",
+		   o->vmin, o->vmax, w.probe.sys ? ", systemd" : "");
 	r = aicw_run(&loop);
 	if (r < 0)
 		alog("integration services: %s", strerror(-r));
+	ats_fini(&w.ts);
 	akvr_free(w.kvp);
 	asys_free(w.probe.sys);
 	close(w.sigfd);
