@@ -90,6 +90,51 @@ static bool vm_paused(const char *name)
 	return st && json_object_object_get_ex(st, "paused", &v) && json_object_get_boolean(v);
 }
 
+/* vmsvcd's "timesync" of the VM (a new reference), or NULL. */
+static json_object *vm_timesync(const char *name)
+{
+	json_object *st = cli_vm_status(name), *ts;
+
+	if (st && json_object_object_get_ex(st, "timesync", &ts) &&
+	    json_object_is_type(ts, json_type_object))
+		return json_object_get(ts);
+	return NULL;
+}
+
+/* "time sync:" of vm show: the agent's mode and last sample. */
+static void print_timesync(const char *name)
+{
+	json_object *ts = vm_timesync(name), *v;
+	const char *status = "unknown", *mode = NULL, *msg = NULL;
+
+	if (!ts)
+		return;
+	if (json_object_object_get_ex(ts, "status", &v))
+		status = json_object_get_string(v);
+	if (json_object_object_get_ex(ts, "mode", &v))
+		mode = json_object_get_string(v);
+	if (json_object_object_get_ex(ts, "message", &v))
+		msg = json_object_get_string(v);
+	printf("time sync:    %s", cli_ic_word(status));
+	if (mode) {
+		json_object *off = NULL, *dl = NULL, *sy = NULL, *steps = NULL;
+
+		json_object_object_get_ex(ts, "offset_ns", &off);
+		json_object_object_get_ex(ts, "delay_ns", &dl);
+		json_object_object_get_ex(ts, "synced", &sy);
+		json_object_object_get_ex(ts, "steps", &steps);
+		printf(", %s mode, %s, offset %+.3f ms (delay %.3f ms), %lld steps", mode,
+		       json_object_get_boolean(sy) ? "synchronised" : "not synchronised",
+		       (double)json_object_get_int64(off) / 1e6,
+		       (double)json_object_get_int64(dl) / 1e6,
+		       (long long)json_object_get_int64(steps));
+		if (msg && *msg)
+			printf("\n              %s", msg);
+	}
+	printf("\n");
+	json_object_put(ts);
+}
+
 /* --- how list, show and add print a VM --- */
 
 static json_object *vm_json(const void *entry)
@@ -111,6 +156,7 @@ static json_object *vm_json(const void *entry)
 			       vm->description ? json_object_new_string(vm->description) : NULL);
 	json_object_object_add(o, "paused", json_object_new_boolean(vm_paused(vm->name)));
 	json_object_object_add(o, "heartbeat", cli_hb_object(vm));
+	json_object_object_add(o, "timesync", vm_timesync(vm->name));
 	return o;
 }
 
@@ -141,6 +187,7 @@ static void vm_show_text(const void *entry)
 	       vm->description ? vm->description : "-", cli_config_dir(), vm->name,
 	       cli_runtime_dir(), vm->name);
 	cli_hb_print(hb);
+	print_timesync(vm->name);
 	printf("integration services:\n");
 	cli_ic_print_table(services, "  ", false);
 	json_object_put(hb);
