@@ -340,7 +340,7 @@ static void send_request(struct aic *c, struct ats *t, uint64_t now)
 	t->want_t1 = realtime_ns();
 	ic_enc_ts_request(aic_out(c),
 			  &(struct ic_ts_request){ .seq = t->want_seq, .t1 = t->want_t1 });
-	aic_flush(c, 0);
+	aic_flush(c, 1); /* at once: 0 would not even try */
 	aic_set_deadline(c, now + ATS_REPLY_MS);
 }
 
