@@ -22,7 +22,7 @@ ts_responder_start() {
 	vmsvc service add tsprobe --port "$TS_PROBE_PORT" >/dev/null 2>&1 || true
 	peer_stop tsresp
 	rm -f "$E2E_ROOT/peers/tsresp.log"
-	echo "$(vm_port_path "$1" "$TS_PROBE_PORT")" >"$E2E_ROOT/peers/tsresp.path"
+	vm_port_path "$1" "$TS_PROBE_PORT" >"$E2E_ROOT/peers/tsresp.path"
 	python3 -u "$TS_RESPONDER" "$(vm_port_path "$1" "$TS_PROBE_PORT")" \
 		</dev/null >"$E2E_ROOT/peers/tsresp.log" 2>&1 3>&- &
 	echo $! >"$E2E_ROOT/peers/tsresp.pid"
