@@ -140,7 +140,7 @@ static void print_timesync(const char *name)
 static json_object *vm_json(const void *entry)
 {
 	const struct vmt_vm *vm = entry;
-	json_object *o = json_object_new_object();
+	json_object *o = json_object_new_object(), *ts;
 	char id[HV_GUID_STRSIZE];
 	const char *state;
 	unsigned conns;
@@ -156,7 +156,8 @@ static json_object *vm_json(const void *entry)
 			       vm->description ? json_object_new_string(vm->description) : NULL);
 	json_object_object_add(o, "paused", json_object_new_boolean(vm_paused(vm->name)));
 	json_object_object_add(o, "heartbeat", cli_hb_object(vm));
-	json_object_object_add(o, "timesync", vm_timesync(vm->name));
+	if ((ts = vm_timesync(vm->name))) /* when vmsvcd serves the VM */
+		json_object_object_add(o, "timesync", ts);
 	return o;
 }
 

@@ -283,7 +283,9 @@ static void ts_status_json(void *st, enum icd_link link, json_object *o, uint64_
 	struct ts *t = st;
 
 	(void)link;
-	json_object_object_add(o, "generation", json_object_new_int64((int64_t)t->generation));
+	if (t->generation) /* an agent connected since vmsvcd started */
+		json_object_object_add(o, "generation",
+				       json_object_new_int64((int64_t)t->generation));
 	if (t->known)
 		report_json(t, o, now);
 }

@@ -412,13 +412,13 @@ shutdown_req() {
 	[ "$status" = 0 ]
 	VM=g2 run vm_status '(h["boot_id"], h["agent"] != "")'
 	[ "$output" = "('$boot', True)" ]
-	# the agent's three connections come up one after another
+	# the agent's four connections come up one after another
 	for ((i = 0; i < 50; i++)); do
 		run ctl '{"op":"integration","vm":"g2"}'
-		reply_check '[x["status"] for x in j["services"]] == ["ok", "ok", "ok", "on-demand"]' 2>/dev/null && break
+		reply_check '[x["status"] for x in j["services"]] == ["ok", "ok", "ok", "on-demand", "ok"]' 2>/dev/null && break
 		sleep 0.1
 	done
-	reply_check '[x["status"] for x in j["services"]] == ["ok", "ok", "ok", "on-demand"]'
+	reply_check '[x["status"] for x in j["services"]] == ["ok", "ok", "ok", "on-demand", "ok"]'
 	run ctl '{"op":"shutdown","vm":"g2","action":"poweroff","message":"e2e-integration"}'
 	[ "$status" = 0 ]
 	reply_check "j == {'ok': True, 'vm': 'g2', 'boot_id': '$boot'}"
