@@ -219,6 +219,13 @@ static void slew(struct ats *t, const struct ats_sample *s)
 	if (adjtimex(&ss) < 0)
 		return;
 	dt = (double)(s->t4 - t->prev_t) / 1e9;
+	if (t->nfreq == 0 && !t->have_prev) {
+		/* start from the kernel's frequency (chronyd's, or our last run's) */
+		struct timex rd = { .modes = 0 };
+
+		if (adjtimex(&rd) >= 0)
+			t->freq_ppm = (double)rd.freq / 65536.0;
+	}
 	if (t->have_prev && dt >= 1.0 && s->delay_ns < 20 * MS) {
 		double drift_ppm = ((double)s->offset_ns + (double)ss.offset * 1000) / dt / 1e3;
 		double gain = t->nfreq == 0 ? 1.0 : clampd(1.0 / (t->nfreq + 1), 0.25, 1.0);
