@@ -376,6 +376,8 @@ static void on_reply(struct aic *c, struct ats *t, const struct ic_ts_reply *r, 
 	if (t->sent_at == 0 || r->seq != t->want_seq || r->t1 != t->want_t1)
 		return; /* late, after its burst gave up on it */
 	s = ats_compute(r->t1, r->t2, r->t3, t4);
+	if (r->flags & IC_TS_SYNC_NOW)
+		t->step_next = true; /* this burst may step, as after SYNC */
 	t->got++;
 	t->sent_at = 0;
 	if (s.delay_ns >= 0 && (!t->have_best || s.delay_ns < t->best.delay_ns)) {

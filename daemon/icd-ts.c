@@ -38,6 +38,9 @@
 /* The agent reports after each burst, every 2 s in steady state (at most
  * every 64 s, its slowest poll): no report for this long is lost. */
 #define TS_LOST_MS 120000
+/* After a SYNC, REPLYs carry IC_TS_SYNC_NOW this long (the agent's burst
+ * that follows it steps even if it began before the SYNC arrived). */
+#define TS_STEP_FLAG_MS 2000
 
 struct ts {
 	struct icd_vm *iv;
@@ -48,6 +51,7 @@ struct ts {
 	bool hb_lost;	     /* the heartbeat was lost at the last tick */
 	uint64_t ref_ms;     /* Lost Communication counts from here */
 	uint64_t requests;   /* answered, on the current connection */
+	uint64_t step_until; /* REPLYs say "step now" until then (after a SYNC) */
 	/* the last REPORT */
 	bool known;
 	uint64_t last_ms;
@@ -98,6 +102,7 @@ static void send_sync(struct ts *t, uint64_t paused_ns, const char *why)
 	if (!c || !icd_enabled(t->iv, &ts_service, NULL, NULL))
 		return;
 	t->generation++;
+	t->step_until = now_ms() + TS_STEP_FLAG_MS;
 	ic_enc_ts_sync(&b,
 		       &(struct ic_ts_sync){ .generation = t->generation, .paused_ns = paused_ns });
 	icd_send(c, &b);
@@ -158,6 +163,8 @@ static int on_request(struct ts *t, const struct sess_frame *f, int64_t t2)
 	r.t1 = q.t1;
 	r.t2 = t2;
 	r.generation = t->generation;
+	if (now_ms() < t->step_until)
+		r.flags |= IC_TS_SYNC_NOW;
 	host_clock(&r);
 	r.t3 = realtime_ns();
 	ic_enc_ts_reply(&b, &r);

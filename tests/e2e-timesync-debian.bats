@@ -104,7 +104,7 @@ ts_wait() {
 	ts_probe_log dts probe.log >"$E2E_ROOT/deb.log"
 	settle=$(ts_settle "$E2E_ROOT/deb.log" "$t0" 5000000)
 	read -r n p50 p99 max dl <<<"$(ts_stats "$E2E_ROOT/deb.log" $((t0 + 15000)))"
-	echo "# discipline (Debian): from 30 s wrong, |offset| < 5 ms for good $settle ms after the step; then over 60 s ($n samples): |offset| p50 $p50 us, p99 $p99 us, max $max us; probe delay p50 $dl us" >&3
+	echo "# discipline (Debian): from 30 s wrong, |offset| < 5 ms for good $settle ms after the clock was set 30 s ahead; then over 60 s ($n samples): |offset| p50 $p50 us, p99 $p99 us, max $max us; probe delay p50 $dl us" >&3
 	[ "$settle" -ge 0 ]
 	[ "$settle" -lt 15000 ]
 	[ "$p99" -le 5000 ]
