@@ -42,7 +42,12 @@ setup() {
 
 teardown() {
 	qmp "$E2E_ROOT/qmp" cont >/dev/null 2>&1 || true
+	kill -CONT "$(qemu_pid)" 2>/dev/null || true
 	e2e_teardown_test
+}
+
+qemu_pid() {
+	cat "$(guest_state_dir g1)/qemu.pid"
 }
 
 ms() {
@@ -122,6 +127,29 @@ ts_status() {
 	[ "$settle" -ge 0 ]
 	[ "$settle" -lt 6000 ]
 	grep -q "timesync: SYNC sent (the VM resumed after" <(daemon_log)
+}
+
+@test "timesync: QEMU frozen (SIGSTOP) until the heartbeat is lost, then SIGCONT: a SYNC when the heartbeat comes back; |offset| < 5 ms soon after (asserted 6 s)" {
+	local tc settle worst
+	run hb_wait ok 30
+	[ "$status" = 0 ]
+	ts_probe_bg g1 frozen.log -n 4 -i 100 -d 25000 "$TS_PROBE_PORT"
+	sleep 2
+	kill -STOP "$(qemu_pid)"
+	run hb_wait lost-communication 15
+	[ "$status" = 0 ]
+	tc=$(ms)
+	kill -CONT "$(qemu_pid)"
+	run hb_wait ok 10
+	[ "$status" = 0 ]
+	sleep 8
+	ts_probe_log g1 frozen.log >"$E2E_ROOT/frozen.log"
+	settle=$(ts_settle "$E2E_ROOT/frozen.log" "$tc" 5000000)
+	worst=$(python3 -c 'import sys; print(max(abs(int(l.split()[1])) for l in open(sys.argv[1]) if int(l.split()[0]) >= int(sys.argv[2])) // 1000)' "$E2E_ROOT/frozen.log" "$tc")
+	echo "# QEMU frozen until Lost Communication: the probe's worst after SIGCONT $worst us; |offset| < 5 ms for good $settle ms after SIGCONT" >&3
+	[ "$settle" -ge 0 ]
+	[ "$settle" -lt 6000 ]
+	grep -q "timesync: SYNC sent (the heartbeat came back)" <(daemon_log)
 }
 
 @test "timesync: turned off for the VM, the status says Disabled and the agent stays idle; on again, a SYNC" {
