@@ -251,6 +251,28 @@ static int users_key(struct load_ctx *x, const char *name, const char *value)
 	return 1;
 }
 
+/* [TimeSync] Enabled, TakeOver (yes/no), StepThreshold (seconds, 0.001-3600). */
+static int timesync_key(struct load_ctx *x, const char *name, const char *value)
+{
+	char *end;
+	double v;
+
+	if (strcasecmp(name, "TakeOver") == 0) {
+		if (parse_bool(value, &x->c->ts_takeover) < 0)
+			return fail(x, "TakeOver = '%s': want yes or no%s", value, "");
+		return 1;
+	}
+	if (strcasecmp(name, "StepThreshold") != 0)
+		return enabled_key(x, "[TimeSync] (Enabled, TakeOver, StepThreshold)",
+				   &x->c->ts_enabled, name, value);
+	errno = 0;
+	v = strtod(value, &end);
+	if (errno || end == value || *end || !(v >= 0.001 && v <= 3600))
+		return fail(x, "StepThreshold = '%s': want seconds in 0.001..3600%s", value, "");
+	x->c->ts_step_threshold = v;
+	return 1;
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct load_ctx *x = user;
@@ -271,9 +293,11 @@ static int handler(void *user, const char *section, const char *name, const char
 		return kvp_key(x, name, value);
 	if (strcasecmp(section, "Freeze") == 0)
 		return freeze_key(x, name, value);
+	if (strcasecmp(section, "TimeSync") == 0)
+		return timesync_key(x, name, value);
 	return fail(x,
 		    "unknown section [%s] (Agent, Session, Users, Heartbeat, Shutdown, KVP, "
-		    "Freeze)%s",
+		    "Freeze, TimeSync)%s",
 		    section, "");
 }
 
@@ -289,6 +313,8 @@ void aconf_defaults(struct aconf *c)
 		.kvp_enabled = true,
 		.fz_enabled = true,
 		.fz_hook_dir = AGENT_FREEZE_HOOK_DIR,
+		.ts_enabled = true,
+		.ts_step_threshold = 1.0,
 	};
 }
 

@@ -26,6 +26,10 @@
  *   [Freeze]
  *   Enabled = yes            filesystem freeze for the host's backups (VSS)
  *   HookDir = /etc/vmsvc/freeze-hook.d   hooks run with freeze and thaw
+ *   [TimeSync]
+ *   Enabled = yes            time synchronization with the host
+ *   TakeOver = no            yes: discipline the clock even when timesyncd/ntpd runs
+ *   StepThreshold = 1.0      seconds: a larger offset is stepped, a smaller slewed
  *
  * A missing file means the defaults: everything on, no critical units,
  * anyone may read the key-value pools and only root write the guest pool,
@@ -73,6 +77,9 @@ struct aconf {
 	char kvp_write_group[AGENT_MAX_GROUP_NAME + 1];
 	bool fz_enabled;		      /* [Freeze] Enabled */
 	char fz_hook_dir[AGENT_MAX_PATH + 1]; /* [Freeze] HookDir, absolute */
+	bool ts_enabled;		      /* [TimeSync] Enabled */
+	bool ts_takeover;		      /* [TimeSync] TakeOver */
+	double ts_step_threshold;	      /* [TimeSync] StepThreshold, seconds */
 };
 
 /* The defaults (what a missing file gives). */

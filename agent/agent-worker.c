@@ -28,13 +28,14 @@
 #include "agent-power.h"
 #include "agent-sd.h"
 #include "agent-systemd.h"
+#include "agent-ts.h"
 #include "agent-users.h"
 #include "agent-worker.h"
 #include "util.h"
 
 #define SOFTWARE "vmsvc-agent " VMSVC_VERSION
 
-enum { SVC_HEARTBEAT, SVC_SHUTDOWN, SVC_KVP, SVC_VSS, NSVCS };
+enum { SVC_HEARTBEAT, SVC_SHUTDOWN, SVC_KVP, SVC_VSS, SVC_TIMESYNC, NSVCS };
 
 struct worker {
 	int sigfd;
@@ -43,6 +44,7 @@ struct worker {
 	struct asd sd;
 	struct akvr *kvp;
 	struct afz fz;
+	struct ats ts;
 	struct aicw_service svcs[NSVCS];
 };
 
@@ -60,6 +62,8 @@ static void reconfigure(void *ctx, const struct aconf *c, struct aicw_service *s
 	akvr_configure(w->kvp, c, now_ms());
 	svcs[SVC_VSS].wanted = c->fz_enabled;
 	snprintf(w->fz.hook_dir, sizeof(w->fz.hook_dir), "%s", c->fz_hook_dir);
+	svcs[SVC_TIMESYNC].wanted = c->ts_enabled;
+	ats_configure(&w->ts, c->ts_takeover, c->ts_step_threshold);
 }
 
 /* SIGCHLD: reaps the shutdown helper; SIGTERM, SIGINT: stop. */
@@ -148,11 +152,15 @@ int aworker_main(const struct aworker_opts *o)
 	loop.extra = (struct aicw_extra){
 		.max = akvr_max_fds(), .fill = akvr_fill, .io = akvr_io, .ctx = w.kvp
 	};
-	alog_debug("integration services: heartbeat, shutdown, kvp, vss (versions %u-%u%s)",
+	ats_init(&w.ts);
+	w.svcs[SVC_TIMESYNC] = (struct aicw_service){ .ops = &ats_ops, .svc = &w.ts };
+	alog_debug("integration services: heartbeat, shutdown, kvp, vss, timesync (versions "
+		   "%u-%u%s)",
 		   o->vmin, o->vmax, w.probe.sys ? ", systemd" : "");
 	r = aicw_run(&loop);
 	if (r < 0)
 		alog("integration services: %s", strerror(-r));
+	ats_fini(&w.ts);
 	akvr_free(w.kvp);
 	asys_free(w.probe.sys);
 	close(w.sigfd);

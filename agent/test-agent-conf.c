@@ -169,6 +169,26 @@ static void freeze_settings_are_read(void **state)
 	aconf_clear(&c);
 }
 
+static void timesync_settings_are_read(void **state)
+{
+	char err[256];
+	struct aconf c;
+
+	assert_int_equal(load_text("", &c, err, sizeof(err)), 0);
+	assert_true(c.ts_enabled);
+	assert_false(c.ts_takeover);
+	assert_true(c.ts_step_threshold == 1.0);
+	aconf_clear(&c);
+	assert_int_equal(load_text("[TimeSync]\nEnabled = no\nTakeOver = yes\n"
+				   "StepThreshold = 0.128\n",
+				   &c, err, sizeof(err)),
+			 0);
+	assert_false(c.ts_enabled);
+	assert_true(c.ts_takeover);
+	assert_true(c.ts_step_threshold == 0.128);
+	aconf_clear(&c);
+}
+
 static void broken_files_name_file_and_line(void **state)
 {
 	static const struct {
@@ -190,6 +210,10 @@ static void broken_files_name_file_and_line(void **state)
 		{ "[KVP]\nReadGroup = a:b\n", 2, "ReadGroup = 'a:b': want a group" },
 		{ "[KVP]\nWriteGroup = -x\n", 2, "WriteGroup = '-x'" },
 		{ "[KVP]\nPools = 3\n", 2, "unknown key 'Pools' in [KVP]" },
+		{ "[TimeSync]\nStepThreshold = 0\n", 2, "StepThreshold = '0'" },
+		{ "[TimeSync]\nStepThreshold = 1s\n", 2, "want seconds" },
+		{ "[TimeSync]\nTakeOver = often\n", 2, "TakeOver = 'often'" },
+		{ "[TimeSync]\nPoll = 2\n", 2, "unknown key 'Poll' in [TimeSync]" },
 	};
 	char err[256], want[64];
 	struct aconf c;
@@ -215,6 +239,7 @@ int main(void)
 		cmocka_unit_test(integration_services_settings_are_read),
 		cmocka_unit_test(kvp_settings_are_read),
 		cmocka_unit_test(freeze_settings_are_read),
+		cmocka_unit_test(timesync_settings_are_read),
 		cmocka_unit_test(broken_files_name_file_and_line),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

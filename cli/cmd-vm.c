@@ -49,8 +49,9 @@ static void vm_usage(FILE *out)
 		"             Mismatch or Off (no QEMU attached, or the guest's driver is\n"
 		"             down; also whenever vmsvcd is not running)\n"
 		"  show       one VM: its state, its heartbeat (last beat, uptime, boot id,\n"
-		"             the guest's hostname, OS, kernel, agent and systemd state) and\n"
-		"             its integration services\n"
+		"             the guest's hostname, OS, kernel, agent and systemd state), its\n"
+		"             time sync (the agent's mode, last offset and delay) and its\n"
+		"             integration services\n"
 		"  remove     delete a definition (not while the VM runs)\n"
 		"  qemu-args  print the QEMU options that give the VM its vsock device:\n"
 		"             a shared memory backend of SIZE (default 256M; SIZE must equal\n"
@@ -96,12 +97,57 @@ static bool vm_paused(const char *name)
 	return st && json_object_object_get_ex(st, "paused", &v) && json_object_get_boolean(v);
 }
 
+/* vmsvcd's "timesync" of the VM (a new reference), or NULL. */
+static json_object *vm_timesync(const char *name)
+{
+	json_object *st = cli_vm_status(name), *ts;
+
+	if (st && json_object_object_get_ex(st, "timesync", &ts) &&
+	    json_object_is_type(ts, json_type_object))
+		return json_object_get(ts);
+	return NULL;
+}
+
+/* "time sync:" of vm show: the agent's mode and last sample. */
+static void print_timesync(const char *name)
+{
+	json_object *ts = vm_timesync(name), *v;
+	const char *status = "unknown", *mode = NULL, *msg = NULL;
+
+	if (!ts)
+		return;
+	if (json_object_object_get_ex(ts, "status", &v))
+		status = json_object_get_string(v);
+	if (json_object_object_get_ex(ts, "mode", &v))
+		mode = json_object_get_string(v);
+	if (json_object_object_get_ex(ts, "message", &v))
+		msg = json_object_get_string(v);
+	printf("time sync:    %s", cli_ic_word(status));
+	if (mode) {
+		json_object *off = NULL, *dl = NULL, *sy = NULL, *steps = NULL;
+
+		json_object_object_get_ex(ts, "offset_ns", &off);
+		json_object_object_get_ex(ts, "delay_ns", &dl);
+		json_object_object_get_ex(ts, "synced", &sy);
+		json_object_object_get_ex(ts, "steps", &steps);
+		printf(", %s mode, %s, offset %+.3f ms (delay %.3f ms), %lld steps", mode,
+		       json_object_get_boolean(sy) ? "synchronised" : "not synchronised",
+		       (double)json_object_get_int64(off) / 1e6,
+		       (double)json_object_get_int64(dl) / 1e6,
+		       (long long)json_object_get_int64(steps));
+		if (msg && *msg)
+			printf("\n              %s", msg);
+	}
+	printf("\n");
+	json_object_put(ts);
+}
+
 /* --- how list, show and add print a VM --- */
 
 static json_object *vm_json(const void *entry)
 {
 	const struct vmt_vm *vm = entry;
-	json_object *o = json_object_new_object(), *fz;
+	json_object *o = json_object_new_object(), *fz, *ts;
 	char id[HV_GUID_STRSIZE];
 	const char *state;
 	unsigned conns;
@@ -120,6 +166,8 @@ static json_object *vm_json(const void *entry)
 	/* only when vmsvcd tells (the agent's freeze state) */
 	if ((fz = cli_fz_object(vm->name)))
 		json_object_object_add(o, "freeze", fz);
+	if ((ts = vm_timesync(vm->name))) /* when vmsvcd serves the VM */
+		json_object_object_add(o, "timesync", ts);
 	return o;
 }
 
@@ -151,6 +199,7 @@ static void vm_show_text(const void *entry)
 	       cli_runtime_dir(), vm->name);
 	cli_hb_print(hb);
 	cli_fz_print(vm->name);
+	print_timesync(vm->name);
 	printf("integration services:\n");
 	cli_ic_print_table(services, "  ", false);
 	json_object_put(hb);

@@ -204,6 +204,11 @@ static const struct reg_inbox inbox[] = {
 	  .short_name = "vss",
 	  .port = IC_VSS_PORT,
 	  .description = "filesystem freeze and thaw for backups (vmsvc vm freeze)" },
+	{ .guid = IC_TIMESYNC_GUID,
+	  .name = "Time Synchronization",
+	  .short_name = "timesync",
+	  .port = IC_TIMESYNC_PORT,
+	  .description = "the guest's clock kept to the host's (vmsvc-agent, or chrony)" },
 };
 
 size_t reg_inbox_count(void)

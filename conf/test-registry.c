@@ -978,6 +978,7 @@ static void inbox_integration_services_are_registered_with_short_names(void **st
 		{ "a9a0f4e7-5a45-4d96-b827-8a841e8c03e6", "Key-Value Pair Exchange", "kvp", 704 },
 		{ REG_SESSION_GUID, "VM Session Service", "session", 640 },
 		{ "35fa2e29-ea23-4236-96ae-3a6ebacba440", "VSS", "vss", 705 },
+		{ "9527e630-d0ae-497b-adce-e80ab0175caf", "Time Synchronization", "timesync", 703 },
 	};
 	struct reg_table *t = NULL;
 
@@ -1009,7 +1010,7 @@ static void inbox_integration_services_are_registered_with_short_names(void **st
 	assert_ptr_equal(reg_inbox_lookup("key-value pair exchange"), reg_inbox_at(2));
 	assert_ptr_equal(reg_inbox_lookup("0E0B6031-5213-4934-818B-38D90CED39DB"), reg_inbox_at(1));
 	assert_null(reg_inbox_lookup("KVP")); /* a short name is exact */
-	assert_null(reg_inbox_lookup("Time Synchronization"));
+	assert_ptr_equal(reg_inbox_lookup("time synchronization"), reg_inbox_at(4));
 	assert_null(reg_inbox_lookup(G2761));
 	assert_null(reg_inbox_lookup(""));
 	assert_int_equal(reg_problems(t)->count, 0);

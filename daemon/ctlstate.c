@@ -90,6 +90,7 @@ static json_object *op_status(struct daemon *d, struct ctl_client *c, json_objec
 				       json_object_new_string(vm_state_name(vm_state(vm))));
 		json_object_object_add(v, "connections", json_object_new_int64(vm_connections(vm)));
 		icd_status_json(vm, v);
+		icd_ts_status_json(vm, v);
 		json_object_array_add(vms, v);
 	}
 	json_object_object_add(o, "ok", json_object_new_boolean(true));

@@ -28,6 +28,10 @@ int icd_kvp_start(struct daemon *d);
 /* Registers the VSS service (icd-fz.c, filesystem freeze) and its "freeze"
  * and "thaw" operations, after icd_start(). */
 int icd_fz_start(struct daemon *d);
+/* Registers Time Synchronization (icd-ts.c), after icd_start(). */
+int icd_ts_start(struct daemon *d);
+/* Adds "timesync" {status, mode, offset_ns, ...} to vm's "status" entry. */
+void icd_ts_status_json(struct vm *vm, json_object *v);
 /* Ends every kvp list and watch stream (vmsvcd stops), before the VMs. */
 void icd_kvp_stop(struct daemon *d);
 

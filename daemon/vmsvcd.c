@@ -223,6 +223,8 @@ int main(int argc, char **argv)
 	if (r == 0)
 		r = icd_fz_start(&d);
 	if (r == 0)
+		r = icd_ts_start(&d);
+	if (r == 0)
 		r = vm_table_start(&d);
 	if (r == 0) {
 		r = control_start(&d);

@@ -265,6 +265,13 @@ int ic_dec_kvp(const struct sess_frame *f, struct ic_kvp *k);
  * virtqueue), t4 the agent's receive. offset = ((t2 - t1) + (t3 - t4)) / 2,
  * delay = (t4 - t1) - (t3 - t2).
  */
+#define IC_TS_MAX_MODE	  32   /* REPORT's mode, bytes */
+#define IC_TS_MAX_MESSAGE 1024 /* REPORT's message, bytes */
+
+/* REQUEST: seq and t1 are required. REPLY: seq, t1, t2 and t3 are
+ * required, leap at most 2. SYNC: generation is required. REPORT: mode is
+ * required (at most IC_TS_MAX_MODE bytes), synced 0 or 1, message at most
+ * IC_TS_MAX_MESSAGE bytes (NULL: none). Unknown flag bits are kept. */
 struct ic_ts_request {
 	uint32_t seq;
 	int64_t t1;

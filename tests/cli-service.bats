@@ -13,6 +13,7 @@ INBOX_HEARTBEAT=57164f39-9115-4e78-ab55-382f3bd5422d
 INBOX_SHUTDOWN=0e0b6031-5213-4934-818b-38d90ced39db
 INBOX_KVP=a9a0f4e7-5a45-4d96-b827-8a841e8c03e6
 INBOX_VSS=35fa2e29-ea23-4236-96ae-3a6ebacba440
+INBOX_TIMESYNC=9527e630-d0ae-497b-adce-e80ab0175caf
 
 setup() {
 	common_setup
@@ -227,8 +228,8 @@ teardown() {
 	run_vmsvc service list
 	expect 0
 	# only the in-box services: Heartbeat, Key-Value Pair Exchange, Shutdown,
-	# VM Session Service, VSS
-	[ "${#lines[@]}" = 6 ]
+	# Time Synchronization, VM Session Service, VSS
+	[ "${#lines[@]}" = 7 ]
 	# the NAME column is as wide as the longest name, Key-Value Pair Exchange
 	[ "${lines[0]}" = "$(printf '%-23s  %-36s  %-10s  %-8s  %s' NAME GUID PORT STATE OWNER)" ]
 	read -r -a r <<<"${lines[1]}"
@@ -238,8 +239,10 @@ teardown() {
 	read -r -a r <<<"${lines[3]}"
 	[ "${r[*]}" = "Shutdown $INBOX_SHUTDOWN 702 enabled in-box" ]
 	read -r -a r <<<"${lines[4]}"
-	[ "${r[*]}" = "VM Session Service $INBOX_SESSION 640 enabled in-box" ]
+	[ "${r[*]}" = "Time Synchronization $INBOX_TIMESYNC 703 enabled in-box" ]
 	read -r -a r <<<"${lines[5]}"
+	[ "${r[*]}" = "VM Session Service $INBOX_SESSION 640 enabled in-box" ]
+	read -r -a r <<<"${lines[6]}"
 	[ "${r[*]}" = "VSS $INBOX_VSS 705 enabled in-box" ]
 	"$VMSVC" service add zeta --port 22 >/dev/null
 	"$VMSVC" service add alpha --port 2761 --user nobody --group nogroup --disabled >/dev/null
@@ -247,18 +250,16 @@ teardown() {
 	run_vmsvc service list
 	expect 0
 	stderr_empty
-	[ "${#lines[@]}" = 9 ]
+	[ "${#lines[@]}" = 10 ]
 	read -r -a h <<<"${lines[0]}"
 	[ "${h[*]}" = "NAME GUID PORT STATE OWNER" ]
-	read -r -a r <<<"${lines[4]}"
-	[ "${r[*]}" = "VM Session Service $INBOX_SESSION 640 enabled in-box" ]
-	read -r -a r <<<"${lines[5]}"
-	[ "${r[*]}" = "VSS $INBOX_VSS 705 enabled in-box" ]
 	read -r -a r <<<"${lines[6]}"
-	[ "${r[*]}" = "alpha $T2761 2761 disabled nobody:nogroup" ]
+	[ "${r[*]}" = "VSS $INBOX_VSS 705 enabled in-box" ]
 	read -r -a r <<<"${lines[7]}"
-	[ "${r[*]}" = "mid $SESSION 9 enabled :nogroup" ]
+	[ "${r[*]}" = "alpha $T2761 2761 disabled nobody:nogroup" ]
 	read -r -a r <<<"${lines[8]}"
+	[ "${r[*]}" = "mid $SESSION 9 enabled :nogroup" ]
+	read -r -a r <<<"${lines[9]}"
 	[ "${r[*]}" = "zeta $T22 22 enabled root" ]
 }
 

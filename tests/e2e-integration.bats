@@ -310,7 +310,7 @@ shutdown_req() {
 # ---- the "integration" and "shutdown" operations ----
 
 @test "integration lists the in-box services with their state; root and the vmsvc group only" {
-	integration_check 'j["vm"] == "g1" and [x["short"] for x in j["services"]] == ["heartbeat", "shutdown", "kvp", "session", "vss"]'
+	integration_check 'j["vm"] == "g1" and [x["short"] for x in j["services"]] == ["heartbeat", "shutdown", "kvp", "session", "vss", "timesync"]'
 	integration_check 's["shutdown"] == {"name": "Shutdown", "short": "shutdown", "guid": "0e0b6031-5213-4934-818b-38d90ced39db", "port": 702, "enabled": True, "enabled_global": True, "enabled_vm": True, "status": "no-contact"}'
 	integration_check 's["session"]["status"] == "on-demand" and s["session"]["port"] == 640 and s["heartbeat"]["guid"] == "57164f39-9115-4e78-ab55-382f3bd5422d"'
 	run ctl '{"op":"integration","vm":"nosuchvm"}'
@@ -415,10 +415,10 @@ shutdown_req() {
 	# the agent's four connections come up one after another
 	for ((i = 0; i < 50; i++)); do
 		run ctl '{"op":"integration","vm":"g2"}'
-		reply_check '[x["status"] for x in j["services"]] == ["ok", "ok", "ok", "on-demand", "ok"]' 2>/dev/null && break
+		reply_check '[x["status"] for x in j["services"]] == ["ok", "ok", "ok", "on-demand", "ok", "ok"]' 2>/dev/null && break
 		sleep 0.1
 	done
-	reply_check '[x["status"] for x in j["services"]] == ["ok", "ok", "ok", "on-demand", "ok"]'
+	reply_check '[x["status"] for x in j["services"]] == ["ok", "ok", "ok", "on-demand", "ok", "ok"]'
 	run ctl '{"op":"shutdown","vm":"g2","action":"poweroff","message":"e2e-integration"}'
 	[ "$status" = 0 ]
 	reply_check "j == {'ok': True, 'vm': 'g2', 'boot_id': '$boot'}"
