@@ -817,233 +817,236 @@ static int fz_result_field(const struct tlv_it *it, void *msg)
 		return take_nth(it, r->mounts, &r->nmounts);
 	case T_FZR_FAILURE:
 		return take_nth(it, r->failures, &r->nfailures);
-		/* ---- time synchronization: REQUEST, REPLY, SYNC, REPORT ---- */
+	default:
+		return 0;
+	}
+}
 
-		enum { T_TSREQ_SEQ = 1, T_TSREQ_T1 = 2 };
-		enum {
-			T_TSREP_SEQ = 1,
-			T_TSREP_T1 = 2,
-			T_TSREP_T2 = 3,
-			T_TSREP_T3 = 4,
-			T_TSREP_FLAGS = 5,
-			T_TSREP_LEAP = 6,
-			T_TSREP_ESTERROR = 7,
-			T_TSREP_MAXERROR = 8,
-			T_TSREP_GENERATION = 9,
-		};
-		enum { T_TSSYNC_GENERATION = 1, T_TSSYNC_PAUSED = 2 };
-		enum {
-			T_TSRPT_MODE = 1,
-			T_TSRPT_OFFSET = 2,
-			T_TSRPT_DELAY = 3,
-			T_TSRPT_SYNCED = 4,
-			T_TSRPT_STEPS = 5,
-			T_TSRPT_MESSAGE = 6,
-		};
+int ic_dec_fz_result(const struct sess_frame *f, struct ic_fz_result *r)
+{
+	*r = (struct ic_fz_result){ 0 };
+	if (!fz_result_type(f->type) || dec_fields(f, f->type, fz_result_field, r, 0) < 0)
+		return -EPROTO;
+	return fz_result_check(r) < 0 ? -EPROTO : 0;
+}
 
-		static int take_i64(const struct tlv_it *it, int64_t *v)
-		{
-			uint64_t u;
+void ic_enc_fz_thaw(struct sess_buf *b, uint32_t seq)
+{
+	ic_begin(b, IC_FZ_THAW);
+	sess_put_u32(b, T_FZ_SEQ, seq);
+	ic_end(b);
+}
 
-			if (tlv_get_u64(it, &u) < 0)
-				return -EPROTO;
-			*v = (int64_t)u;
-			return 1;
-		}
+static int fz_thaw_field(const struct tlv_it *it, void *msg)
+{
+	return it->tag == T_FZ_SEQ ? take_u32(it, msg) : 0;
+}
 
-		void ic_enc_ts_request(struct sess_buf * b, const struct ic_ts_request *r)
-		{
-			ic_begin(b, IC_TS_REQUEST);
-			sess_put_u32(b, T_TSREQ_SEQ, r->seq);
-			sess_put_i64(b, T_TSREQ_T1, r->t1);
-			ic_end(b);
-		}
+int ic_dec_fz_thaw(const struct sess_frame *f, uint32_t *seq)
+{
+	*seq = 0;
+	return dec_fields(f, IC_FZ_THAW, fz_thaw_field, seq, 0);
+}
 
-		static int ts_request_field(const struct tlv_it *it, void *msg)
-		{
-			struct ic_ts_request *r = msg;
+/* ---- time synchronization: REQUEST, REPLY, SYNC, REPORT ---- */
 
-			switch (it->tag) {
-			case T_TSREQ_SEQ:
-				return take_u32(it, &r->seq);
-			case T_TSREQ_T1:
-				return take_i64(it, &r->t1);
-			default:
-				return 0;
-			}
-		}
+enum { T_TSREQ_SEQ = 1, T_TSREQ_T1 = 2 };
+enum {
+	T_TSREP_SEQ = 1,
+	T_TSREP_T1 = 2,
+	T_TSREP_T2 = 3,
+	T_TSREP_T3 = 4,
+	T_TSREP_FLAGS = 5,
+	T_TSREP_LEAP = 6,
+	T_TSREP_ESTERROR = 7,
+	T_TSREP_MAXERROR = 8,
+	T_TSREP_GENERATION = 9,
+};
+enum { T_TSSYNC_GENERATION = 1, T_TSSYNC_PAUSED = 2 };
+enum {
+	T_TSRPT_MODE = 1,
+	T_TSRPT_OFFSET = 2,
+	T_TSRPT_DELAY = 3,
+	T_TSRPT_SYNCED = 4,
+	T_TSRPT_STEPS = 5,
+	T_TSRPT_MESSAGE = 6,
+};
 
-		int ic_dec_fz_result(const struct sess_frame *f, struct ic_fz_result *r)
-		{
-			*r = (struct ic_fz_result){ 0 };
-			if (!fz_result_type(f->type) ||
-			    dec_fields(f, f->type, fz_result_field, r, 0) < 0)
-				return -EPROTO;
-			return fz_result_check(r) < 0 ? -EPROTO : 0;
-		}
+static int take_i64(const struct tlv_it *it, int64_t *v)
+{
+	uint64_t u;
 
-		void ic_enc_fz_thaw(struct sess_buf * b, uint32_t seq)
-		{
-			ic_begin(b, IC_FZ_THAW);
-			sess_put_u32(b, T_FZ_SEQ, seq);
-			ic_end(b);
-		}
+	if (tlv_get_u64(it, &u) < 0)
+		return -EPROTO;
+	*v = (int64_t)u;
+	return 1;
+}
 
-		static int fz_thaw_field(const struct tlv_it *it, void *msg)
-		{
-			return it->tag == T_FZ_SEQ ? take_u32(it, msg) : 0;
-		}
+void ic_enc_ts_request(struct sess_buf *b, const struct ic_ts_request *r)
+{
+	ic_begin(b, IC_TS_REQUEST);
+	sess_put_u32(b, T_TSREQ_SEQ, r->seq);
+	sess_put_i64(b, T_TSREQ_T1, r->t1);
+	ic_end(b);
+}
 
-		int ic_dec_fz_thaw(const struct sess_frame *f, uint32_t *seq)
-		{
-			*seq = 0;
-			return dec_fields(f, IC_FZ_THAW, fz_thaw_field, seq, 0);
-			int ic_dec_ts_request(const struct sess_frame *f, struct ic_ts_request *r)
-			{
-				*r = (struct ic_ts_request){ 0 };
-				return dec_fields(f, IC_TS_REQUEST, ts_request_field, r,
-						  BIT(T_TSREQ_SEQ) | BIT(T_TSREQ_T1));
-			}
+static int ts_request_field(const struct tlv_it *it, void *msg)
+{
+	struct ic_ts_request *r = msg;
 
-			static int ts_reply_check(const struct ic_ts_reply *r)
-			{
-				return r->leap <= 2 ? 0 : -EINVAL;
-			}
+	switch (it->tag) {
+	case T_TSREQ_SEQ:
+		return take_u32(it, &r->seq);
+	case T_TSREQ_T1:
+		return take_i64(it, &r->t1);
+	default:
+		return 0;
+	}
+}
 
-			void ic_enc_ts_reply(struct sess_buf * b, const struct ic_ts_reply *r)
-			{
-				if (refused(b, ts_reply_check(r)))
-					return;
-				ic_begin(b, IC_TS_REPLY);
-				sess_put_u32(b, T_TSREP_SEQ, r->seq);
-				sess_put_i64(b, T_TSREP_T1, r->t1);
-				sess_put_i64(b, T_TSREP_T2, r->t2);
-				sess_put_i64(b, T_TSREP_T3, r->t3);
-				sess_put_u32(b, T_TSREP_FLAGS, r->flags);
-				sess_put_u32(b, T_TSREP_LEAP, r->leap);
-				sess_put_u64(b, T_TSREP_ESTERROR, r->esterror_ns);
-				sess_put_u64(b, T_TSREP_MAXERROR, r->maxerror_ns);
-				sess_put_u64(b, T_TSREP_GENERATION, r->generation);
-				ic_end(b);
-			}
+int ic_dec_ts_request(const struct sess_frame *f, struct ic_ts_request *r)
+{
+	*r = (struct ic_ts_request){ 0 };
+	return dec_fields(f, IC_TS_REQUEST, ts_request_field, r,
+			  BIT(T_TSREQ_SEQ) | BIT(T_TSREQ_T1));
+}
 
-			static int ts_reply_field(const struct tlv_it *it, void *msg)
-			{
-				struct ic_ts_reply *r = msg;
+static int ts_reply_check(const struct ic_ts_reply *r)
+{
+	return r->leap <= 2 ? 0 : -EINVAL;
+}
 
-				switch (it->tag) {
-				case T_TSREP_SEQ:
-					return take_u32(it, &r->seq);
-				case T_TSREP_T1:
-					return take_i64(it, &r->t1);
-				case T_TSREP_T2:
-					return take_i64(it, &r->t2);
-				case T_TSREP_T3:
-					return take_i64(it, &r->t3);
-				case T_TSREP_FLAGS:
-					return take_u32(it, &r->flags);
-				case T_TSREP_LEAP:
-					return take_u32(it, &r->leap);
-				case T_TSREP_ESTERROR:
-					return take_u64(it, &r->esterror_ns);
-				case T_TSREP_MAXERROR:
-					return take_u64(it, &r->maxerror_ns);
-				case T_TSREP_GENERATION:
-					return take_u64(it, &r->generation);
-				default:
-					return 0;
-				}
-			}
+void ic_enc_ts_reply(struct sess_buf *b, const struct ic_ts_reply *r)
+{
+	if (refused(b, ts_reply_check(r)))
+		return;
+	ic_begin(b, IC_TS_REPLY);
+	sess_put_u32(b, T_TSREP_SEQ, r->seq);
+	sess_put_i64(b, T_TSREP_T1, r->t1);
+	sess_put_i64(b, T_TSREP_T2, r->t2);
+	sess_put_i64(b, T_TSREP_T3, r->t3);
+	sess_put_u32(b, T_TSREP_FLAGS, r->flags);
+	sess_put_u32(b, T_TSREP_LEAP, r->leap);
+	sess_put_u64(b, T_TSREP_ESTERROR, r->esterror_ns);
+	sess_put_u64(b, T_TSREP_MAXERROR, r->maxerror_ns);
+	sess_put_u64(b, T_TSREP_GENERATION, r->generation);
+	ic_end(b);
+}
 
-			int ic_dec_ts_reply(const struct sess_frame *f, struct ic_ts_reply *r)
-			{
-				*r = (struct ic_ts_reply){ 0 };
-				if (dec_fields(f, IC_TS_REPLY, ts_reply_field, r,
-					       BIT(T_TSREP_SEQ) | BIT(T_TSREP_T1) |
-						       BIT(T_TSREP_T2) | BIT(T_TSREP_T3)) < 0)
-					return -EPROTO;
-				return ts_reply_check(r) < 0 ? -EPROTO : 0;
-			}
+static int ts_reply_field(const struct tlv_it *it, void *msg)
+{
+	struct ic_ts_reply *r = msg;
 
-			void ic_enc_ts_sync(struct sess_buf * b, const struct ic_ts_sync *s)
-			{
-				ic_begin(b, IC_TS_SYNC);
-				sess_put_u64(b, T_TSSYNC_GENERATION, s->generation);
-				sess_put_u64(b, T_TSSYNC_PAUSED, s->paused_ns);
-				ic_end(b);
-			}
+	switch (it->tag) {
+	case T_TSREP_SEQ:
+		return take_u32(it, &r->seq);
+	case T_TSREP_T1:
+		return take_i64(it, &r->t1);
+	case T_TSREP_T2:
+		return take_i64(it, &r->t2);
+	case T_TSREP_T3:
+		return take_i64(it, &r->t3);
+	case T_TSREP_FLAGS:
+		return take_u32(it, &r->flags);
+	case T_TSREP_LEAP:
+		return take_u32(it, &r->leap);
+	case T_TSREP_ESTERROR:
+		return take_u64(it, &r->esterror_ns);
+	case T_TSREP_MAXERROR:
+		return take_u64(it, &r->maxerror_ns);
+	case T_TSREP_GENERATION:
+		return take_u64(it, &r->generation);
+	default:
+		return 0;
+	}
+}
 
-			static int ts_sync_field(const struct tlv_it *it, void *msg)
-			{
-				struct ic_ts_sync *s = msg;
+int ic_dec_ts_reply(const struct sess_frame *f, struct ic_ts_reply *r)
+{
+	*r = (struct ic_ts_reply){ 0 };
+	if (dec_fields(f, IC_TS_REPLY, ts_reply_field, r,
+		       BIT(T_TSREP_SEQ) | BIT(T_TSREP_T1) | BIT(T_TSREP_T2) | BIT(T_TSREP_T3)) < 0)
+		return -EPROTO;
+	return ts_reply_check(r) < 0 ? -EPROTO : 0;
+}
 
-				switch (it->tag) {
-				case T_TSSYNC_GENERATION:
-					return take_u64(it, &s->generation);
-				case T_TSSYNC_PAUSED:
-					return take_u64(it, &s->paused_ns);
-				default:
-					return 0;
-				}
-			}
+void ic_enc_ts_sync(struct sess_buf *b, const struct ic_ts_sync *s)
+{
+	ic_begin(b, IC_TS_SYNC);
+	sess_put_u64(b, T_TSSYNC_GENERATION, s->generation);
+	sess_put_u64(b, T_TSSYNC_PAUSED, s->paused_ns);
+	ic_end(b);
+}
 
-			int ic_dec_ts_sync(const struct sess_frame *f, struct ic_ts_sync *s)
-			{
-				*s = (struct ic_ts_sync){ 0 };
-				return dec_fields(f, IC_TS_SYNC, ts_sync_field, s,
-						  BIT(T_TSSYNC_GENERATION));
-			}
+static int ts_sync_field(const struct tlv_it *it, void *msg)
+{
+	struct ic_ts_sync *s = msg;
 
-			static int ts_report_check(const struct ic_ts_report *r)
-			{
-				if (!r->mode || r->synced > 1)
-					return -EINVAL;
-				if (str_fits(r->mode, IC_TS_MAX_MODE) < 0)
-					return -E2BIG;
-				return str_fits(r->message, IC_TS_MAX_MESSAGE);
-			}
+	switch (it->tag) {
+	case T_TSSYNC_GENERATION:
+		return take_u64(it, &s->generation);
+	case T_TSSYNC_PAUSED:
+		return take_u64(it, &s->paused_ns);
+	default:
+		return 0;
+	}
+}
 
-			void ic_enc_ts_report(struct sess_buf * b, const struct ic_ts_report *r)
-			{
-				if (refused(b, ts_report_check(r)))
-					return;
-				ic_begin(b, IC_TS_REPORT);
-				sess_put_str(b, T_TSRPT_MODE, r->mode);
-				sess_put_i64(b, T_TSRPT_OFFSET, r->offset_ns);
-				sess_put_u64(b, T_TSRPT_DELAY, r->delay_ns);
-				sess_put_u32(b, T_TSRPT_SYNCED, r->synced);
-				sess_put_u64(b, T_TSRPT_STEPS, r->steps);
-				sess_put_str(b, T_TSRPT_MESSAGE, r->message);
-				ic_end(b);
-			}
+int ic_dec_ts_sync(const struct sess_frame *f, struct ic_ts_sync *s)
+{
+	*s = (struct ic_ts_sync){ 0 };
+	return dec_fields(f, IC_TS_SYNC, ts_sync_field, s, BIT(T_TSSYNC_GENERATION));
+}
 
-			static int ts_report_field(const struct tlv_it *it, void *msg)
-			{
-				struct ic_ts_report *r = msg;
+static int ts_report_check(const struct ic_ts_report *r)
+{
+	if (!r->mode || r->synced > 1)
+		return -EINVAL;
+	if (str_fits(r->mode, IC_TS_MAX_MODE) < 0)
+		return -E2BIG;
+	return str_fits(r->message, IC_TS_MAX_MESSAGE);
+}
 
-				switch (it->tag) {
-				case T_TSRPT_MODE:
-					return take_str(it, &r->mode);
-				case T_TSRPT_OFFSET:
-					return take_i64(it, &r->offset_ns);
-				case T_TSRPT_DELAY:
-					return take_u64(it, &r->delay_ns);
-				case T_TSRPT_SYNCED:
-					return take_u32(it, &r->synced);
-				case T_TSRPT_STEPS:
-					return take_u64(it, &r->steps);
-				case T_TSRPT_MESSAGE:
-					return take_str(it, &r->message);
-				default:
-					return 0;
-				}
-			}
+void ic_enc_ts_report(struct sess_buf *b, const struct ic_ts_report *r)
+{
+	if (refused(b, ts_report_check(r)))
+		return;
+	ic_begin(b, IC_TS_REPORT);
+	sess_put_str(b, T_TSRPT_MODE, r->mode);
+	sess_put_i64(b, T_TSRPT_OFFSET, r->offset_ns);
+	sess_put_u64(b, T_TSRPT_DELAY, r->delay_ns);
+	sess_put_u32(b, T_TSRPT_SYNCED, r->synced);
+	sess_put_u64(b, T_TSRPT_STEPS, r->steps);
+	sess_put_str(b, T_TSRPT_MESSAGE, r->message);
+	ic_end(b);
+}
 
-			int ic_dec_ts_report(const struct sess_frame *f, struct ic_ts_report *r)
-			{
-				*r = (struct ic_ts_report){ 0 };
-				if (dec_fields(f, IC_TS_REPORT, ts_report_field, r,
-					       BIT(T_TSRPT_MODE)) < 0)
-					return -EPROTO;
-				return ts_report_check(r) < 0 ? -EPROTO : 0;
-			}
+static int ts_report_field(const struct tlv_it *it, void *msg)
+{
+	struct ic_ts_report *r = msg;
+
+	switch (it->tag) {
+	case T_TSRPT_MODE:
+		return take_str(it, &r->mode);
+	case T_TSRPT_OFFSET:
+		return take_i64(it, &r->offset_ns);
+	case T_TSRPT_DELAY:
+		return take_u64(it, &r->delay_ns);
+	case T_TSRPT_SYNCED:
+		return take_u32(it, &r->synced);
+	case T_TSRPT_STEPS:
+		return take_u64(it, &r->steps);
+	case T_TSRPT_MESSAGE:
+		return take_str(it, &r->message);
+	default:
+		return 0;
+	}
+}
+
+int ic_dec_ts_report(const struct sess_frame *f, struct ic_ts_report *r)
+{
+	*r = (struct ic_ts_report){ 0 };
+	if (dec_fields(f, IC_TS_REPORT, ts_report_field, r, BIT(T_TSRPT_MODE)) < 0)
+		return -EPROTO;
+	return ts_report_check(r) < 0 ? -EPROTO : 0;
+}

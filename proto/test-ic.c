@@ -1099,222 +1099,221 @@ static void fz_thaw_carries_a_seq(void **state)
 	assert_int_equal(ic_dec_fz_thaw(&f, &seq), 0);
 	assert_int_equal(seq, 77);
 	assert_int_equal(ic_dec_fz_freeze(&f, &(struct ic_fz_freeze){ 0 }), -EPROTO);
-	/* ---- time synchronization ---- */
+	sess_buf_free(&b);
+}
 
-	static void ts_request_round_trips_and_needs_seq_and_t1(void **state)
-	{
-		struct sess_buf b = { 0 };
-		struct sess_frame f;
-		struct ic_ts_request d;
+/* ---- time synchronization ---- */
 
-		ic_enc_ts_request(&b, &(struct ic_ts_request){ .seq = 7, .t1 = -5 });
-		f = only_frame(&b);
-		assert_int_equal(f.type, IC_TS_REQUEST);
-		assert_int_equal(ic_dec_ts_request(&f, &d), 0);
-		assert_int_equal(d.seq, 7);
-		assert_true(d.t1 == -5);
-		sess_buf_free(&b);
+static void ts_request_round_trips_and_needs_seq_and_t1(void **state)
+{
+	struct sess_buf b = { 0 };
+	struct sess_frame f;
+	struct ic_ts_request d;
 
-		sess_begin(&b, IC_TS_REQUEST, 0);
-		sess_put_u32(&b, 1, 7);
-		sess_end(&b);
-		f = only_frame(&b);
-		assert_int_equal(ic_dec_ts_request(&f, &d), -EPROTO);
-		sess_buf_free(&b);
-	}
+	ic_enc_ts_request(&b, &(struct ic_ts_request){ .seq = 7, .t1 = -5 });
+	f = only_frame(&b);
+	assert_int_equal(f.type, IC_TS_REQUEST);
+	assert_int_equal(ic_dec_ts_request(&f, &d), 0);
+	assert_int_equal(d.seq, 7);
+	assert_true(d.t1 == -5);
+	sess_buf_free(&b);
 
-	static void ts_reply_round_trips_with_every_field(void **state)
-	{
-		const struct ic_ts_reply r = {
-			.seq = 3,
-			.t1 = INT64_MIN,
-			.t2 = 1765000000123456789LL,
-			.t3 = INT64_MAX,
-			.flags = IC_TS_HOST_SYNCED | IC_TS_SYNC_NOW | 0x80,
-			.leap = 2,
-			.esterror_ns = 1000,
-			.maxerror_ns = UINT64_MAX,
-			.generation = 9,
-		};
-		struct sess_buf b = { 0 };
-		struct sess_frame f;
-		struct ic_ts_reply d;
+	sess_begin(&b, IC_TS_REQUEST, 0);
+	sess_put_u32(&b, 1, 7);
+	sess_end(&b);
+	f = only_frame(&b);
+	assert_int_equal(ic_dec_ts_request(&f, &d), -EPROTO);
+	sess_buf_free(&b);
+}
 
-		ic_enc_ts_reply(&b, &r);
-		f = only_frame(&b);
-		assert_int_equal(ic_dec_ts_reply(&f, &d), 0);
-		assert_memory_equal(&d, &r, sizeof(r));
-		sess_buf_free(&b);
-	}
+static void ts_reply_round_trips_with_every_field(void **state)
+{
+	const struct ic_ts_reply r = {
+		.seq = 3,
+		.t1 = INT64_MIN,
+		.t2 = 1765000000123456789LL,
+		.t3 = INT64_MAX,
+		.flags = IC_TS_HOST_SYNCED | IC_TS_SYNC_NOW | 0x80,
+		.leap = 2,
+		.esterror_ns = 1000,
+		.maxerror_ns = UINT64_MAX,
+		.generation = 9,
+	};
+	struct sess_buf b = { 0 };
+	struct sess_frame f;
+	struct ic_ts_reply d;
 
-	static void ts_reply_needs_the_timestamps_and_a_known_leap(void **state)
-	{
-		struct sess_buf b = { 0 };
-		struct sess_frame f;
-		struct ic_ts_reply d;
+	ic_enc_ts_reply(&b, &r);
+	f = only_frame(&b);
+	assert_int_equal(ic_dec_ts_reply(&f, &d), 0);
+	assert_memory_equal(&d, &r, sizeof(r));
+	sess_buf_free(&b);
+}
 
-		ic_enc_ts_reply(&b, &(struct ic_ts_reply){ .leap = 3 });
-		assert_int_equal(b.err, -EINVAL);
-		assert_int_equal(b.len, 0);
-		sess_buf_free(&b);
+static void ts_reply_needs_the_timestamps_and_a_known_leap(void **state)
+{
+	struct sess_buf b = { 0 };
+	struct sess_frame f;
+	struct ic_ts_reply d;
 
-		for (uint16_t missing = 1; missing <= 4; missing++) {
-			sess_begin(&b, IC_TS_REPLY, 0);
-			for (uint16_t tag = 1; tag <= 4; tag++)
-				if (tag != missing)
-					sess_put_u64(&b, tag,
-						     1); /* u64 is no u32: checks seq too */
-			sess_end(&b);
-			f = only_frame(&b);
-			assert_int_equal(ic_dec_ts_reply(&f, &d), -EPROTO);
-			sess_buf_free(&b);
-		}
+	ic_enc_ts_reply(&b, &(struct ic_ts_reply){ .leap = 3 });
+	assert_int_equal(b.err, -EINVAL);
+	assert_int_equal(b.len, 0);
+	sess_buf_free(&b);
+
+	for (uint16_t missing = 1; missing <= 4; missing++) {
 		sess_begin(&b, IC_TS_REPLY, 0);
-		sess_put_u32(&b, 1, 1);
-		for (uint16_t tag = 2; tag <= 4; tag++)
-			sess_put_i64(&b, tag, 1);
-		sess_put_u32(&b, 6, 3);
+		for (uint16_t tag = 1; tag <= 4; tag++)
+			if (tag != missing)
+				sess_put_u64(&b, tag, 1); /* u64 is no u32: checks seq too */
 		sess_end(&b);
 		f = only_frame(&b);
 		assert_int_equal(ic_dec_ts_reply(&f, &d), -EPROTO);
 		sess_buf_free(&b);
 	}
+	sess_begin(&b, IC_TS_REPLY, 0);
+	sess_put_u32(&b, 1, 1);
+	for (uint16_t tag = 2; tag <= 4; tag++)
+		sess_put_i64(&b, tag, 1);
+	sess_put_u32(&b, 6, 3);
+	sess_end(&b);
+	f = only_frame(&b);
+	assert_int_equal(ic_dec_ts_reply(&f, &d), -EPROTO);
+	sess_buf_free(&b);
+}
 
-	static void ts_sync_round_trips_and_needs_a_generation(void **state)
-	{
-		struct sess_buf b = { 0 };
-		struct sess_frame f;
-		struct ic_ts_sync d;
+static void ts_sync_round_trips_and_needs_a_generation(void **state)
+{
+	struct sess_buf b = { 0 };
+	struct sess_frame f;
+	struct ic_ts_sync d;
 
-		ic_enc_ts_sync(
-			&b, &(struct ic_ts_sync){ .generation = 4, .paused_ns = 20000000000ULL });
-		f = only_frame(&b);
-		assert_int_equal(ic_dec_ts_sync(&f, &d), 0);
-		assert_true(d.generation == 4 && d.paused_ns == 20000000000ULL);
-		sess_buf_free(&b);
+	ic_enc_ts_sync(&b, &(struct ic_ts_sync){ .generation = 4, .paused_ns = 20000000000ULL });
+	f = only_frame(&b);
+	assert_int_equal(ic_dec_ts_sync(&f, &d), 0);
+	assert_true(d.generation == 4 && d.paused_ns == 20000000000ULL);
+	sess_buf_free(&b);
 
-		sess_begin(&b, IC_TS_SYNC, 0);
-		sess_put_u64(&b, 2, 1);
-		sess_end(&b);
-		f = only_frame(&b);
-		assert_int_equal(ic_dec_ts_sync(&f, &d), -EPROTO);
-		sess_buf_free(&b);
-	}
+	sess_begin(&b, IC_TS_SYNC, 0);
+	sess_put_u64(&b, 2, 1);
+	sess_end(&b);
+	f = only_frame(&b);
+	assert_int_equal(ic_dec_ts_sync(&f, &d), -EPROTO);
+	sess_buf_free(&b);
+}
 
-	static void ts_report_round_trips_and_bounds_its_strings(void **state)
-	{
-		struct ic_ts_report r = { .mode = "discipline",
-					  .offset_ns = -1234,
-					  .delay_ns = 800000 };
-		struct sess_buf b = { 0 };
-		struct sess_frame f;
-		struct ic_ts_report d;
-		char *big = xs(IC_TS_MAX_MESSAGE + 1);
+static void ts_report_round_trips_and_bounds_its_strings(void **state)
+{
+	struct ic_ts_report r = { .mode = "discipline", .offset_ns = -1234, .delay_ns = 800000 };
+	struct sess_buf b = { 0 };
+	struct sess_frame f;
+	struct ic_ts_report d;
+	char *big = xs(IC_TS_MAX_MESSAGE + 1);
 
-		r.synced = 1, r.steps = 2, r.message = "stepped 30.0 s";
-		ic_enc_ts_report(&b, &r);
-		f = only_frame(&b);
-		assert_int_equal(ic_dec_ts_report(&f, &d), 0);
-		assert_string_equal(d.mode, "discipline");
-		assert_string_equal(d.message, "stepped 30.0 s");
-		assert_true(d.offset_ns == -1234 && d.delay_ns == 800000 && d.steps == 2);
-		assert_int_equal(d.synced, 1);
-		sess_buf_free(&b);
+	r.synced = 1, r.steps = 2, r.message = "stepped 30.0 s";
+	ic_enc_ts_report(&b, &r);
+	f = only_frame(&b);
+	assert_int_equal(ic_dec_ts_report(&f, &d), 0);
+	assert_string_equal(d.mode, "discipline");
+	assert_string_equal(d.message, "stepped 30.0 s");
+	assert_true(d.offset_ns == -1234 && d.delay_ns == 800000 && d.steps == 2);
+	assert_int_equal(d.synced, 1);
+	sess_buf_free(&b);
 
-		r.message = big;
-		ic_enc_ts_report(&b, &r);
-		assert_int_equal(b.err, -E2BIG);
-		sess_buf_free(&b);
-		r.message = NULL, r.mode = big + 1 + IC_TS_MAX_MESSAGE - IC_TS_MAX_MODE - 1;
-		ic_enc_ts_report(&b, &r);
-		assert_int_equal(b.err, -E2BIG);
-		sess_buf_free(&b);
-		r.mode = NULL;
-		ic_enc_ts_report(&b, &r);
-		assert_int_equal(b.err, -EINVAL);
-		sess_buf_free(&b);
-		r.mode = "chrony", r.synced = 2;
-		ic_enc_ts_report(&b, &r);
-		assert_int_equal(b.err, -EINVAL);
-		sess_buf_free(&b);
+	r.message = big;
+	ic_enc_ts_report(&b, &r);
+	assert_int_equal(b.err, -E2BIG);
+	sess_buf_free(&b);
+	r.message = NULL, r.mode = big + 1 + IC_TS_MAX_MESSAGE - IC_TS_MAX_MODE - 1;
+	ic_enc_ts_report(&b, &r);
+	assert_int_equal(b.err, -E2BIG);
+	sess_buf_free(&b);
+	r.mode = NULL;
+	ic_enc_ts_report(&b, &r);
+	assert_int_equal(b.err, -EINVAL);
+	sess_buf_free(&b);
+	r.mode = "chrony", r.synced = 2;
+	ic_enc_ts_report(&b, &r);
+	assert_int_equal(b.err, -EINVAL);
+	sess_buf_free(&b);
 
-		sess_begin(&b, IC_TS_REPORT, 0);
-		sess_put_str(&b, 1, "off");
-		sess_put_u32(&b, 4, 2);
-		sess_end(&b);
-		f = only_frame(&b);
-		assert_int_equal(ic_dec_ts_report(&f, &d), -EPROTO);
-		sess_buf_free(&b);
-		sess_begin(&b, IC_TS_REPORT, 0);
-		sess_put_str(&b, 1, big);
-		sess_end(&b);
-		f = only_frame(&b);
-		assert_int_equal(ic_dec_ts_report(&f, &d), -EPROTO);
-		sess_buf_free(&b);
-		free(big);
-	}
+	sess_begin(&b, IC_TS_REPORT, 0);
+	sess_put_str(&b, 1, "off");
+	sess_put_u32(&b, 4, 2);
+	sess_end(&b);
+	f = only_frame(&b);
+	assert_int_equal(ic_dec_ts_report(&f, &d), -EPROTO);
+	sess_buf_free(&b);
+	sess_begin(&b, IC_TS_REPORT, 0);
+	sess_put_str(&b, 1, big);
+	sess_end(&b);
+	f = only_frame(&b);
+	assert_int_equal(ic_dec_ts_report(&f, &d), -EPROTO);
+	sess_buf_free(&b);
+	free(big);
+}
 
-	static void ts_decoders_refuse_each_others_frames(void **state)
-	{
-		struct sess_buf b = { 0 };
-		struct sess_frame f;
-		struct ic_ts_request q;
-		struct ic_ts_reply p;
-		struct ic_ts_sync s;
-		struct ic_ts_report r;
+static void ts_decoders_refuse_each_others_frames(void **state)
+{
+	struct sess_buf b = { 0 };
+	struct sess_frame f;
+	struct ic_ts_request q;
+	struct ic_ts_reply p;
+	struct ic_ts_sync s;
+	struct ic_ts_report r;
 
-		ic_enc_ts_request(&b, &(struct ic_ts_request){ .seq = 1, .t1 = 1 });
-		f = only_frame(&b);
-		assert_int_equal(ic_dec_ts_reply(&f, &p), -EPROTO);
-		assert_int_equal(ic_dec_ts_sync(&f, &s), -EPROTO);
-		assert_int_equal(ic_dec_ts_report(&f, &r), -EPROTO);
-		f.type = IC_SD_REQUEST;
-		assert_int_equal(ic_dec_ts_request(&f, &q), -EPROTO);
-		sess_buf_free(&b);
-	}
+	ic_enc_ts_request(&b, &(struct ic_ts_request){ .seq = 1, .t1 = 1 });
+	f = only_frame(&b);
+	assert_int_equal(ic_dec_ts_reply(&f, &p), -EPROTO);
+	assert_int_equal(ic_dec_ts_sync(&f, &s), -EPROTO);
+	assert_int_equal(ic_dec_ts_report(&f, &r), -EPROTO);
+	f.type = IC_SD_REQUEST;
+	assert_int_equal(ic_dec_ts_request(&f, &q), -EPROTO);
+	sess_buf_free(&b);
+}
 
-	int main(void)
-	{
-		const struct CMUnitTest tests[] = {
-			cmocka_unit_test(frames_are_found_whole_only),
-			cmocka_unit_test(frames_over_the_limit_or_off_channel_0_are_refused),
-			cmocka_unit_test(encoders_refuse_frames_over_the_limit),
-			cmocka_unit_test(type_names_are_known_or_unknown),
-			cmocka_unit_test(hello_round_trips_and_needs_a_range),
-			cmocka_unit_test(version_pick_takes_the_highest_common),
-			cmocka_unit_test(error_round_trips_and_needs_type_and_errno),
-			cmocka_unit_test(state_round_trips_and_enabled_is_a_bool),
-			cmocka_unit_test(beat_round_trips_with_every_field),
-			cmocka_unit_test(beat_needs_n_and_boot_id),
-			cmocka_unit_test(beat_strings_are_bounded),
-			cmocka_unit_test(ack_round_trips_and_needs_both_fields),
-			cmocka_unit_test(sd_request_round_trips_and_checks_action),
-			cmocka_unit_test(sd_request_message_is_bounded),
-			cmocka_unit_test(sd_reply_round_trips_with_32_blockers_not_33),
-			cmocka_unit_test(strings_need_exactly_one_trailing_nul),
-			cmocka_unit_test(truncated_and_overlong_fields_are_refused),
-			cmocka_unit_test(unknown_tags_are_skipped),
-			cmocka_unit_test(decoders_refuse_a_foreign_type),
-			cmocka_unit_test(pools_have_names),
-			cmocka_unit_test(keys_are_1_to_512_bytes_without_nul),
-			cmocka_unit_test(every_kvp_type_round_trips),
-			cmocka_unit_test(kvp_values_travel_in_the_tail_up_to_64k),
-			cmocka_unit_test(kvp_tail_is_raw_bytes_after_a_zero_length_marker),
-			cmocka_unit_test(kvp_keys_and_pools_are_checked_per_type),
-			cmocka_unit_test(kvp_encoder_refuses_what_the_decoder_would),
-			cmocka_unit_test(kvp_requests_need_a_seq),
-			cmocka_unit_test(fz_freeze_round_trips_with_64_mounts_not_65),
-			cmocka_unit_test(fz_freeze_timeout_is_at_most_600s_and_mounts_absolute),
-			cmocka_unit_test(fz_results_round_trip_as_frozen_thawed_and_status),
-			cmocka_unit_test(fz_results_check_state_counts_and_type),
-			cmocka_unit_test(fz_thaw_carries_a_seq),
-			cmocka_unit_test(ts_request_round_trips_and_needs_seq_and_t1),
-			cmocka_unit_test(ts_reply_round_trips_with_every_field),
-			cmocka_unit_test(ts_reply_needs_the_timestamps_and_a_known_leap),
-			cmocka_unit_test(ts_sync_round_trips_and_needs_a_generation),
-			cmocka_unit_test(ts_report_round_trips_and_bounds_its_strings),
-			cmocka_unit_test(ts_decoders_refuse_each_others_frames),
-		};
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(frames_are_found_whole_only),
+		cmocka_unit_test(frames_over_the_limit_or_off_channel_0_are_refused),
+		cmocka_unit_test(encoders_refuse_frames_over_the_limit),
+		cmocka_unit_test(type_names_are_known_or_unknown),
+		cmocka_unit_test(hello_round_trips_and_needs_a_range),
+		cmocka_unit_test(version_pick_takes_the_highest_common),
+		cmocka_unit_test(error_round_trips_and_needs_type_and_errno),
+		cmocka_unit_test(state_round_trips_and_enabled_is_a_bool),
+		cmocka_unit_test(beat_round_trips_with_every_field),
+		cmocka_unit_test(beat_needs_n_and_boot_id),
+		cmocka_unit_test(beat_strings_are_bounded),
+		cmocka_unit_test(ack_round_trips_and_needs_both_fields),
+		cmocka_unit_test(sd_request_round_trips_and_checks_action),
+		cmocka_unit_test(sd_request_message_is_bounded),
+		cmocka_unit_test(sd_reply_round_trips_with_32_blockers_not_33),
+		cmocka_unit_test(strings_need_exactly_one_trailing_nul),
+		cmocka_unit_test(truncated_and_overlong_fields_are_refused),
+		cmocka_unit_test(unknown_tags_are_skipped),
+		cmocka_unit_test(decoders_refuse_a_foreign_type),
+		cmocka_unit_test(pools_have_names),
+		cmocka_unit_test(keys_are_1_to_512_bytes_without_nul),
+		cmocka_unit_test(every_kvp_type_round_trips),
+		cmocka_unit_test(kvp_values_travel_in_the_tail_up_to_64k),
+		cmocka_unit_test(kvp_tail_is_raw_bytes_after_a_zero_length_marker),
+		cmocka_unit_test(kvp_keys_and_pools_are_checked_per_type),
+		cmocka_unit_test(kvp_encoder_refuses_what_the_decoder_would),
+		cmocka_unit_test(kvp_requests_need_a_seq),
+		cmocka_unit_test(fz_freeze_round_trips_with_64_mounts_not_65),
+		cmocka_unit_test(fz_freeze_timeout_is_at_most_600s_and_mounts_absolute),
+		cmocka_unit_test(fz_results_round_trip_as_frozen_thawed_and_status),
+		cmocka_unit_test(fz_results_check_state_counts_and_type),
+		cmocka_unit_test(fz_thaw_carries_a_seq),
+		cmocka_unit_test(ts_request_round_trips_and_needs_seq_and_t1),
+		cmocka_unit_test(ts_reply_round_trips_with_every_field),
+		cmocka_unit_test(ts_reply_needs_the_timestamps_and_a_known_leap),
+		cmocka_unit_test(ts_sync_round_trips_and_needs_a_generation),
+		cmocka_unit_test(ts_report_round_trips_and_bounds_its_strings),
+		cmocka_unit_test(ts_decoders_refuse_each_others_frames),
+	};
 
-		return cmocka_run_group_tests(tests, NULL, NULL);
-	}
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -183,77 +183,75 @@ static void check_fz(const struct sess_frame *f)
 	    !same_strs(r.nfailures, r.failures, back.failures))
 		abort();
 	sess_buf_free(&b);
-	/* ---- time synchronization ---- */
+}
 
-	static bool same_ts_request(const struct ic_ts_request *a, const struct ic_ts_request *b)
-	{
-		return a->seq == b->seq && a->t1 == b->t1;
-	}
+/* ---- time synchronization ---- */
 
-	static bool same_ts_reply(const struct ic_ts_reply *a, const struct ic_ts_reply *b)
-	{
-		if (a->leap > 2)
+static bool same_ts_request(const struct ic_ts_request *a, const struct ic_ts_request *b)
+{
+	return a->seq == b->seq && a->t1 == b->t1;
+}
+
+static bool same_ts_reply(const struct ic_ts_reply *a, const struct ic_ts_reply *b)
+{
+	if (a->leap > 2)
+		abort();
+	return a->seq == b->seq && a->t1 == b->t1 && a->t2 == b->t2 && a->t3 == b->t3 &&
+	       a->flags == b->flags && a->leap == b->leap && a->esterror_ns == b->esterror_ns &&
+	       a->maxerror_ns == b->maxerror_ns && a->generation == b->generation;
+}
+
+static bool same_ts_sync(const struct ic_ts_sync *a, const struct ic_ts_sync *b)
+{
+	return a->generation == b->generation && a->paused_ns == b->paused_ns;
+}
+
+static bool same_ts_report(const struct ic_ts_report *a, const struct ic_ts_report *b)
+{
+	if (!a->mode || strlen(a->mode) > IC_TS_MAX_MODE || a->synced > 1 ||
+	    (a->message && strlen(a->message) > IC_TS_MAX_MESSAGE))
+		abort();
+	return same_str(a->mode, b->mode) && a->offset_ns == b->offset_ns &&
+	       a->delay_ns == b->delay_ns && a->synced == b->synced && a->steps == b->steps &&
+	       same_str(a->message, b->message);
+}
+
+static void decode_ts(const struct sess_frame *f)
+{
+	ROUND_TRIP(f, struct ic_ts_request, ic_dec_ts_request, ic_enc_ts_request, same_ts_request);
+	ROUND_TRIP(f, struct ic_ts_reply, ic_dec_ts_reply, ic_enc_ts_reply, same_ts_reply);
+	ROUND_TRIP(f, struct ic_ts_sync, ic_dec_ts_sync, ic_enc_ts_sync, same_ts_sync);
+	ROUND_TRIP(f, struct ic_ts_report, ic_dec_ts_report, ic_enc_ts_report, same_ts_report);
+}
+
+static void decode_all(const struct sess_frame *f)
+{
+	if (!ic_type_name(f->type))
+		abort();
+	ROUND_TRIP(f, struct ic_hello, ic_dec_hello, ic_enc_hello, same_hello);
+	ROUND_TRIP(f, struct ic_error, ic_dec_error, ic_enc_error, same_error);
+	ROUND_TRIP(f, struct ic_state, ic_dec_state, ic_enc_state, same_state);
+	ROUND_TRIP(f, struct ic_beat, ic_dec_beat, ic_enc_beat, same_beat);
+	ROUND_TRIP(f, struct ic_hb_ack, ic_dec_hb_ack, ic_enc_hb_ack, same_ack);
+	ROUND_TRIP(f, struct ic_sd_request, ic_dec_sd_request, ic_enc_sd_request, same_sd_request);
+	ROUND_TRIP(f, struct ic_sd_reply, ic_dec_sd_reply, ic_enc_sd_reply, same_sd_reply);
+	check_kvp(f);
+	check_fz(f);
+	decode_ts(f);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct sess_frame f;
+	long n;
+
+	while ((n = ic_frame_parse(data, size, &f)) > 0) {
+		if ((size_t)n > size || f.len != (size_t)n - SESS_HDR_SIZE ||
+		    f.len > IC_MAX_FRAME || f.chan != 0)
 			abort();
-		return a->seq == b->seq && a->t1 == b->t1 && a->t2 == b->t2 && a->t3 == b->t3 &&
-		       a->flags == b->flags && a->leap == b->leap &&
-		       a->esterror_ns == b->esterror_ns && a->maxerror_ns == b->maxerror_ns &&
-		       a->generation == b->generation;
+		decode_all(&f);
+		data += n;
+		size -= (size_t)n;
 	}
-
-	static bool same_ts_sync(const struct ic_ts_sync *a, const struct ic_ts_sync *b)
-	{
-		return a->generation == b->generation && a->paused_ns == b->paused_ns;
-	}
-
-	static bool same_ts_report(const struct ic_ts_report *a, const struct ic_ts_report *b)
-	{
-		if (!a->mode || strlen(a->mode) > IC_TS_MAX_MODE || a->synced > 1 ||
-		    (a->message && strlen(a->message) > IC_TS_MAX_MESSAGE))
-			abort();
-		return same_str(a->mode, b->mode) && a->offset_ns == b->offset_ns &&
-		       a->delay_ns == b->delay_ns && a->synced == b->synced &&
-		       a->steps == b->steps && same_str(a->message, b->message);
-	}
-
-	static void decode_ts(const struct sess_frame *f)
-	{
-		ROUND_TRIP(f, struct ic_ts_request, ic_dec_ts_request, ic_enc_ts_request,
-			   same_ts_request);
-		ROUND_TRIP(f, struct ic_ts_reply, ic_dec_ts_reply, ic_enc_ts_reply, same_ts_reply);
-		ROUND_TRIP(f, struct ic_ts_sync, ic_dec_ts_sync, ic_enc_ts_sync, same_ts_sync);
-		ROUND_TRIP(f, struct ic_ts_report, ic_dec_ts_report, ic_enc_ts_report,
-			   same_ts_report);
-	}
-
-	static void decode_all(const struct sess_frame *f)
-	{
-		if (!ic_type_name(f->type))
-			abort();
-		ROUND_TRIP(f, struct ic_hello, ic_dec_hello, ic_enc_hello, same_hello);
-		ROUND_TRIP(f, struct ic_error, ic_dec_error, ic_enc_error, same_error);
-		ROUND_TRIP(f, struct ic_state, ic_dec_state, ic_enc_state, same_state);
-		ROUND_TRIP(f, struct ic_beat, ic_dec_beat, ic_enc_beat, same_beat);
-		ROUND_TRIP(f, struct ic_hb_ack, ic_dec_hb_ack, ic_enc_hb_ack, same_ack);
-		ROUND_TRIP(f, struct ic_sd_request, ic_dec_sd_request, ic_enc_sd_request,
-			   same_sd_request);
-		ROUND_TRIP(f, struct ic_sd_reply, ic_dec_sd_reply, ic_enc_sd_reply, same_sd_reply);
-		check_kvp(f);
-		check_fz(f);
-		decode_ts(f);
-	}
-
-	int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-	{
-		struct sess_frame f;
-		long n;
-
-		while ((n = ic_frame_parse(data, size, &f)) > 0) {
-			if ((size_t)n > size || f.len != (size_t)n - SESS_HDR_SIZE ||
-			    f.len > IC_MAX_FRAME || f.chan != 0)
-				abort();
-			decode_all(&f);
-			data += n;
-			size -= (size_t)n;
-		}
-		return 0;
-	}
+	return 0;
+}
