@@ -396,7 +396,7 @@ write_entry() { # GUID TEXT
 	stderr_has "services.d/not-a-guid.conf: file name is not a GUID"
 	stderr_has "services.d/00000009-facb-11e6-bd58-64006a7986d3.conf:4: Port= is set twice (first on line 3)"
 	stderr_has "7 service entries are skipped"
-	[ "${#lines[@]}" = 6 ] # the header and the five in-box services
+	[ "${#lines[@]}" = 7 ] # the header and the six in-box services
 }
 
 @test "hand-edited layout (CRLF, indentation, blanks, ';' in values) loads as meant" {
