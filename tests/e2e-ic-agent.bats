@@ -291,7 +291,7 @@ kvp_wait_file() {
 	hb_wait ok 30
 	old=$(vm_status 'h["boot_id"]')
 	run vmsvc vm shutdown g1 --reboot --timeout 180 --message "e2e reboot"
-	echo "# $output" >&3
+	printf "%s\n" "$output" | sed "s/^/# /" >&3
 	[ "$status" = 0 ]
 	new=$(vm_status 'h["boot_id"]')
 	[ "$(vm_status 'h["status"]')" = ok ]
@@ -309,7 +309,7 @@ kvp_wait_file() {
 @test "vm shutdown: the agent powers the guest off with the message on its console; the CLI waits until QEMU is gone (0); then Off" {
 	hb_wait ok 60
 	run vmsvc vm shutdown g1 --message "e2e power-off" --timeout 120
-	echo "# $output" >&3
+	printf "%s\n" "$output" | sed "s/^/# /" >&3
 	[ "$status" = 0 ]
 	[ "$(vm_status 'v["state"]')" = stopped ]
 	[ "$(vm_status 'h["status"]')" = off ]

@@ -158,7 +158,7 @@ app_wait() {
 	t0=$(ms)
 	run vmsvc vm shutdown dbi --timeout 60
 	t1=$(ms)
-	echo "# refused in $((t1 - t0)) ms (the whole CLI): $output" >&3
+	printf "refused in %s ms (the whole CLI):\n%s\n" "$((t1 - t0))" "$output" | sed "s/^/# /" >&3
 	[ "$status" = 1 ]
 	# the agent answers within 1 s (plus the CLI's own start and vmsvcd)
 	[ $((t1 - t0)) -le 1500 ]
@@ -187,7 +187,7 @@ app_wait() {
 	[ "$status" = 0 ]
 	guest_exec -t 10 dbi 'pkill -f "^sleep 600"; true' || true
 	wait "$(cat "$d/pid")"
-	cat "$d/out" >&3
+	sed "s/^/# /" "$d/out" >&3
 	[ "$(vm_status 'h["status"]')" = ok ]
 	[ "$(vm_status 'h["boot_id"]')" != "$old" ]
 	guest_log dbi | grep -q "e2e: rebooting for the test"
@@ -205,7 +205,7 @@ app_wait() {
 	guest_exec dbi 'systemd-inhibit --what=shutdown --mode=block --who=e2e-backup --why=e2e sleep 600 >/dev/null 2>&1 &
 		for i in $(seq 50); do systemd-inhibit --list --no-pager | grep -q e2e-backup && exit 0; sleep 0.1; done; exit 1'
 	run vmsvc vm shutdown dbi --force --timeout 180
-	echo "# $output" >&3
+	printf "%s\n" "$output" | sed "s/^/# /" >&3
 	[ "$status" = 0 ]
 	[ "$(vm_status 'v["state"]')" = stopped ]
 }
