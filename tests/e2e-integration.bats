@@ -73,7 +73,15 @@ peer_log() {
 # peer_wait ID PATTERN [SECONDS]: wait (default 10 s) for a line matching
 # the grep PATTERN in its output.
 peer_wait() {
-	guest_exec g1 "wait-for /tmp/$1.log '$2' ${3:-10}"
+	local t=${3:-10}
+	# the channel's own timeout must outlast the guest's wait; on failure,
+	# show what the peer printed
+	guest_exec -t $((t + 30)) g1 "wait-for /tmp/$1.log '$2' $t" ||
+		{
+			echo "# peer $1 printed:" >&2
+			guest_exec g1 "cat /tmp/$1.log" | sed 's/^/# /' >&2
+			return 1
+		}
 }
 
 # peer_count ID PATTERN: lines matching PATTERN.
@@ -170,7 +178,7 @@ shutdown_req() {
 	local rss0 rss1
 	rss0=$(daemon_rss_kb)
 	peer_run p -s 700 -f 200000
-	run peer_wait p '^EOF\|^read \|^write ' 60
+	run peer_wait p '^EOF\|^read \|^write ' 120
 	[ "$status" = 0 ]
 	log_wait "VM g1: the agent's heartbeat connection does not read what vmsvcd sends ([0-9]* bytes waiting); cut off"
 	run hb_wait error 5
