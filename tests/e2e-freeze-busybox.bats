@@ -115,3 +115,16 @@ teardown() {
 	[ "$output" = "slow freeze
 slow thaw" ]
 }
+
+# Last: it stops vmsvcd. Its exit resets the VM's connections, the freeze
+# connection among them, and the agent thaws on the connection's end.
+@test "busybox guest: vmsvcd stopped while frozen: the guest thaws at once, not at the timeout" {
+	run vmsvc vm freeze bfz --timeout 120
+	[ "$status" = 0 ]
+	run guest_exec -t 10 bfz 'timeout 1 sh -c "echo x >/mnt/data/during" && echo written'
+	[ "$output" != written ]
+	daemon_stop
+	run guest_exec -t 30 bfz 'timeout 10 sh -c "echo y >/mnt/data/after-stop" && echo written'
+	[ "$output" = written ]
+	guest_exec bfz 'grep -q "thawed 1 filesystem (the host.s freeze connection ended)" /tmp/vmsvc-agent.log'
+}
