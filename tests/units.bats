@@ -48,6 +48,13 @@ copy_units() {
 	[ -f "$SYSUSERS/vmsvc.conf" ]
 	[ -f "$TMPFILES/vmsvc-agent.conf" ]
 	[ -f "$DEST$PREFIX/share/doc/vmsvc/guide.md" ]
+	# The configuration folders ConfigurationDirectory= names (made here so
+	# that they are root's, not vmsvc's).
+	SYSCONF=$(meson introspect --buildoptions "$VMSVC_BUILD_DIR" |
+		python3 -c 'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"]=="sysconfdir"))')
+	[[ "$SYSCONF" == /* ]] || SYSCONF=$PREFIX/$SYSCONF
+	[ -d "$DEST$SYSCONF/vmsvc/services.d" ]
+	[ -d "$DEST$SYSCONF/vmsvc/vms.d" ]
 	grep -qx "ExecStart=$PREFIX/sbin/vmsvcd" "$UNITS/vmsvcd.service"
 	grep -qx "ExecStart=$PREFIX/sbin/vmsvc-agent" "$UNITS/vmsvc-agent.service"
 	grep -qx "Documentation=file://$PREFIX/share/doc/vmsvc/guide.md" "$UNITS/vmsvcd.service"
