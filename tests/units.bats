@@ -7,6 +7,8 @@
 # is installed on the host or started: tests/e2e-units-debian.bats runs the
 # units under systemd in the Debian guest.
 
+load lib/install
+
 setup_file() {
 	local f
 	for f in systemd-analyze systemd-sysusers pkg-config python3; do
@@ -16,12 +18,8 @@ setup_file() {
 		}
 	done
 	export DEST=$BATS_FILE_TMPDIR/dest
-	meson install -C "$VMSVC_BUILD_DIR" --destdir "$DEST" --no-rebuild >"$BATS_FILE_TMPDIR/install.log" 2>&1 || {
-		cat "$BATS_FILE_TMPDIR/install.log" >&2
-		return 1
-	}
-	PREFIX=$(meson introspect --buildoptions "$VMSVC_BUILD_DIR" |
-		python3 -c 'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"]=="prefix"))')
+	install_dest "$DEST"
+	PREFIX=$(build_option prefix)
 	UNITS=$DEST$(pkg-config --define-variable=rootprefix="$PREFIX" --variable=systemdsystemunitdir systemd)
 	RULES=$DEST$(pkg-config --variable=udevdir udev)/rules.d
 	SYSUSERS=$DEST$(pkg-config --define-variable=prefix="$PREFIX" --variable=sysusersdir systemd)
@@ -50,8 +48,7 @@ copy_units() {
 	[ -f "$DEST$PREFIX/share/doc/vmsvc/guide.md" ]
 	# The configuration folders ConfigurationDirectory= names (made here so
 	# that they are root's, not vmsvc's).
-	SYSCONF=$(meson introspect --buildoptions "$VMSVC_BUILD_DIR" |
-		python3 -c 'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"]=="sysconfdir"))')
+	SYSCONF=$(build_option sysconfdir)
 	[[ "$SYSCONF" == /* ]] || SYSCONF=$PREFIX/$SYSCONF
 	[ -d "$DEST$SYSCONF/vmsvc/services.d" ]
 	[ -d "$DEST$SYSCONF/vmsvc/vms.d" ]
