@@ -46,12 +46,11 @@ copy_units() {
 	[ -f "$SYSUSERS/vmsvc.conf" ]
 	[ -f "$TMPFILES/vmsvc-agent.conf" ]
 	[ -f "$DEST$PREFIX/share/doc/vmsvc/guide.md" ]
-	# The configuration folders ConfigurationDirectory= names (made here so
-	# that they are root's, not vmsvc's).
-	SYSCONF=$(build_option sysconfdir)
-	[[ "$SYSCONF" == /* ]] || SYSCONF=$PREFIX/$SYSCONF
-	[ -d "$DEST$SYSCONF/vmsvc/services.d" ]
-	[ -d "$DEST$SYSCONF/vmsvc/vms.d" ]
+	# The configuration folders ConfigurationDirectory= names, where vmsvcd
+	# reads them whatever the prefix (made here so that they are root's,
+	# not vmsvc's).
+	[ -d "$DEST/etc/vmsvc/services.d" ]
+	[ -d "$DEST/etc/vmsvc/vms.d" ]
 	grep -qx "ExecStart=$PREFIX/sbin/vmsvcd" "$UNITS/vmsvcd.service"
 	grep -qx "ExecStart=$PREFIX/sbin/vmsvc-agent" "$UNITS/vmsvc-agent.service"
 	grep -qx "Documentation=file://$PREFIX/share/doc/vmsvc/guide.md" "$UNITS/vmsvcd.service"
