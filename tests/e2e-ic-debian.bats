@@ -2,7 +2,7 @@
 # shellcheck disable=SC2016,SC2030,SC2031 # guest commands single-quoted on purpose; bats run
 # The integration services against the Debian 12 systemd guest, with vmsvc
 # installed into its image the way a user would (tools/mkdebian --install;
-# systemd starts vmsvc-agent.service; dbus and systemd-logind run as on a
+# udev starts vmsvc-agent.service; dbus and systemd-logind run as on a
 # server): the heartbeat's systemd state and application health (a failed
 # unit makes it critical, a unit listed in CriticalUnits= says so), the
 # key-value exchange with the installed CLI in the guest, and shutdown
@@ -21,8 +21,8 @@ setup_file() {
 	e2e_require
 	root=$(guest_debian_dir)/rootfs
 	if [ ! -x "$root/usr/sbin/vmsvc-agent" ] || [ ! -x "$root/usr/bin/vmsvc" ] ||
-		[ ! -L "$root/etc/systemd/system/multi-user.target.wants/vmsvc-agent.service" ]; then
-		echo "e2e: no enabled vmsvc-agent in the Debian image; install a /usr build:" >&2
+		[ ! -f "$root/usr/lib/udev/rules.d/60-vmsvc-agent.rules" ]; then
+		echo "e2e: no vmsvc-agent (and its udev rule) in the Debian image; install a /usr build:" >&2
 		echo "  tools/mkdebian --install BUILDDIR $(guest_debian_dir)   (tools/check does)" >&2
 		return 1
 	fi

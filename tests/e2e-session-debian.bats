@@ -2,8 +2,8 @@
 # shellcheck disable=SC2016,SC2030,SC2031,SC2154 # guest commands single-quoted on purpose; bats run; stderr set by bats run
 # vmsvc exec and vmsvc shell against the Debian 12 systemd guest, with vmsvc
 # installed into its image the way a user would (tools/mkdebian --install:
-# meson install with prefix /usr, units enabled by their [Install] section;
-# tools/check does it once per run): systemd starts vmsvc-agent.service, the
+# meson install with prefix /usr; tools/check does it once per run): udev
+# starts vmsvc-agent.service for the virtio vsock device, the
 # real vmsvcd and CLI talk to it. One boot (dbs, CID 8) for the whole file.
 # Host programs use only the daemon's Unix sockets: never AF_VSOCK on the host.
 
@@ -18,8 +18,8 @@ setup_file() {
 	e2e_require
 	root=$(guest_debian_dir)/rootfs
 	if [ ! -x "$root/usr/sbin/vmsvc-agent" ] ||
-		[ ! -L "$root/etc/systemd/system/multi-user.target.wants/vmsvc-agent.service" ]; then
-		echo "e2e: no enabled vmsvc-agent in the Debian image; install a /usr build:" >&2
+		[ ! -f "$root/usr/lib/udev/rules.d/60-vmsvc-agent.rules" ]; then
+		echo "e2e: no vmsvc-agent (and its udev rule) in the Debian image; install a /usr build:" >&2
 		echo "  tools/mkdebian --install BUILDDIR $(guest_debian_dir)   (tools/check does)" >&2
 		return 1
 	fi
@@ -60,14 +60,14 @@ agent_pid() {
 	guest_exec dbs 'systemctl show -P MainPID vmsvc-agent'
 }
 
-@test "systemd started the installed agent from its enabled unit; it logs to the journal" {
+@test "udev started the installed agent (its unit is static, not enabled); it logs to the journal" {
 	run guest_exec dbs 'systemctl is-enabled vmsvc-agent; systemctl is-active vmsvc-agent
 		readlink /proc/$(systemctl show -P MainPID vmsvc-agent)/exe
 		systemctl show -P KillMode vmsvc-agent
 		command -v vmsvc; command -v vmsvcd; ldconfig -p | grep -c "libvmsvc.so.0 "'
 	echo "$output"
 	[ "$status" -eq 0 ]
-	[ "$output" = $'enabled\nactive\n/usr/sbin/vmsvc-agent\nprocess\n/usr/bin/vmsvc\n/usr/sbin/vmsvcd\n1' ]
+	[ "$output" = $'static\nactive\n/usr/sbin/vmsvc-agent\nprocess\n/usr/bin/vmsvc\n/usr/sbin/vmsvcd\n1' ]
 	run guest_exec dbs 'journalctl -b -u vmsvc-agent --no-pager -q -o cat'
 	[[ $output == *"listening on vsock port 640 (this guest is CID 8)"* ]]
 	# The installed CLI runs in the guest too (libvmsvc found by the loader).

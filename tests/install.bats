@@ -3,19 +3,16 @@
 # exported), vmsvc.pc, the binaries; and the uninstalled vmsvc.pc of the build
 # folder compiles and links a program against the build tree.
 
+load lib/install
+
 setup_file() {
 	export DEST=$BATS_FILE_TMPDIR/dest
-	meson install -C "$VMSVC_BUILD_DIR" --destdir "$DEST" --no-rebuild >"$BATS_FILE_TMPDIR/install.log" 2>&1 || {
-		cat "$BATS_FILE_TMPDIR/install.log" >&2
-		return 1
-	}
-	PREFIX=$(meson introspect --buildoptions "$VMSVC_BUILD_DIR" |
-		python3 -c 'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"]=="prefix"))')
+	install_dest "$DEST"
+	PREFIX=$(build_option prefix)
 	export ROOT=$DEST$PREFIX
 	# A sanitized build's library needs the sanitizer runtime: build the
 	# test programs the same way.
-	SAN=$(meson introspect --buildoptions "$VMSVC_BUILD_DIR" |
-		python3 -c 'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"]=="b_sanitize"))')
+	SAN=$(build_option b_sanitize)
 	CCBIN=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["command"].split()[0])' \
 		"$VMSVC_BUILD_DIR/compile_commands.json")
 	CFLAGS_SAN=
