@@ -22,24 +22,9 @@ setup() {
 teardown() {
 	local rc=0
 	[ -z "${FAKE_PID:-}" ] || kill "$FAKE_PID" 2>/dev/null || true
-	if [ -n "${E2E_ROOT:-}" ]; then
-		daemon_kill || rc=1
-		unset E2E_ROOT
-	fi
+	daemon_test_done || rc=1
 	common_teardown
 	return $rc
-}
-
-# use_daemon: the config and runtime folders under TEST_ROOT as lib/daemon
-# lays them out (etc/, run/), so that daemon_start can run vmsvcd there.
-use_daemon() {
-	[ -x "${VMSVC_VMSVCD:-}" ] || {
-		echo "VMSVC_VMSVCD is not set to the built vmsvcd" >&2
-		return 1
-	}
-	export E2E_ROOT=$TEST_ROOT
-	daemon_init
-	CFG=$VMSVC_CONFIG_DIR
 }
 
 # fake_daemon PLAN: tests/tools/fakectl.py answers on RUNDIR/control.sock
@@ -330,7 +315,7 @@ wait_for() {
 }
 
 @test "with vmsvcd running, a VM without QEMU is Off, Disabled where turned off, and cannot be shut down (125)" {
-	use_daemon
+	daemon_use_test_root
 	vmsvc vm add web --id $ID1 >/dev/null
 	vmsvc vm add db >/dev/null
 	vmsvc vm integration db disable heartbeat >/dev/null
@@ -380,7 +365,7 @@ sys.exit(a != b)' "$with" "$output" || { echo "# vmsvcd: $with" >&2; echo "# con
 }
 
 @test "with vmsvcd running, vm integration disable reaches vmsvcd, and vm shutdown of a VM with Shutdown off says how to turn it on" {
-	use_daemon
+	daemon_use_test_root
 	vmsvc vm add web >/dev/null
 	daemon_start
 	run_vmsvc vm integration web disable shutdown
@@ -596,7 +581,7 @@ vmsvc: to allow it, set '[Shutdown] Enabled = yes' in the guest's /etc/vmsvc/age
 # live guest: e2e-timesync) ----
 
 @test "stats --format=openmetrics with vmsvcd and VMs without QEMU: valid OpenMetrics, counters as --json has them, VMs stopped, heartbeat and time sync Off or Disabled, labels escaped" {
-	use_daemon
+	daemon_use_test_root
 	"$VMSVC" vm add web --id $ID1 >/dev/null
 	"$VMSVC" vm add db >/dev/null
 	"$VMSVC" vm integration db disable heartbeat >/dev/null
@@ -699,7 +684,7 @@ if got != want:
 	run_vmsvc stats --help
 	expect 0
 	stdout_has "Usage: vmsvc stats [--format=table|json|openmetrics | --json]"
-	use_daemon
+	daemon_use_test_root
 	"$VMSVC" vm add web >/dev/null
 	daemon_start
 	run_vmsvc stats --json

@@ -20,10 +20,7 @@ setup() {
 
 teardown() {
 	local rc=0
-	if [ -n "${E2E_ROOT:-}" ]; then
-		daemon_kill || rc=1
-		unset E2E_ROOT
-	fi
+	daemon_test_done || rc=1
 	common_teardown
 	return $rc
 }
@@ -143,7 +140,7 @@ help_options() {
 }
 
 @test "live names with vmsvcd: a VM added while it runs, the VM's integration services from vmsvcd; vmsvcd stopped: still the config's" {
-	use_daemon_dirs
+	daemon_use_test_root
 	"$VMSVC" vm add web >/dev/null
 	daemon_start
 	"$VMSVC" vm add late >/dev/null
@@ -175,10 +172,4 @@ WRAP
 	is --since
 	comp stats --s
 	is
-}
-
-# use_daemon_dirs: the config and runtime folders as lib/daemon lays them out.
-use_daemon_dirs() {
-	export E2E_ROOT=$TEST_ROOT
-	daemon_init
 }
