@@ -167,6 +167,11 @@ void cli_ic_print_table(struct json_object *services, const char *indent, bool i
  * "3 d 4 h". */
 void cli_format_ms(uint64_t ms, char *buf, size_t size);
 
+/* --- cli-openmetrics.c: vmsvc stats --format=openmetrics --- */
+/* Prints vmsvcd's "stats" and "status" replies (without "ok") as
+ * OpenMetrics text: vmsvc_* families, then "# EOF". */
+void cli_openmetrics_print(FILE *out, struct json_object *stats, struct json_object *status);
+
 /* --- cli-hv.c: for the subcommands that connect or listen (nc, listen) --- */
 /* Prints what an hv_connect (or, listening, hv_bind/hv_listen) errno means
  * for VM vm and service svc, and what to do about it. */

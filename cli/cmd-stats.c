@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cmd-stats.c - vmsvc stats: vmsvcd's connection counters per service (by
- * friendly name) and per VM.
+ * friendly name) and per VM, as a table, JSON, or OpenMetrics (with the
+ * VMs' heartbeat and time sync too: cli-openmetrics.c).
  */
+#include <getopt.h>
 #include <inttypes.h>
 #include <string.h>
 
@@ -13,12 +15,19 @@
 static void stats_usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: vmsvc stats [--json]\n\n"
+		"Usage: vmsvc stats [--format=table|json|openmetrics | --json]\n\n"
 		"Connection counters of the running vmsvcd, per service and per VM:\n"
 		"connections accepted, refused (by reason: not registered, disabled, no\n"
 		"listener, wrong VM, not permitted), active, and bytes each way.\n"
 		"Loopback (host to host) connections count as accepted; their bytes do not\n"
 		"pass through vmsvcd and are not counted.\n\n"
+		"  --format=FORMAT  table (the default), json (vmsvcd's counters as they\n"
+		"                   are) or openmetrics: the counters and, per VM, its\n"
+		"                   state, heartbeat status, application health and time\n"
+		"                   sync (status, mode, offset, delay) in the OpenMetrics\n"
+		"                   text format, for Prometheus and node_exporter's textfile\n"
+		"                   collector (vmsvc_* metrics, ending with '# EOF')\n"
+		"  --json           the same as --format=json\n\n"
 		"Exit status: 0 success, 1 failure (e.g. vmsvcd not running), 2 wrong usage.\n");
 }
 
@@ -89,40 +98,90 @@ static void print_table(json_object *reply)
 			print_row(json_object_array_get_idx(a, i), w);
 }
 
-int cmd_stats(int argc, char **argv)
-{
-	bool json = false;
-	json_object *req, *reply = NULL, *ok;
-	int r;
+enum stats_format { FMT_TABLE, FMT_JSON, FMT_OPENMETRICS };
 
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+/* The command line: 0 and *fmt, or an exit code. */
+static int stats_args(int argc, char **argv, enum stats_format *fmt)
+{
+	static const struct option opts[] = { { "json", no_argument, NULL, 'j' },
+					      { "format", required_argument, NULL, 'f' },
+					      { "help", no_argument, NULL, 'h' },
+					      {} };
+	static const char *const names[] = { "table", "json", "openmetrics" };
+	int opt;
+
+	optind = 0;
+	while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		if (opt == 'h') {
 			stats_usage(stdout);
 			return EXIT_OK;
-		} else if (strcmp(argv[i], "--json") == 0) {
-			json = true;
+		} else if (opt == 'j') {
+			*fmt = FMT_JSON;
+		} else if (opt == 'f') {
+			size_t k = 0;
+			while (k < ARRAY_SIZE(names) && strcmp(optarg, names[k]) != 0)
+				k++;
+			if (k == ARRAY_SIZE(names))
+				return cli_usage_error("stats",
+						       "unknown format '%s' (table, json or "
+						       "openmetrics)",
+						       optarg);
+			*fmt = (enum stats_format)k;
 		} else {
-			return cli_usage_error("stats", "unexpected argument '%s'", argv[i]);
+			return cli_option_error("stats", opt, argv);
 		}
 	}
-	req = json_object_new_object();
-	json_object_object_add(req, "op", json_object_new_string("stats"));
-	r = ctl_call(cli_runtime_dir(), req, 5000, &reply, NULL);
+	if (optind < argc)
+		return cli_usage_error("stats", "unexpected argument '%s'", argv[optind]);
+	return -1;
+}
+
+/* vmsvcd's reply to op ("stats", "status"): 0 and *reply, or EXIT_FAIL
+ * after saying why. */
+static int ask(const char *op, json_object **reply)
+{
+	json_object *req = json_object_new_object(), *ok;
+	int r;
+
+	*reply = NULL;
+	json_object_object_add(req, "op", json_object_new_string(op));
+	r = ctl_call(cli_runtime_dir(), req, 5000, reply, NULL);
 	json_object_put(req);
 	if (r < 0) {
 		cli_daemon_error(r);
 		return EXIT_FAIL;
 	}
-	if (!json_object_object_get_ex(reply, "ok", &ok) || !json_object_get_boolean(ok)) {
-		cli_error("vmsvcd refused: %s", str(reply, "message"));
+	if (!json_object_object_get_ex(*reply, "ok", &ok) || !json_object_get_boolean(ok)) {
+		cli_error("vmsvcd refused: %s", str(*reply, "message"));
+		json_object_put(*reply);
+		*reply = NULL;
+		return EXIT_FAIL;
+	}
+	json_object_object_del(*reply, "ok");
+	return 0;
+}
+
+int cmd_stats(int argc, char **argv)
+{
+	enum stats_format fmt = FMT_TABLE;
+	json_object *reply = NULL, *status = NULL;
+	int r = stats_args(argc, argv, &fmt);
+
+	if (r >= 0)
+		return r;
+	if (ask("stats", &reply))
+		return EXIT_FAIL;
+	if (fmt == FMT_OPENMETRICS && ask("status", &status)) {
 		json_object_put(reply);
 		return EXIT_FAIL;
 	}
-	json_object_object_del(reply, "ok");
-	if (json)
+	if (fmt == FMT_JSON)
 		printf("%s\n", json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PRETTY));
+	else if (fmt == FMT_OPENMETRICS)
+		cli_openmetrics_print(stdout, reply, status);
 	else
 		print_table(reply);
+	json_object_put(status);
 	json_object_put(reply);
 	return EXIT_OK;
 }

@@ -14,6 +14,7 @@ load lib/daemon
 load lib/hv
 load lib/ic
 load lib/ts
+load lib/openmetrics
 
 setup_file() {
 	e2e_require
@@ -106,6 +107,24 @@ ts_status() {
 	echo "# agent: $(ts_status 'v["timesync"]["message"], v["timesync"]["offset_ns"], v["timesync"]["delay_ns"]')" >&3
 	[ "$n" -ge 100 ]
 	[ "$p99" -le 5000 ]
+}
+
+@test "timesync: vmsvc stats --format=openmetrics has the live heartbeat and time sync: OK, discipline mode, synchronised, the agent's offset in seconds" {
+	local before after
+	run hb_wait ok 30
+	[ "$status" = 0 ]
+	before=$(ts_status 'v["timesync"]["offset_ns"]')
+	vmsvc stats --format=openmetrics >"$E2E_ROOT/om.txt"
+	after=$(ts_status 'v["timesync"]["offset_ns"]')
+	om_parse "$E2E_ROOT/om.txt"
+	echo "# $(grep -E '^vmsvc_vm_(timesync_(offset|delay)|heartbeat_age)_seconds' "$E2E_ROOT/om.txt" | sed 's/{[^}]*}//' | tr '\n' ' ')" >&3
+	om_check "s['vmsvc_vm_state{state=running,vm=g1}'] == 1 and s['vmsvc_vm_paused{vm=g1}'] == 0"
+	om_check "s['vmsvc_vm_heartbeat_status{status=ok,vm=g1}'] == 1 and s['vmsvc_vm_application_health{health=unknown,vm=g1}'] == 1 and 0 <= s['vmsvc_vm_heartbeat_age_seconds{vm=g1}'] < 10 and s['vmsvc_vm_heartbeats_total{vm=g1}'] >= 1 and s['vmsvc_vm_guest_uptime_seconds{vm=g1}'] > 1"
+	om_check "s['vmsvc_vm_timesync_status{status=ok,vm=g1}'] == 1 and s['vmsvc_vm_timesync_mode{mode=discipline,vm=g1}'] == 1 and s['vmsvc_vm_timesync_synchronized{vm=g1}'] == 1 and s['vmsvc_vm_timesync_steps_total{vm=g1}'] >= 1 and 0 < s['vmsvc_vm_timesync_delay_seconds{vm=g1}'] < 1"
+	# the agent's last offset, as vmsvcd reported it just before or after
+	om_check "round(s['vmsvc_vm_timesync_offset_seconds{vm=g1}'] * 1e9) in ($before, $after)"
+	# the agent's connections to the in-box services, counted
+	om_check "s['vmsvc_service_connections_accepted_total{service=Time Synchronization}'] >= 1 and s['vmsvc_service_bytes_total{direction=to_host,service=Heartbeat}'] > 0 and s['vmsvc_vm_connections_active{vm=g1}'] >= 2"
 }
 
 @test "timesync: after a 20 s QMP stop, |offset| < 5 ms soon after cont (goal 2 s; asserted 6 s); SYNC logged" {

@@ -9,7 +9,7 @@ setup_file() {
 	export DEST=$BATS_FILE_TMPDIR/dest
 	install_dest "$DEST"
 	PREFIX=$(build_option prefix)
-	export ROOT=$DEST$PREFIX
+	export ROOT=$DEST$PREFIX PREFIX
 	# A sanitized build's library needs the sanitizer runtime: build the
 	# test programs the same way.
 	SAN=$(build_option b_sanitize)
@@ -33,6 +33,18 @@ setup_file() {
 	[ -x "$ROOT/sbin/vmsvc-agent" ]
 	grep -q "^ExecStart=/.*/sbin/vmsvc-agent$" "$ROOT/lib/systemd/system/vmsvc-agent.service"
 	grep -qx 'ConditionVirtualization=vm' "$ROOT/lib/systemd/system/vmsvc-agent.service"
+}
+
+@test "the manual pages go to share/man/manN, the bash completion to bash-completion's folder" {
+	for p in man1/vmsvc.1 man8/vmsvcd.8 man8/vmsvc-agent.8 man5/vmsvc-services.d.5 \
+		man5/vmsvc-vms.d.5 man5/vmsvc-agent.conf.5; do
+		[ -s "$ROOT/share/man/$p" ]
+	done
+	# completionsdir of bash-completion.pc, under this prefix; loaded by name
+	dir=$(pkg-config --variable=completionsdir --define-variable=datadir="$PREFIX/share" bash-completion)
+	[ -n "$dir" ]
+	[ -s "$DEST$dir/vmsvc" ]
+	grep -q '^complete -F _vmsvc vmsvc$' "$DEST$dir/vmsvc"
 }
 
 @test "libvmsvc has SONAME libvmsvc.so.0 and exports only hv_* functions" {

@@ -20,6 +20,11 @@
 #   daemon_kill           teardown: stop the daemon if it runs (SIGTERM, then
 #                         SIGKILL); returns 1 and prints its log if it did not
 #                         end with status 0 or its log has a sanitizer report
+#   daemon_use_test_root  for CLI tests with a TEST_ROOT (lib/common): the
+#                         config and runtime folders under it as daemon_init lays
+#                         them out, so that daemon_start can run vmsvcd there
+#                         (CFG follows)
+#   daemon_test_done      for their teardown(): daemon_kill if one was set up
 #   daemon_pid, daemon_fd_count, daemon_rss_kb, daemon_log, daemon_alive
 #   daemon_check_log      fail if the log has an AddressSanitizer, LeakSanitizer
 #                         or UBSan report
@@ -264,6 +269,26 @@ daemon_stop() {
 		echo "daemon_stop: no 'stopped' line in the log" >&2
 		return 1
 	}
+}
+
+daemon_use_test_root() {
+	[ -x "${VMSVC_VMSVCD:-}" ] || {
+		echo "VMSVC_VMSVCD is not set to the built vmsvcd" >&2
+		return 1
+	}
+	export E2E_ROOT=$TEST_ROOT
+	daemon_init
+	# shellcheck disable=SC2034 # CFG: the config folder of lib/common's tests
+	CFG=$VMSVC_CONFIG_DIR
+}
+
+daemon_test_done() {
+	local rc=0
+	if [ -n "${E2E_ROOT:-}" ]; then
+		daemon_kill || rc=1
+		unset E2E_ROOT
+	fi
+	return $rc
 }
 
 daemon_kill() {
