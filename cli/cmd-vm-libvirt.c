@@ -197,7 +197,8 @@ static int build_snippet(xmlDocPtr doc, const char *name)
 			   " 1. <domain> declares xmlns:qemu as above (for 3).\n"
 			   "       2. In <domain>: guest memory in a memfd shared with vmsvcd\n"
 			   "       (replaces any <source> and <access> there; keep the rest).\n"
-			   "       Under <cpu><numa>, no <cell> may say memAccess='private'. ") < 0 ||
+			   "       Under <cpu><numa>, no <cell> may say memAccess='private'. ") <
+		    0 ||
 	    comment_before(doc, cmdline,
 			   " 3. In <domain>, at its end: the vhost-user vsock device (libvirt 9\n"
 			   "       has no element for it). Remove any <vsock> from <devices>: the\n"
@@ -273,8 +274,8 @@ static int patch_domain(xmlDocPtr doc, const char *name, const char *file)
 	xmlNsPtr ns;
 
 	if (!root || root->ns || !xmlStrEqual(root->name, BAD_CAST "domain")) {
-		cli_error("%s: not a libvirt domain (its root element is <%s>, not <domain>)",
-			  file, root ? (const char *)root->name : "");
+		cli_error("%s: not a libvirt domain (its root element is <%s>, not <domain>)", file,
+			  root ? (const char *)root->name : "");
 		return EXIT_FAIL;
 	}
 	if (!(ns = qemu_ns(doc, root)))
@@ -289,7 +290,8 @@ static int patch_domain(xmlDocPtr doc, const char *name, const char *file)
 		drop_vmsvc_args(cmdline);
 	else
 		cmdline = xmlNewChild(root, ns, BAD_CAST "commandline", NULL);
-	if (!mb || !cmdline || set_memory_backing(mb) < 0 || add_vsock_args(cmdline, ns, name) < 0) {
+	if (!mb || !cmdline || set_memory_backing(mb) < 0 ||
+	    add_vsock_args(cmdline, ns, name) < 0) {
 		cli_error("out of memory");
 		return EXIT_FAIL;
 	}
@@ -299,8 +301,8 @@ static int patch_domain(xmlDocPtr doc, const char *name, const char *file)
 /* Reads domain XML file ("-": stdin) into *doc, or says why not. */
 static int read_domain(const char *file, xmlDocPtr *doc)
 {
-	const int opts = XML_PARSE_NONET | XML_PARSE_NOBLANKS | XML_PARSE_NOERROR |
-			 XML_PARSE_NOWARNING;
+	const int opts =
+		XML_PARSE_NONET | XML_PARSE_NOBLANKS | XML_PARSE_NOERROR | XML_PARSE_NOWARNING;
 	_cleanup_close_ int fd = -1;
 	const xmlError *e;
 	bool in = strcmp(file, "-") == 0;
@@ -315,8 +317,7 @@ static int read_domain(const char *file, xmlDocPtr *doc)
 		return 0;
 	e = xmlGetLastError();
 	if (e && e->message)
-		cli_error("%s:%d: %.*s", file, e->line, (int)strcspn(e->message, "\n"),
-			  e->message);
+		cli_error("%s:%d: %.*s", file, e->line, (int)strcspn(e->message, "\n"), e->message);
 	else
 		cli_error("%s: not XML", file);
 	return EXIT_FAIL;
