@@ -170,39 +170,38 @@ static int comment_before(xmlDocPtr doc, xmlNodePtr node, const char *text)
 	return 0;
 }
 
+/* The snippet's comments. No "--" in them (XML forbids it), so no VM name
+ * and no path either. */
+static const char snippet_head[] =
+	" vmsvc: what a libvirt domain needs so that vmsvcd is its vsock\n"
+	"     device. Merge it into the domain with 'virsh edit DOMAIN', or\n"
+	"     let vmsvc do it (see vmsvc vm libvirt-xml -h). ";
+static const char snippet_memory[] =
+	" 1. <domain> declares xmlns:qemu as above (for 3).\n"
+	"       2. In <domain>: guest memory in a memfd shared with vmsvcd\n"
+	"       (replaces any <source> and <access> there; keep the rest).\n"
+	"       Under <cpu><numa>, no <cell> may say memAccess='private'. ";
+static const char snippet_device[] =
+	" 3. In <domain>, at its end: the vhost-user vsock device (libvirt 9\n"
+	"       has no element for it). Remove any <vsock> from <devices>: the\n"
+	"       guest has one vsock device, and vmsvcd is it. ";
+
 /* The snippet: a <domain> holding only the pieces, with comments. */
 static int build_snippet(xmlDocPtr doc, const char *name)
 {
-	_cleanup_free_ char *head = NULL;
 	xmlNodePtr root = xmlNewDocNode(doc, NULL, BAD_CAST "domain", NULL), mb, cmdline;
 	xmlNsPtr ns;
 
 	if (!root)
 		return -ENOMEM;
 	xmlDocSetRootElement(doc, root);
-	if (asprintf(&head,
-		     " vmsvc: what a libvirt domain needs so that vmsvcd is the vsock device\n"
-		     "     of VM '%s' (%s/vms/%s.vhost). Merge it into the domain with\n"
-		     "     'virsh edit DOMAIN', or let vmsvc do it:\n"
-		     "     virsh dumpxml --inactive DOMAIN >%s.xml\n"
-		     "     vmsvc vm libvirt-xml %s --domain %s.xml >%s-vmsvc.xml\n"
-		     "     virsh define %s-vmsvc.xml ",
-		     name, cli_runtime_dir(), name, name, name, name, name, name) < 0 ||
-	    !(ns = xmlNewNs(root, BAD_CAST QEMU_NS, BAD_CAST "qemu")) ||
+	if (!(ns = xmlNewNs(root, BAD_CAST QEMU_NS, BAD_CAST "qemu")) ||
 	    !(mb = xmlNewChild(root, NULL, BAD_CAST "memoryBacking", NULL)) ||
 	    set_memory_backing(mb) < 0 ||
 	    !(cmdline = xmlNewChild(root, ns, BAD_CAST "commandline", NULL)) ||
-	    add_vsock_args(cmdline, ns, name) < 0 || comment_before(doc, root, head) < 0 ||
-	    comment_before(doc, mb,
-			   " 1. <domain> declares xmlns:qemu as above (for 3).\n"
-			   "       2. In <domain>: guest memory in a memfd shared with vmsvcd\n"
-			   "       (replaces any <source> and <access> there; keep the rest).\n"
-			   "       Under <cpu><numa>, no <cell> may say memAccess='private'. ") <
-		    0 ||
-	    comment_before(doc, cmdline,
-			   " 3. In <domain>, at its end: the vhost-user vsock device (libvirt 9\n"
-			   "       has no element for it). Remove any <vsock> from <devices>: the\n"
-			   "       guest has one vsock device, and vmsvcd is it. ") < 0)
+	    add_vsock_args(cmdline, ns, name) < 0 || comment_before(doc, root, snippet_head) < 0 ||
+	    comment_before(doc, mb, snippet_memory) < 0 ||
+	    comment_before(doc, cmdline, snippet_device) < 0)
 		return -ENOMEM;
 	return 0;
 }
