@@ -18,6 +18,19 @@ load lib/libvirt
 
 DOM=g1
 
+# The pieces (<memoryBacking>, <qemu:commandline>) of domain XML on stdin,
+# normalised, one per line (comments dropped).
+pieces_py='
+import sys, xml.etree.ElementTree as ET
+Q = "{http://libvirt.org/schemas/domain/qemu/1.0}"
+root = ET.fromstring(sys.stdin.read())
+def norm(e):
+    return "<%s %s>%s</>" % (e.tag, sorted(e.attrib.items()), "".join(norm(c) for c in e))
+for tag in ("memoryBacking", Q + "commandline"):
+    e = root.find(tag)
+    print(norm(e) if e is not None else "missing " + tag)
+'
+
 setup_file() {
 	e2e_require
 	libvirt_require
@@ -34,6 +47,8 @@ setup_file() {
 	libvirt_start
 	lv_boot_files "$(libvirt_root)/boot"
 	lv_base_domain >"$(libvirt_root)/base.xml"
+	vmsvc vm libvirt-xml g1 --domain "$(libvirt_root)/base.xml" >"$(libvirt_root)/g1.xml"
+	vmsvc vm libvirt-xml g1 | python3 -c "$pieces_py" >"$(libvirt_root)/snippet.pieces"
 }
 
 teardown_file() {
@@ -50,6 +65,7 @@ setup() {
 
 teardown() {
 	if [ -z "${BATS_TEST_COMPLETED:-}" ]; then
+		echo "# --- guest state: $(ls -la "$(guest_state_dir g1)")" >&2
 		echo "# --- serial console (last 20 lines):" >&2
 		tail -n 20 "$(guest_state_dir g1)/serial.log" 2>/dev/null >&2
 		echo "# --- QEMU's log from libvirt (last 20 lines):" >&2
@@ -139,27 +155,24 @@ lv_base_domain() {
 EOF
 }
 
-# lv_wait_boot N: wait (GUEST_BOOT_TIMEOUT, 60 s) for the Nth readiness line
-# of this file's boots on the console.
-lv_wait_boot() {
-	local log n i limit
-	log=$(guest_state_dir g1)/serial.log
-	limit=$((${GUEST_BOOT_TIMEOUT:-60} * 20))
-	for ((i = 0; i < limit; i++)); do
-		n=$(grep -c '^VMSVC-GUEST-READY' "$log" 2>/dev/null)
-		[ "${n:-0}" -ge "$1" ] && return 0
-		sleep 0.05
-	done
-	echo "# boot $1 of $DOM: not ready within $((limit / 20)) s" >&2
-	return 1
-}
-
-# lv_start N: virsh start, wait for the Nth boot and the agent.
+# lv_start N: virsh start (the Nth boot of this file), wait (GUEST_BOOT_TIMEOUT,
+# 60 s) for the readiness line on a console log emptied first, then for the
+# agent.
 lv_start() {
-	local t0
+	local log t0 i limit
+	log=$(guest_state_dir g1)/serial.log
+	[ ! -e "$log" ] || : >"$log"
+	limit=$((${GUEST_BOOT_TIMEOUT:-60} * 20))
 	t0=$(date +%s%N)
 	virsh start "$DOM"
-	lv_wait_boot "$1"
+	for ((i = 0; i < limit; i++)); do
+		grep -q '^VMSVC-GUEST-READY' "$log" 2>/dev/null && break
+		sleep 0.05
+	done
+	if [ "$i" -ge "$limit" ]; then
+		echo "# boot $1 of $DOM: not ready within $((limit / 20)) s" >&2
+		return 1
+	fi
 	echo "# boot $1: ready $((($(date +%s%N) - t0) / 1000000)) ms after virsh start" >&3
 	guest_exec g1 'wait-for /tmp/vmsvc-agent.log "listening on vsock port 640"'
 }
@@ -201,28 +214,14 @@ guest_echo_ok() {
 	peer_stop echo
 }
 
-# The pieces (<memoryBacking>, <qemu:commandline>) of domain XML on stdin,
-# normalised, one per line; the snippet's when given --snippet.
-pieces_py='
-import sys, xml.etree.ElementTree as ET
-Q = "{http://libvirt.org/schemas/domain/qemu/1.0}"
-root = ET.fromstring(sys.stdin.read())
-def norm(e):
-    return "<%s %s>%s</>" % (e.tag, sorted(e.attrib.items()), "".join(norm(c) for c in e))
-for tag in ("memoryBacking", Q + "commandline"):
-    e = root.find(tag)
-    print(norm(e) if e is not None else "missing " + tag)
-'
-
 @test "libvirt-xml --domain gives a plain domain the snippet's pieces, and libvirt's schema accepts it" {
 	local root
 	root=$(libvirt_root)
 	run --separate-stderr vmsvc vm libvirt-xml g1 --domain "$root/base.xml"
 	[ "$status" -eq 0 ]
 	[ -z "$stderr" ]
-	printf '%s\n' "$output" >"$root/g1.xml"
+	[ "$output" = "$(cat "$root/g1.xml")" ] # what setup_file made
 	virt-xml-validate "$root/g1.xml" domain
-	vmsvc vm libvirt-xml g1 | python3 -c "$pieces_py" >"$root/snippet.pieces"
 	python3 -c "$pieces_py" <"$root/g1.xml" >"$root/g1.pieces"
 	diff -u "$root/snippet.pieces" "$root/g1.pieces"
 	grep -q "socket,id=vmsvc-g1,path=$(vm_vhost g1)" "$root/g1.pieces"
