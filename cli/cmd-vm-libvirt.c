@@ -297,26 +297,51 @@ static int patch_domain(xmlDocPtr doc, const char *name, const char *file)
 	return 0;
 }
 
+/* libxml2's first error while parsing (its last one is often a mere
+ * consequence, "Premature end of data"). */
+struct first_error {
+	bool set;
+	int line;
+	char msg[200];
+};
+
+#if LIBXML_VERSION >= 21200
+typedef const xmlError *xml_error_arg;
+#else
+typedef xmlErrorPtr xml_error_arg;
+#endif
+
+static void keep_first_error(void *opaque, xml_error_arg e)
+{
+	struct first_error *f = opaque;
+
+	if (f->set || e->level < XML_ERR_ERROR)
+		return;
+	f->set = true;
+	f->line = e->line;
+	snprintf(f->msg, sizeof(f->msg), "%.*s", (int)strcspn(e->message ?: "", "\n"),
+		 e->message ?: "not XML");
+}
+
 /* Reads domain XML file ("-": stdin) into *doc, or says why not. */
 static int read_domain(const char *file, xmlDocPtr *doc)
 {
-	const int opts =
-		XML_PARSE_NONET | XML_PARSE_NOBLANKS | XML_PARSE_NOERROR | XML_PARSE_NOWARNING;
 	_cleanup_close_ int fd = -1;
-	const xmlError *e;
+	struct first_error first = { 0 };
 	bool in = strcmp(file, "-") == 0;
 
 	if (!in && (fd = open(file, O_RDONLY | O_CLOEXEC)) < 0) {
 		cli_error("cannot read %s: %s", file, strerror(errno));
 		return EXIT_FAIL;
 	}
+	xmlSetStructuredErrorFunc(&first, keep_first_error);
 	/* xmlReadFd does not close the fd: fd is closed here, stdin stays. */
-	*doc = xmlReadFd(in ? STDIN_FILENO : fd, file, NULL, opts);
+	*doc = xmlReadFd(in ? STDIN_FILENO : fd, file, NULL, XML_PARSE_NONET | XML_PARSE_NOBLANKS);
+	xmlSetStructuredErrorFunc(NULL, NULL);
 	if (*doc)
 		return 0;
-	e = xmlGetLastError();
-	if (e && e->message)
-		cli_error("%s:%d: %.*s", file, e->line, (int)strcspn(e->message, "\n"), e->message);
+	if (first.set)
+		cli_error("%s:%d: %s", file, first.line, first.msg);
 	else
 		cli_error("%s: not XML", file);
 	return EXIT_FAIL;
