@@ -67,9 +67,9 @@ teardown() {
 	if [ -z "${BATS_TEST_COMPLETED:-}" ]; then
 		echo "# --- guest state: $(ls -la "$(guest_state_dir g1)")" >&2
 		echo "# --- serial console (last 20 lines):" >&2
-		tail -n 20 "$(guest_state_dir g1)/serial.log" 2>/dev/null >&2
+		tail -n 20 "$(guest_state_dir g1)/serial.log" >&2 2>/dev/null
 		echo "# --- QEMU's log from libvirt (last 20 lines):" >&2
-		tail -n 20 "$(libvirt_root)/cache/libvirt/qemu/log/$DOM.log" 2>/dev/null >&2
+		tail -n 20 "$(libvirt_root)/cache/libvirt/qemu/log/$DOM.log" >&2 2>/dev/null
 		echo "# --- libvirtd log (last 20 lines):" >&2
 		libvirt_log | tail -n 20 >&2
 	fi
