@@ -59,7 +59,7 @@ static void libvirt_usage(FILE *out)
 		"                     vmsvc vm libvirt-xml web1 --domain - >web1.xml &&\n"
 		"                     virsh define web1.xml\n\n"
 		"The domain's QEMU must be able to open the socket: see docs/guide.md,\n"
-		"\"libvirt\".\n\n"
+		"section 13 (libvirt).\n\n"
 		"Exit status: 0 success, 1 failure (no such VM, FILE unreadable or not a\n"
 		"libvirt domain), 2 wrong usage.\n");
 }
@@ -121,6 +121,14 @@ static bool vmsvc_arg(const xmlChar *value)
 			 !xmlStrncmp(value, BAD_CAST "vhost-user-vsock-pci,", 21));
 }
 
+/* Whether <qemu:arg> n is "-chardev" or "-device", the option of a value. */
+static bool option_arg(xmlNodePtr n)
+{
+	_cleanup_(xml_char_freep) xmlChar *v = xmlGetProp(n, BAD_CAST "value");
+
+	return v && (xmlStrEqual(v, BAD_CAST "-chardev") || xmlStrEqual(v, BAD_CAST "-device"));
+}
+
 /* Removes the -chardev and -device pairs of an earlier run from cmdline. */
 static void drop_vmsvc_args(xmlNodePtr cmdline)
 {
@@ -136,7 +144,7 @@ static void drop_vmsvc_args(xmlNodePtr cmdline)
 		if (!vmsvc_arg(v))
 			continue;
 		prev = xmlPreviousElementSibling(n);
-		if (prev && xmlStrEqual(prev->name, BAD_CAST "arg")) {
+		if (prev && xmlStrEqual(prev->name, BAD_CAST "arg") && option_arg(prev)) {
 			xmlUnlinkNode(prev);
 			xmlFreeNode(prev);
 		}
