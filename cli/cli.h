@@ -262,5 +262,12 @@ int cmd_vm_thaw(int argc, char **argv);
  * "thaw_in_ms"}), a new reference, or NULL; and its 'vm show' line. */
 struct json_object *cli_fz_object(const char *vm);
 void cli_fz_print(const char *vm);
+/* vmsvc vm libvirt-xml (cmd-vm-libvirt.c; the static CLI has a stub that
+ * says it lacks it). */
+int cmd_vm_libvirt_xml(int argc, char **argv);
+/* The values of QEMU's -chardev and -device options that give VM name its
+ * vsock device on RUNDIR/vms/NAME.vhost (commas escaped for QEMU). Returns
+ * 0 with two strings the caller frees, or -ENOMEM. */
+int cli_vm_qemu_vsock(const char *name, char **chardev, char **device);
 
 #endif /* VMSVC_CLI_H */

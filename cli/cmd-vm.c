@@ -2,9 +2,9 @@
 /*
  * cmd-vm.c - vmsvc vm: the VMs vmsvcd serves (CONFIG/vms.d/NAME.conf, see
  * conf/vmtable.h), their state and heartbeat as vmsvcd reports them, and
- * the QEMU options that attach one to it. 'vm integration' and 'vm
- * shutdown' have files of their own (cmd-vm-integration.c,
- * cmd-vm-shutdown.c).
+ * the QEMU options that attach one to it. 'vm integration', 'vm
+ * shutdown' and 'vm libvirt-xml' have files of their own
+ * (cmd-vm-integration.c, cmd-vm-shutdown.c, cmd-vm-libvirt.c).
  *
  * Exit codes as for 'vmsvc service': 2 for a malformed command line or
  * argument, 1 when the operation fails ('vm shutdown' has its own).
@@ -29,6 +29,7 @@ static void vm_usage(FILE *out)
 		"       vmsvc vm show VM [--json]\n"
 		"       vmsvc vm remove NAME\n"
 		"       vmsvc vm qemu-args NAME [--mem SIZE]\n"
+		"       vmsvc vm libvirt-xml NAME [--domain FILE]\n"
 		"       vmsvc vm integration VM [--json]\n"
 		"       vmsvc vm integration VM enable|disable SERVICE\n"
 		"       vmsvc vm shutdown VM [--reboot | --halt] [--force] [--timeout S]\n"
@@ -58,6 +59,9 @@ static void vm_usage(FILE *out)
 		"             QEMU's -m) and a vhost-user-vsock-pci device on\n"
 		"             RUNDIR/vms/NAME.vhost (RUNDIR = $VMSVC_RUNTIME_DIR,\n"
 		"             --runtime-dir or /run/vmsvc)\n"
+		"  libvirt-xml  the same for a libvirt domain: the XML to add to it, or\n"
+		"             with --domain FILE (- for stdin, e.g. 'virsh dumpxml'), that\n"
+		"             domain with it added. See 'vmsvc vm libvirt-xml --help'.\n"
 		"  integration  the VM's integration services (the VM Session Service,\n"
 		"             Heartbeat, Shutdown): enabled or not, and their status;\n"
 		"             enable or disable one for this VM only (DisabledServices= in\n"
@@ -473,16 +477,27 @@ static char *qemu_escape(const char *path)
 	return out;
 }
 
-static int print_qemu_args(const char *name, const char *size)
+int cli_vm_qemu_vsock(const char *name, char **chardev, char **device)
 {
-	_cleanup_free_ char *path = NULL, *esc = NULL, *mem = NULL, *chr = NULL, *dev = NULL;
-	const char *args[8];
+	_cleanup_free_ char *path = NULL, *esc = NULL, *chr = NULL, *dev = NULL;
 
 	if (asprintf(&path, "%s/vms/%s.vhost", cli_runtime_dir(), name) < 0 ||
 	    !(esc = qemu_escape(path)) ||
-	    asprintf(&mem, "memory-backend-memfd,id=vmsvc-mem,size=%s,share=on", size) < 0 ||
 	    asprintf(&chr, "socket,id=vmsvc-%s,path=%s", name, esc) < 0 ||
-	    asprintf(&dev, "vhost-user-vsock-pci,chardev=vmsvc-%s", name) < 0) {
+	    asprintf(&dev, "vhost-user-vsock-pci,chardev=vmsvc-%s", name) < 0)
+		return -ENOMEM;
+	*chardev = TAKE_PTR(chr);
+	*device = TAKE_PTR(dev);
+	return 0;
+}
+
+static int print_qemu_args(const char *name, const char *size)
+{
+	_cleanup_free_ char *mem = NULL, *chr = NULL, *dev = NULL;
+	const char *args[8];
+
+	if (cli_vm_qemu_vsock(name, &chr, &dev) < 0 ||
+	    asprintf(&mem, "memory-backend-memfd,id=vmsvc-mem,size=%s,share=on", size) < 0) {
 		cli_error("out of memory");
 		return EXIT_FAIL;
 	}
@@ -536,6 +551,7 @@ int cmd_vm(int argc, char **argv)
 						     { "show", vm_show },
 						     { "remove", vm_remove },
 						     { "qemu-args", vm_qemu_args },
+						     { "libvirt-xml", cmd_vm_libvirt_xml },
 						     { "integration", cmd_vm_integration },
 						     { "shutdown", cmd_vm_shutdown },
 						     { "freeze", cmd_vm_freeze },
