@@ -60,7 +60,7 @@ help_options() {
 @test "subcommands of vm, service, guid and kvp come from their usage lines" {
 	"$VMSVC" vm add web >/dev/null
 	comp vm ''
-	is add list show remove qemu-args integration shutdown freeze thaw
+	is add list show remove qemu-args libvirt-xml integration shutdown freeze thaw
 	comp service ''
 	is add list show enable disable remove
 	comp guid ''

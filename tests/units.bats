@@ -53,7 +53,8 @@ copy_units() {
 	[ -d "$DEST/etc/vmsvc/vms.d" ]
 	grep -qx "ExecStart=$PREFIX/sbin/vmsvcd" "$UNITS/vmsvcd.service"
 	grep -qx "ExecStart=$PREFIX/sbin/vmsvc-agent" "$UNITS/vmsvc-agent.service"
-	grep -qx "Documentation=file://$PREFIX/share/doc/vmsvc/guide.md" "$UNITS/vmsvcd.service"
+	grep -qx "Documentation=man:vmsvcd(8) .* file://$PREFIX/share/doc/vmsvc/guide.md" "$UNITS/vmsvcd.service"
+	grep -qx "Documentation=man:vmsvc-agent(8) .* file://$PREFIX/share/doc/vmsvc/guide.md" "$UNITS/vmsvc-agent.service"
 	echo "# units in ${UNITS#"$DEST"}, udev rules in ${RULES#"$DEST"}" >&3
 }
 
@@ -80,7 +81,9 @@ copy_units() {
 
 @test "systemd-analyze verify: both units load without a warning" {
 	copy_units "$BATS_TEST_TMPDIR/u"
-	run systemd-analyze verify "$BATS_TEST_TMPDIR/u/vmsvcd.service" "$BATS_TEST_TMPDIR/u/vmsvc-agent.service"
+	# Documentation= names man pages: verify runs man(1) for each, on the
+	# pages this build installed.
+	MANPATH=$DEST$PREFIX/share/man run systemd-analyze verify "$BATS_TEST_TMPDIR/u/vmsvcd.service" "$BATS_TEST_TMPDIR/u/vmsvc-agent.service"
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[ -z "$output" ]
