@@ -68,6 +68,7 @@ struct vu_dev {
 	bool broken;
 	bool active;	/* a queue ran since the last reset */
 	bool suspended; /* stopped by GET_VRING_BASE, connections kept */
+	unsigned refused; /* requests refused: only the first is logged loudly */
 	struct gm_table mem;
 	struct vu_ring ring[VU_NUM_QUEUES];
 };
@@ -382,6 +383,21 @@ static int vu_decode_mem_table(struct vu_dev *d, const struct vu_msg *m, struct 
 	return 0;
 }
 
+/* Says which regions could shrink under us (guestmem.h: the SIGBUS guard
+ * covers them), once per memory table. */
+static void vu_log_shrinkable(struct vu_dev *d)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < d->mem.n; i++)
+		n += d->mem.r[i].can_shrink;
+	if (n)
+		vu_log(d, LOG_LVL_INFO,
+		       "%u of %u memory regions are not memfds sealed against shrinking "
+		       "(memory-backend-memfd seals them); accesses are guarded",
+		       n, d->mem.n);
+}
+
 static int vu_set_mem_table(struct vu_dev *d, struct vu_msg *m, struct vu_msg *reply)
 {
 	struct gm_table t;
@@ -404,6 +420,7 @@ static int vu_set_mem_table(struct vu_dev *d, struct vu_msg *m, struct vu_msg *r
 		vu_fire_reset(d);
 	gm_clear(&d->mem);
 	gm_move(&d->mem, &t);
+	vu_log_shrinkable(d);
 	for (int q = 0; q < VU_NUM_QUEUES; q++) {
 		r = vu_map_ring(d, q);
 		if (r < 0)
@@ -719,8 +736,14 @@ int vu_handle(struct vu_dev *d, struct vu_msg *m, struct vu_msg *reply)
 	if (r == 0)
 		vu_log_request(d, h, m, reply);
 	if (r < 0) {
-		vu_log(d, h ? LOG_LVL_ERR : LOG_LVL_WARN, "vhost-user request %s (%u), size %u: %s",
-		       h ? h->name : "unknown", m->request, m->size, strerror(-r));
+		/* a hostile QEMU may send refused requests without end: one
+		 * loud line per connection, the rest at debug level */
+		bool first = d->refused++ == 0;
+
+		vu_log(d, !first ? LOG_LVL_DEBUG : h ? LOG_LVL_ERR : LOG_LVL_WARN,
+		       "vhost-user request %s (%u), size %u: %s%s", h ? h->name : "unknown",
+		       m->request, m->size, strerror(-r),
+		       first ? " (further refusals are logged at debug level)" : "");
 		reply->size = 0;
 	}
 	if (h && h->has_reply) {
