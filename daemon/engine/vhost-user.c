@@ -376,7 +376,8 @@ static int vu_decode_mem_table(struct vu_dev *d, const struct vu_msg *m, struct 
 		r = gm_add_fd(t, le64toh(reg[0]), le64toh(reg[2]), le64toh(reg[1]), le64toh(reg[3]),
 			      m->fds[i]);
 		if (r < 0) {
-			vu_log(d, LOG_LVL_ERR, "cannot map memory region %u: %s", i, strerror(-r));
+			vu_log(d, d->refused ? LOG_LVL_DEBUG : LOG_LVL_ERR,
+			       "cannot map memory region %u: %s", i, strerror(-r));
 			return r;
 		}
 	}
