@@ -73,7 +73,7 @@ TXHDR, TXSLOT = 0x200000, 0x100  # header (and small payload) per tx descriptor
 PAYLOAD, PAYLOAD_LEN = 0x300000, 64 * 1024  # shared payload of big packets
 SCRATCH = 0x400000  # indirect tables and other attack material
 
-IDLE_S = 0.5
+IDLE_S = 0.3
 T0 = time.monotonic()
 
 
@@ -544,7 +544,9 @@ def vq_attack(ctx, build, q=1):
     build(fe, vq)
     if q == 0:  # an rx buffer is used only when there is a packet for it
         fe.send_pkt(fe.hdr(REQUEST, fe.next_port(), NOBODY_PORT))
-    vq.kick()
+    for _ in range(100):  # logged once, however often it is kicked
+        vq.kick()
+        time.sleep(0.001)
     time.sleep(0.05)
     fe.expect_broken("the attack")
     return fe, {}
