@@ -41,7 +41,7 @@ struct fx {
 	int kick[2]; /* what kick_fd reported */
 	bool running[2];
 	int resets;
-	int loud; /* log lines at warning level or worse */
+	int loud;	  /* log lines at warning level or worse */
 	char events[256]; /* callback order, e.g. "S0-R" */
 	struct vu_msg m, reply;
 };
@@ -755,8 +755,14 @@ static void test_overlapping_memory_regions_are_refused(void **state)
 {
 	struct fx *f = *state;
 	uint8_t p[8 + 64] = { 0 };
-	uint64_t reg[8] = { 0, htole64(0x10000), htole64(UVA), 0,
-			    htole64(0x8000), htole64(0x10000), htole64(UVA + 0x100000), 0 };
+	uint64_t reg[8] = { 0,
+			    htole64(0x10000),
+			    htole64(UVA),
+			    0,
+			    htole64(0x8000),
+			    htole64(0x10000),
+			    htole64(UVA + 0x100000),
+			    0 };
 
 	p[0] = 2;
 	memcpy(p + 8, reg, sizeof(reg));

@@ -53,8 +53,8 @@ struct env {
 	size_t npk, cappk;
 };
 
-extern unsigned char pattern[600 * 1024];
-extern unsigned warn_lines; /* engine log lines at warning level or worse */ /* test data, filled by env_init() */
+extern unsigned char pattern[600 * 1024]; /* test data, filled by env_init() */
+extern unsigned warn_lines;		  /* engine log lines at warning level or worse */
 
 /* Fills pattern; call once from main(). */
 void env_init(void);

@@ -66,8 +66,8 @@ struct vu_dev {
 	uint64_t protocol_features;
 	bool owner;
 	bool broken;
-	bool active;	/* a queue ran since the last reset */
-	bool suspended; /* stopped by GET_VRING_BASE, connections kept */
+	bool active;	  /* a queue ran since the last reset */
+	bool suspended;	  /* stopped by GET_VRING_BASE, connections kept */
 	unsigned refused; /* requests refused: only the first is logged loudly */
 	struct gm_table mem;
 	struct vu_ring ring[VU_NUM_QUEUES];
@@ -740,8 +740,9 @@ int vu_handle(struct vu_dev *d, struct vu_msg *m, struct vu_msg *reply)
 		/* a hostile QEMU may send refused requests without end: one
 		 * loud line per connection, the rest at debug level */
 		bool first = d->refused++ == 0;
+		enum log_level level = h ? LOG_LVL_ERR : LOG_LVL_WARN;
 
-		vu_log(d, !first ? LOG_LVL_DEBUG : h ? LOG_LVL_ERR : LOG_LVL_WARN,
+		vu_log(d, first ? level : LOG_LVL_DEBUG,
 		       "vhost-user request %s (%u), size %u: %s%s", h ? h->name : "unknown",
 		       m->request, m->size, strerror(-r),
 		       first ? " (further refusals are logged at debug level)" : "");

@@ -99,8 +99,8 @@ struct vsk_dev {
 	struct vsk_rst ring[VSK_RST_RING];
 	unsigned ring_head, ring_len;
 	uint64_t now;
-	int depth;   /* nesting of engine calls, for rx_ready */
-	bool notify; /* packets were queued during this call */
+	int depth;	  /* nesting of engine calls, for rx_ready */
+	bool notify;	  /* packets were queued during this call */
 	uint32_t txq_mem; /* sum of the connections' txq.mem */
 	uint32_t warned;  /* VSK_WARN_* bits logged since the last reset */
 	struct vsk_stats st;

@@ -140,8 +140,7 @@ static void connecting_packet(struct vsk_conn *c, const struct vsk_hdr *h)
 
 /* Keeps what the host stream did not take, within the device's and the
  * daemon's caps; false when c was reset instead. */
-static bool buffer(struct vsk_conn *c, const struct iovec *iov, int iovcnt, size_t off,
-		   size_t len)
+static bool buffer(struct vsk_conn *c, const struct iovec *iov, int iovcnt, size_t off, size_t len)
 {
 	struct vsk_dev *d = c->dev;
 	uint32_t old = c->txq.mem;
@@ -254,7 +253,8 @@ static void guest_packet(struct vsk_dev *d, const struct vsk_hdr *h, const struc
 
 	if (h->type != VSK_TYPE_STREAM) {
 		d->st.bad_type++;
-		vsk_warn_once(d, VSK_WARN_BAD_TYPE, "vsock cid %llu: packet of type %u (not STREAM)",
+		vsk_warn_once(d, VSK_WARN_BAD_TYPE,
+			      "vsock cid %llu: packet of type %u (not STREAM)",
 			      (unsigned long long)d->cid, h->type);
 		if (c && h->op != VSK_OP_RST)
 			vsk_conn_kill(c, -EPROTO, VSK_KILL_RST);
@@ -314,7 +314,8 @@ int vsk_dev_guest_tx(struct vsk_dev *d, const void *hdr, const struct iovec *pay
 		d->st.bad_addr++;
 		/* a REQUEST to another CID is a guest's everyday mistake */
 		if (h.src_cid != d->cid || h.op != VSK_OP_REQUEST)
-			vsk_warn_once(d, VSK_WARN_BAD_ADDR, "vsock cid %llu: packet %llu -> %llu dropped",
+			vsk_warn_once(d, VSK_WARN_BAD_ADDR,
+				      "vsock cid %llu: packet %llu -> %llu dropped",
 				      (unsigned long long)d->cid, (unsigned long long)h.src_cid,
 				      (unsigned long long)h.dst_cid);
 		/* A guest asking for any CID but the host's (another guest, the
@@ -348,8 +349,8 @@ int vsk_dev_guest_tx_iov(struct vsk_dev *d, const struct iovec *iov, int iovcnt)
 			      VSK_MAX_IOV);
 	if (n < 0) {
 		d->st.from_guest_pkts++;
-		malformed(d, "a chain of %zu bytes in %zu pieces",
-			  total == SIZE_MAX ? 0 : total, (size_t)(iovcnt > 0 ? iovcnt : 0));
+		malformed(d, "a chain of %zu bytes in %zu pieces", total == SIZE_MAX ? 0 : total,
+			  (size_t)(iovcnt > 0 ? iovcnt : 0));
 		return -EPROTO;
 	}
 	return vsk_dev_guest_tx(d, hdr, payload, n);
