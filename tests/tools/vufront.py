@@ -973,9 +973,10 @@ def scn_vu_mid_message(ctx):
     return fe, {}
 
 
-def scn_vu_ring_reset_while_running(ctx):
-    """GET_VRING_BASE, then a ring of another size and address, then kicks:
-    the device resets its connections and runs the new ring."""
+def scn_vu_bad_ring_parameters(ctx):
+    """A stopped ring (GET_VRING_BASE) set up again with a size that is not a
+    power of two, a queue that does not exist, a base beyond 16 bits: each
+    refused."""
     fe = started(ctx)
     for q in (0, 1):
         fe.ok(SET_VRING_ENABLE, fe.state(q, 0))
@@ -1098,7 +1099,7 @@ SCENARIOS.update({
     "vu-trickle": scn_vu_trickle,
     "vu-never-reads": scn_vu_never_reads,
     "vu-mid-message": scn_vu_mid_message,
-    "vu-ring-reset-while-running": scn_vu_ring_reset_while_running,
+    "vu-bad-ring-parameters": scn_vu_bad_ring_parameters,
     "memfd-shrinks": scn_memfd_shrinks,
     "buffer-cap": scn_buffer_cap,
     "good": scn_good,
@@ -1114,7 +1115,7 @@ GROUPS = {
                "zero-length-flood"],
     "messages": ["vu-wrong-sizes-and-codes", "vu-oversized-message", "vu-mem-tables",
                  "vu-unexpected-fds", "vu-too-many-fds", "vu-trickle", "vu-never-reads",
-                 "vu-mid-message", "vu-ring-reset-while-running"],
+                 "vu-mid-message", "vu-bad-ring-parameters"],
 }
 
 
