@@ -27,6 +27,9 @@ struct counters {
 	uint64_t active;
 	uint64_t bytes_to_host;
 	uint64_t bytes_to_guest;
+	/* route.c's log budget for refusals (a token bucket; not reported) */
+	uint64_t log_ms;
+	uint32_t log_tokens, log_quiet;
 };
 
 struct counter_table;

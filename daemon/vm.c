@@ -38,6 +38,11 @@
 #define VM_QEMU_STALL_MS 5000
 #define RXQ		 0
 #define TXQ		 1
+/* Guest data waiting for host streams plus host->guest staging, all VMs
+ * together (each VM has its own caps as well: docs/limits.md). */
+#define VM_DAEMON_BUFFER_CAP (256ull << 20)
+
+static struct vsk_budget vm_buffers = { .cap = VM_DAEMON_BUFFER_CAP };
 
 static void vm_maybe_free(struct vm *vm);
 
@@ -613,7 +618,8 @@ static int vm_start(struct daemon *d, const struct vmt_vm *def)
 		return r;
 	/* Connect deadlines are ours (per request, up to
 	 * HVSOCKET_CONNECT_TIMEOUT_MAX): the engine's is only a backstop. */
-	const struct vsk_limits lim = { .connect_timeout_ms = HVSOCKET_CONNECT_TIMEOUT_MAX + 5000 };
+	const struct vsk_limits lim = { .connect_timeout_ms = HVSOCKET_CONNECT_TIMEOUT_MAX + 5000,
+					.shared = &vm_buffers };
 	r = vsk_dev_new(&vm->vsk, vm->cid, &hs_vsk_ops, vm, &lim);
 	if (r < 0) {
 		free(vm->more);

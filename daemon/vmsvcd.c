@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -17,6 +18,7 @@
 #include "ctlproto.h"
 #include "daemon.h"
 #include "fdwatch.h"
+#include "guestmem.h"
 #include "ctlstate.h"
 #include "hybsock.h"
 #include "icd.h"
@@ -182,6 +184,19 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 	return d->config_dir && d->vms_dir && d->state_dir ? 0 : -ENOMEM;
 }
 
+/* Every VM may hold max_conns host streams (docs/limits.md): take the hard
+ * limit on fds as the soft one (libuv uses epoll, never select). */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_warn("cannot raise the fd limit: %s", strerror(errno));
+	}
+}
+
 static void start_signals(struct daemon *d)
 {
 	int nums[] = { SIGTERM, SIGINT, SIGHUP };
@@ -206,6 +221,12 @@ int main(int argc, char **argv)
 	d.loop = uv_default_loop();
 	if (daemon_init(&d) < 0)
 		return 1;
+	raise_fd_limit();
+	r = gm_guard_install();
+	if (r < 0) {
+		log_err("cannot install the guest memory guard (SIGBUS): %s", strerror(-r));
+		return 1;
+	}
 	start_signals(&d);
 	r = hybsock_init(&d);
 	if (r == 0)

@@ -3,18 +3,136 @@
  * guestmem.c - guest memory table: mapping and address translation.
  *
  * Invariants of every region in a table: size > 0, neither gpa + size nor
- * uva + size wraps around 2^64, and host[0 .. size) is mapped. All range
- * checks are written as "offset < size && len <= size - offset" so that
- * no sum can overflow.
+ * uva + size wraps around 2^64, no two regions share a guest-physical
+ * address, and host[0 .. size) is mapped. All range checks are written as
+ * "offset < size && len <= size - offset" so that no sum can overflow.
+ *
+ * The SIGBUS guard: every mapping made by gm_add_fd() is listed in guards[]
+ * (start, end, the mapping's alignment, a faulted flag) until gm_clear().
+ * The list is changed only by the thread that accesses guest memory, and
+ * SIGBUS for a bad page is synchronous, so the handler always sees it whole.
+ * The handler maps an anonymous private page (the alignment: a huge page on
+ * hugetlbfs) over the one the file lost, with the raw syscall (no libc or
+ * sanitizer wrapper in a signal handler), and returns: the access is
+ * retried and reads zeros. Mapping over a shared region cannot fail for
+ * want of address space (the range is ours); if it fails anyway, or the
+ * address is not a guest mapping, the previous handler is put back and the
+ * access faults again into it (the default: the process dies, as without
+ * the guard).
  */
 #include "guestmem.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+struct gm_guard {
+	uintptr_t start, end;
+	uintptr_t align;
+	volatile sig_atomic_t faulted;
+};
+
+static struct gm_guard *guards;
+static size_t n_guards, cap_guards;
+static volatile sig_atomic_t any_fault; /* some guard faulted, ever */
+static struct sigaction old_bus;
+static bool guard_installed;
+
+static void gm_on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	uintptr_t a = (uintptr_t)si->si_addr;
+
+	(void)sig, (void)uc;
+	for (size_t i = 0; i < n_guards; i++) {
+		struct gm_guard *g = &guards[i];
+		uintptr_t page = a & ~(g->align - 1);
+
+		if (a < g->start || a >= g->end)
+			continue;
+		if (syscall(SYS_mmap, page, g->align, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == (long)page) {
+			g->faulted = 1;
+			any_fault = 1;
+			return;
+		}
+		break;
+	}
+	sigaction(SIGBUS, &old_bus, NULL); /* not ours: fault again, into it */
+}
+
+int gm_guard_install(void)
+{
+	struct sigaction sa = { .sa_sigaction = gm_on_sigbus, .sa_flags = SA_SIGINFO };
+
+	if (guard_installed)
+		return 0;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGBUS, &sa, &old_bus) < 0)
+		return -errno;
+	guard_installed = true;
+	return 0;
+}
+
+static int gm_guard_add(void *map, size_t len, uint64_t align)
+{
+	if (n_guards == cap_guards) {
+		size_t cap = cap_guards ? cap_guards * 2 : 16;
+		struct gm_guard *g = malloc(cap * sizeof(*g));
+
+		if (!g)
+			return -ENOMEM;
+		if (n_guards)
+			memcpy(g, guards, n_guards * sizeof(*g));
+		/* the handler sees the old array or the new one, each whole */
+		struct gm_guard *old = guards;
+		guards = g;
+		cap_guards = cap;
+		free(old);
+	}
+	guards[n_guards] = (struct gm_guard){ .start = (uintptr_t)map,
+					      .end = (uintptr_t)map + len,
+					      .align = (uintptr_t)align };
+	n_guards++;
+	return 0;
+}
+
+static struct gm_guard *gm_guard_find(const void *map)
+{
+	for (size_t i = 0; i < n_guards; i++)
+		if (guards[i].start == (uintptr_t)map)
+			return &guards[i];
+	return NULL;
+}
+
+static void gm_guard_remove(const void *map)
+{
+	struct gm_guard *g = gm_guard_find(map);
+
+	if (!g)
+		return;
+	n_guards--;
+	*g = guards[n_guards];
+}
+
+bool gm_faulted(const struct gm_table *t)
+{
+	if (!any_fault)
+		return false;
+	for (unsigned i = 0; i < t->n; i++) {
+		const struct gm_guard *g = t->r[i].map ? gm_guard_find(t->r[i].map) : NULL;
+
+		if (g && g->faulted)
+			return true;
+	}
+	return false;
+}
 
 void gm_init(struct gm_table *t)
 {
@@ -26,11 +144,20 @@ static bool gm_range_ok(uint64_t gpa, uint64_t uva, uint64_t size)
 	return size > 0 && size <= UINT64_MAX - gpa && size <= UINT64_MAX - uva && size <= SIZE_MAX;
 }
 
+/* Whether [gpa, gpa + size) shares a byte with a region of t. */
+static bool gm_overlaps(const struct gm_table *t, uint64_t gpa, uint64_t size)
+{
+	for (unsigned i = 0; i < t->n; i++)
+		if (gpa < t->r[i].gpa + t->r[i].size && t->r[i].gpa < gpa + size)
+			return true;
+	return false;
+}
+
 int gm_add_ptr(struct gm_table *t, uint64_t gpa, uint64_t uva, uint64_t size, void *host)
 {
 	if (t->n >= GM_MAX_REGIONS)
 		return -ENOSPC;
-	if (!gm_range_ok(gpa, uva, size) || !host)
+	if (!gm_range_ok(gpa, uva, size) || !host || gm_overlaps(t, gpa, size))
 		return -EINVAL;
 	t->r[t->n++] = (struct gm_region){ .gpa = gpa, .uva = uva, .size = size, .host = host };
 	return 0;
@@ -53,11 +180,13 @@ int gm_add_fd(struct gm_table *t, uint64_t gpa, uint64_t uva, uint64_t size, uin
 {
 	struct stat st;
 	uint64_t align, map_off, delta, map_len;
+	int seals;
 	void *p;
 
 	if (t->n >= GM_MAX_REGIONS)
 		return -ENOSPC;
-	if (!gm_range_ok(gpa, uva, size) || mmap_offset > UINT64_MAX - size)
+	if (!gm_range_ok(gpa, uva, size) || mmap_offset > UINT64_MAX - size ||
+	    gm_overlaps(t, gpa, size))
 		return -EINVAL;
 	if (fstat(fd, &st) < 0)
 		return -errno;
@@ -73,20 +202,29 @@ int gm_add_fd(struct gm_table *t, uint64_t gpa, uint64_t uva, uint64_t size, uin
 	p = mmap(NULL, (size_t)map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)map_off);
 	if (p == MAP_FAILED)
 		return -errno;
+	if (gm_guard_add(p, (size_t)map_len, align) < 0) {
+		munmap(p, (size_t)map_len);
+		return -ENOMEM;
+	}
+	seals = fcntl(fd, F_GET_SEALS);
 	t->r[t->n++] = (struct gm_region){ .gpa = gpa,
 					   .uva = uva,
 					   .size = size,
 					   .host = (uint8_t *)p + delta,
 					   .map = p,
-					   .map_len = (size_t)map_len };
+					   .map_len = (size_t)map_len,
+					   .can_shrink = seals < 0 || !(seals & F_SEAL_SHRINK) };
 	return 0;
 }
 
 void gm_clear(struct gm_table *t)
 {
-	for (unsigned i = 0; i < t->n; i++)
-		if (t->r[i].map)
-			munmap(t->r[i].map, t->r[i].map_len);
+	for (unsigned i = 0; i < t->n; i++) {
+		if (!t->r[i].map)
+			continue;
+		gm_guard_remove(t->r[i].map);
+		munmap(t->r[i].map, t->r[i].map_len);
+	}
 	gm_init(t);
 }
 

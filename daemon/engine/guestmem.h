@@ -13,10 +13,21 @@
  * region (rings and indirect tables must be contiguous in our address
  * space); gm_gpa_to_iov() splits a range that spans guest-physically
  * adjacent regions into one iovec per region.
+ *
+ * A file can shrink under its mapping, and touching a page beyond its new
+ * end raises SIGBUS. QEMU's memory-backend-memfd seals its memfd against
+ * that (F_SEAL_SHRINK, seal=on by default); other backends (an unsealed
+ * memfd, memory-backend-file on tmpfs or hugetlbfs) cannot be sealed, and
+ * a hostile frontend may truncate them at any time. So every region is
+ * accepted, and a process that faces such frontends calls
+ * gm_guard_install(): its SIGBUS handler puts a zero page where the file
+ * went away and marks the region faulted (gm_faulted()), which the
+ * virtqueue turns into a broken device (docs/limits.md).
  */
 #ifndef VMSVC_GUESTMEM_H
 #define VMSVC_GUESTMEM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
@@ -32,6 +43,7 @@ struct gm_region {
 	uint8_t *host; /* our pointer to the first byte */
 	void *map;     /* mapping to munmap, NULL if not ours */
 	size_t map_len;
+	bool can_shrink; /* not a memfd sealed with F_SEAL_SHRINK */
 };
 
 struct gm_table {
@@ -57,6 +69,23 @@ int gm_add_ptr(struct gm_table *t, uint64_t gpa, uint64_t uva, uint64_t size, vo
  */
 int gm_add_fd(struct gm_table *t, uint64_t gpa, uint64_t uva, uint64_t size, uint64_t mmap_offset,
 	      int fd);
+
+/**
+ * Installs the process-wide SIGBUS handler that keeps an access to a page a
+ * mapped file no longer has from killing the process: the page becomes a
+ * private zero page and its region is marked faulted. Signals that are not
+ * about a region go to the handler that was there before. Call once, at
+ * start-up, from the thread that accesses guest memory. Returns 0 or a
+ * negative errno.
+ */
+int gm_guard_install(void);
+
+/**
+ * True if an access to a region of t (mapped by gm_add_fd) hit a page
+ * beyond the end of its file since it was mapped: its memory is gone, the
+ * device must stop using it.
+ */
+bool gm_faulted(const struct gm_table *t);
 
 /** Unmaps every region this table mapped and empties it. */
 void gm_clear(struct gm_table *t);

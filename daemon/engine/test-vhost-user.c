@@ -41,6 +41,7 @@ struct fx {
 	int kick[2]; /* what kick_fd reported */
 	bool running[2];
 	int resets;
+	int loud;	  /* log lines at warning level or worse */
 	char events[256]; /* callback order, e.g. "S0-R" */
 	struct vu_msg m, reply;
 };
@@ -92,6 +93,9 @@ static void cb_reset(void *opaque)
 
 static void cb_log(void *opaque, enum log_level level, const char *fmt, va_list ap)
 {
+	struct fx *f = opaque;
+
+	f->loud += level <= LOG_LVL_WARN;
 }
 
 static const struct vu_ops ops = { .get_cid = cb_cid,
@@ -734,6 +738,49 @@ static void test_reset_owner_stops_everything(void **state)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
+static void test_refusals_are_logged_loudly_once_per_connection(void **state)
+{
+	struct fx *f = *state;
+
+	for (int i = 0; i < 100; i++) {
+		msg(f, 99, 1 | VU_FLAG_NEED_REPLY, NULL, 0);
+		assert_int_equal(vu_handle(f->d, &f->m, &f->reply), -EOPNOTSUPP);
+		assert_int_equal(reply_u64(f, 99), 1);
+		assert_true(send_u64(f, VU_SET_FEATURES, 1, 1ull << 5) < 0);
+	}
+	assert_int_equal(f->loud, 1);
+}
+
+static void test_overlapping_memory_regions_are_refused(void **state)
+{
+	struct fx *f = *state;
+	uint8_t p[8 + 64] = { 0 };
+	uint64_t reg[8] = { 0,
+			    htole64(0x10000),
+			    htole64(UVA),
+			    0,
+			    htole64(0x8000),
+			    htole64(0x10000),
+			    htole64(UVA + 0x100000),
+			    0 };
+
+	p[0] = 2;
+	memcpy(p + 8, reg, sizeof(reg));
+	msg(f, VU_SET_MEM_TABLE, 1 | VU_FLAG_NEED_REPLY, p, sizeof(p));
+	add_fd(f, dup(f->memfd));
+	add_fd(f, dup(f->memfd));
+	assert_int_equal(vu_handle(f->d, &f->m, &f->reply), -EINVAL);
+	assert_int_equal(reply_u64(f, VU_SET_MEM_TABLE), 1);
+	/* side by side is fine */
+	reg[4] = htole64(0x10000);
+	memcpy(p + 8, reg, sizeof(reg));
+	msg(f, VU_SET_MEM_TABLE, 1 | VU_FLAG_NEED_REPLY, p, sizeof(p));
+	add_fd(f, dup(f->memfd));
+	add_fd(f, dup(f->memfd));
+	assert_int_equal(vu_handle(f->d, &f->m, &f->reply), 0);
+	assert_int_equal(reply_u64(f, VU_SET_MEM_TABLE), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -756,6 +803,8 @@ int main(void)
 		T(test_mem_table_replacement_while_running_resets),
 		T(test_broken_device_recovers_after_ring_reset),
 		T(test_reset_owner_stops_everything),
+		T(test_refusals_are_logged_loudly_once_per_connection),
+		T(test_overlapping_memory_regions_are_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

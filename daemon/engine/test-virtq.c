@@ -5,12 +5,15 @@
  */
 #include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -603,6 +606,74 @@ static void test_iov_copy_helpers_honour_offset(void **state)
 	assert_memory_equal(b, "Zfg", 3);
 }
 
+static void test_overlapping_regions_are_refused(void **state)
+{
+	static uint8_t a[8192], b[8192];
+	struct gm_table t;
+
+	gm_init(&t);
+	assert_int_equal(gm_add_ptr(&t, 0x10000, 0x1000000, 8192, a), 0);
+	assert_int_equal(gm_add_ptr(&t, 0x11000, 0x2000000, 8192, b), -EINVAL);
+	assert_int_equal(gm_add_ptr(&t, 0xf000, 0x2000000, 8192, b), -EINVAL);
+	assert_int_equal(gm_add_ptr(&t, 0x12000, 0x2000000, 8192, b), 0); /* adjacent */
+	assert_int_equal(t.n, 2);
+	gm_clear(&t);
+}
+
+/* A memfd the frontend shrinks after SET_MEM_TABLE: with the guard, the
+ * access to the lost pages reads zeros instead of killing the process, and
+ * the queue turns broken at once. */
+static void test_memory_that_shrinks_breaks_the_queue_without_sigbus(void **state)
+{
+	const unsigned num = 8, size = 1u << 20;
+	int fd = memfd_create("guest", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	struct gm_table t;
+	struct vq vq;
+	struct vq_elem e;
+	uint8_t *m;
+
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, size), 0);
+	m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	assert_true(m != MAP_FAILED);
+	assert_int_equal(gm_guard_install(), 0);
+	gm_init(&t);
+	assert_int_equal(gm_add_fd(&t, 0, UVA_BASE, size, 0, fd), 0);
+	assert_true(t.r[0].can_shrink);
+	vq_init(&vq);
+	/* the rings in the first page, one published chain at 512 KiB */
+	assert_int_equal(vq_map(&vq, &t, num, UVA_BASE, UVA_BASE + 0x400, UVA_BASE + 0x800), 0);
+	vq_start(&vq);
+	set_desc((struct vq_desc *)m, 0x80000, 64, 0, 0);
+	((struct vq_avail *)(m + 0x400))->ring[0] = 0;
+	((struct vq_avail *)(m + 0x400))->idx = htole16(1);
+	assert_int_equal(vq_pop(&vq, &e), 1);
+	vq_push(&vq, &e, 0);
+	/* the buffer's page goes away, then a read of it: zeros, no SIGBUS */
+	assert_int_equal(ftruncate(fd, 0x1000), 0);
+	assert_false(gm_faulted(&t));
+	assert_int_equal(((volatile uint8_t *)e.out[0].iov_base)[0], 0);
+	assert_true(gm_faulted(&t));
+	assert_int_equal(vq_pop(&vq, &e), -EFAULT);
+	assert_int_equal(vq_pop(&vq, &e), -EIO);
+	/* rings gone too: still no signal */
+	assert_int_equal(ftruncate(fd, 0), 0);
+	assert_int_equal(((volatile uint16_t *)vq.avail)[1], 0);
+	gm_clear(&t);
+	munmap(m, size);
+	close(fd);
+	/* a sealed memfd cannot shrink */
+	fd = memfd_create("sealed", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	assert_int_equal(ftruncate(fd, size), 0);
+	assert_int_equal(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
+	gm_init(&t);
+	assert_int_equal(gm_add_fd(&t, 0, UVA_BASE, size, 0, fd), 0);
+	assert_false(t.r[0].can_shrink);
+	assert_int_equal(ftruncate(fd, 0), -1);
+	gm_clear(&t);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -639,6 +710,8 @@ int main(void)
 		cmocka_unit_test(test_map_rejects_bad_sizes_and_addresses),
 		cmocka_unit_test(test_buffer_spanning_adjacent_regions_gives_two_iovecs),
 		cmocka_unit_test(test_iov_copy_helpers_honour_offset),
+		cmocka_unit_test(test_overlapping_regions_are_refused),
+		cmocka_unit_test(test_memory_that_shrinks_breaks_the_queue_without_sigbus),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

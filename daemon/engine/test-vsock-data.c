@@ -146,6 +146,72 @@ static void guest_overrunning_our_buf_alloc_is_reset(void **state)
 	assert_int_equal(st.conns, 0);
 }
 
+static void guest_data_beyond_the_device_buffer_cap_resets_that_connection(void **state)
+{
+	struct vsk_limits lim = { .buffer_cap = 64 * KB };
+	struct env *e = ENV(state, &lim);
+	struct fhost *a = open_conn(e, 1000, 80, 256 * KB);
+	struct fhost *b = open_conn(e, 1001, 80, 256 * KB);
+	struct vsk_stats st;
+
+	a->write_room = b->write_room = 0; /* the host reads nothing */
+	assert_int_equal(gsend(e, VSK_OP_RW, 1000, 80, 0, 256 * KB, 0, pattern, 32 * KB), 0);
+	vsk_dev_get_stats(e->d, &st);
+	assert_int_equal(st.buffered, 32 * KB);
+	/* within b's credit, but the device would hold more than 64 KiB */
+	assert_int_equal(gsend(e, VSK_OP_RW, 1001, 80, 0, 256 * KB, 0, pattern, 32 * KB), 0);
+	assert_true(b->closed);
+	assert_int_equal(b->closed_err, -ENOBUFS);
+	assert_false(a->closed);
+	vsk_dev_get_stats(e->d, &st);
+	assert_int_equal(st.buffer_limit, 1);
+	assert_int_equal(st.buffered, 32 * KB);
+	/* the host drains a: the memory is given back */
+	a->write_room = SIZE_MAX;
+	run(e, L_3776);
+	assert_int_equal(a->out_len, 32 * KB);
+	vsk_dev_get_stats(e->d, &st);
+	assert_int_equal(st.buffered, 0);
+}
+
+static void shared_budget_caps_buffers_and_staging_and_is_given_back(void **state)
+{
+	struct vsk_budget b = { .cap = 40 * KB };
+	struct vsk_limits lim = { .shared = &b };
+	struct env *e = ENV(state, &lim);
+	struct fhost *f = open_conn(e, 1000, 80, 256 * KB);
+	struct fhost *g = open_conn(e, 1001, 80, 256 * KB);
+	struct fhost *h = open_conn(e, 1002, 80, 256 * KB);
+
+	f->write_room = g->write_room = 0;
+	assert_int_equal(gsend(e, VSK_OP_RW, 1000, 80, 0, 256 * KB, 0, pattern, 32 * KB), 0);
+	assert_int_equal(b.used, 32 * KB);
+	assert_int_equal(gsend(e, VSK_OP_RW, 1001, 80, 0, 256 * KB, 0, pattern, 8 * KB), 0);
+	assert_true(g->closed);
+	assert_int_equal(g->closed_err, -ENOBUFS);
+	assert_int_equal(b.used, 32 * KB);
+	/* host data for h is not staged beyond the budget: read straight
+	 * into the rx buffers, and delivered all the same */
+	h->in = pattern;
+	h->in_len = 20 * KB;
+	static unsigned char got[20 * KB];
+	run(e, L_3776);
+	assert_int_equal(rw_data(e, 80, 1002, got, sizeof(got)), 20 * KB);
+	assert_memory_equal(got, pattern, 20 * KB);
+	assert_int_equal(b.used, 32 * KB);
+	f->write_room = SIZE_MAX;
+	run(e, L_3776);
+	assert_int_equal(f->out_len, 32 * KB);
+	assert_int_equal(b.used, 0);
+	/* a connection reset while holding data gives it back too */
+	f->write_room = 0;
+	assert_int_equal(gsend(e, VSK_OP_RW, 1000, 80, 0, 256 * KB, 32 * KB, pattern, 4 * KB), 0);
+	assert_int_equal(b.used, 4 * KB);
+	G(e, RST, 1000, 80);
+	assert_true(f->closed);
+	assert_int_equal(b.used, 0);
+}
+
 static void partial_host_writes_are_buffered_then_flushed(void **state)
 {
 	struct env *e = ENV(state, NULL);
@@ -316,6 +382,8 @@ int main(void)
 		T(host_data_fills_odd_layouts),
 		T(guest_credit_is_never_exceeded_and_resumes_on_update),
 		T(guest_overrunning_our_buf_alloc_is_reset),
+		T(guest_data_beyond_the_device_buffer_cap_resets_that_connection),
+		T(shared_budget_caps_buffers_and_staging_and_is_given_back),
 		T(partial_host_writes_are_buffered_then_flushed),
 		T(credit_update_comes_after_half_buf_alloc_not_per_packet),
 		T(two_connections_take_turns),

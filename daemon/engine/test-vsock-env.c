@@ -157,6 +157,7 @@ static void cb_closed(void *opaque, struct vsk_conn *c, int err)
 }
 
 static unsigned log_lines;
+unsigned warn_lines;
 
 static void cb_log(void *opaque, enum log_level level, const char *fmt, va_list ap)
 {
@@ -166,6 +167,7 @@ static void cb_log(void *opaque, enum log_level level, const char *fmt, va_list 
 	assert_true((int)level >= 0 && level <= 3);
 	assert_true(vsnprintf(line, sizeof(line), fmt, ap) > 0);
 	log_lines++;
+	warn_lines += level <= LOG_LVL_WARN;
 }
 
 static void cb_rx_ready(void *opaque)

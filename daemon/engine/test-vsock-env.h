@@ -54,6 +54,7 @@ struct env {
 };
 
 extern unsigned char pattern[600 * 1024]; /* test data, filled by env_init() */
+extern unsigned warn_lines;		  /* engine log lines at warning level or worse */
 
 /* Fills pattern; call once from main(). */
 void env_init(void);

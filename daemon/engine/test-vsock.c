@@ -132,6 +132,7 @@ static void malformed_lengths_are_rejected(void **state)
 	unsigned char b[VSK_HDR_SIZE], data[8];
 	struct iovec v = { data, sizeof(data) };
 	struct vsk_stats st;
+	unsigned warned = warn_lines;
 
 	vsk_hdr_encode(&h, b);
 	assert_int_equal(vsk_dev_guest_tx(e->d, b, &v, 1), -EPROTO); /* len 10, 8 present */
@@ -144,6 +145,11 @@ static void malformed_lengths_are_rejected(void **state)
 	assert_int_equal(drain(e, L_3776), 0);
 	vsk_dev_get_stats(e->d, &st);
 	assert_int_equal(st.malformed, 4);
+	/* logged once per driver, not per packet */
+	assert_int_equal(warn_lines - warned, 1);
+	vsk_dev_reset(e->d);
+	assert_int_equal(vsk_dev_guest_tx_iov(e->d, &v, 1), -EPROTO);
+	assert_int_equal(warn_lines - warned, 2);
 }
 
 static void seqpacket_and_unknown_types_get_rst(void **state)

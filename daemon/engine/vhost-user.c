@@ -66,8 +66,9 @@ struct vu_dev {
 	uint64_t protocol_features;
 	bool owner;
 	bool broken;
-	bool active;	/* a queue ran since the last reset */
-	bool suspended; /* stopped by GET_VRING_BASE, connections kept */
+	bool active;	  /* a queue ran since the last reset */
+	bool suspended;	  /* stopped by GET_VRING_BASE, connections kept */
+	unsigned refused; /* requests refused: only the first is logged loudly */
 	struct gm_table mem;
 	struct vu_ring ring[VU_NUM_QUEUES];
 };
@@ -375,11 +376,27 @@ static int vu_decode_mem_table(struct vu_dev *d, const struct vu_msg *m, struct 
 		r = gm_add_fd(t, le64toh(reg[0]), le64toh(reg[2]), le64toh(reg[1]), le64toh(reg[3]),
 			      m->fds[i]);
 		if (r < 0) {
-			vu_log(d, LOG_LVL_ERR, "cannot map memory region %u: %s", i, strerror(-r));
+			vu_log(d, d->refused ? LOG_LVL_DEBUG : LOG_LVL_ERR,
+			       "cannot map memory region %u: %s", i, strerror(-r));
 			return r;
 		}
 	}
 	return 0;
+}
+
+/* Says which regions could shrink under us (guestmem.h: the SIGBUS guard
+ * covers them), once per memory table. */
+static void vu_log_shrinkable(struct vu_dev *d)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < d->mem.n; i++)
+		n += d->mem.r[i].can_shrink;
+	if (n)
+		vu_log(d, LOG_LVL_INFO,
+		       "%u of %u memory regions are not memfds sealed against shrinking "
+		       "(memory-backend-memfd seals them); accesses are guarded",
+		       n, d->mem.n);
 }
 
 static int vu_set_mem_table(struct vu_dev *d, struct vu_msg *m, struct vu_msg *reply)
@@ -404,6 +421,7 @@ static int vu_set_mem_table(struct vu_dev *d, struct vu_msg *m, struct vu_msg *r
 		vu_fire_reset(d);
 	gm_clear(&d->mem);
 	gm_move(&d->mem, &t);
+	vu_log_shrinkable(d);
 	for (int q = 0; q < VU_NUM_QUEUES; q++) {
 		r = vu_map_ring(d, q);
 		if (r < 0)
@@ -719,8 +737,15 @@ int vu_handle(struct vu_dev *d, struct vu_msg *m, struct vu_msg *reply)
 	if (r == 0)
 		vu_log_request(d, h, m, reply);
 	if (r < 0) {
-		vu_log(d, h ? LOG_LVL_ERR : LOG_LVL_WARN, "vhost-user request %s (%u), size %u: %s",
-		       h ? h->name : "unknown", m->request, m->size, strerror(-r));
+		/* a hostile QEMU may send refused requests without end: one
+		 * loud line per connection, the rest at debug level */
+		bool first = d->refused++ == 0;
+		enum log_level level = h ? LOG_LVL_ERR : LOG_LVL_WARN;
+
+		vu_log(d, first ? level : LOG_LVL_DEBUG,
+		       "vhost-user request %s (%u), size %u: %s%s", h ? h->name : "unknown",
+		       m->request, m->size, strerror(-r),
+		       first ? " (further refusals are logged at debug level)" : "");
 		reply->size = 0;
 	}
 	if (h && h->has_reply) {

@@ -224,6 +224,16 @@ static int vq_walk_chain(struct vq *vq, uint16_t head, struct vq_elem *e)
 	}
 }
 
+/* Guest memory the ring or a buffer lives in went away under us (the file
+ * shrank: guestmem.h): nothing it holds can be trusted any more. */
+static bool vq_lost_memory(struct vq *vq)
+{
+	if (!gm_faulted(vq->mem))
+		return false;
+	vq->broken = true;
+	return true;
+}
+
 int vq_peek(struct vq *vq)
 {
 	int n;
@@ -233,6 +243,8 @@ int vq_peek(struct vq *vq)
 	if (vq->broken)
 		return -EIO;
 	n = vq_pending(vq);
+	if (vq_lost_memory(vq))
+		return -EFAULT;
 	if (n < 0) {
 		vq->broken = true;
 		return n;
@@ -250,6 +262,8 @@ int vq_pop(struct vq *vq, struct vq_elem *e)
 	head = le16toh(__atomic_load_n(&vq->avail->ring[vq->last_avail_idx & (vq->num - 1)],
 				       __ATOMIC_RELAXED));
 	r = vq_walk_chain(vq, head, e);
+	if (r == 0 && vq_lost_memory(vq))
+		r = -EFAULT;
 	if (r < 0) {
 		vq->broken = true;
 		return r;

@@ -9,7 +9,8 @@
  * memory, indirect tables (one level, whole table inside guest memory).
  * A guest that breaks the protocol makes vq_pop() return a negative errno
  * and leaves the queue "broken": it is not read or written again until
- * vq_start() after a ring reset.
+ * vq_start() after a ring reset. So does guest memory that went away under
+ * its mapping (gm_faulted(): -EFAULT), noticed at the next vq_pop()/vq_peek().
  *
  * Features: VIRTIO_RING_F_INDIRECT_DESC (a chain is at most num
  * descriptors in total, an indirect table included) and

@@ -13,6 +13,10 @@
  *   the guest's RST (closing). It never calls host_* again.
  * - c->txq.bytes == rx_cnt - fwd_cnt (guest bytes not yet written) and is
  *   <= lim.buf_alloc; a guest packet that would exceed it resets c.
+ * - d->txq_mem is the sum of c->txq.mem (chunk capacity: the memory the
+ *   guest's buffered data costs) over d's connections and stays <=
+ *   lim.buffer_cap; staging and txq memory are charged to lim.shared too,
+ *   which stays <= its cap. A packet that would break either resets c.
  * - c is on d->ctl_q iff c->ctl != 0, on d->data_q iff conn_data_ready(c);
  *   vsk_conn_sched() restores both after every change.
  * - stage_len > 0 implies host_eof == 0: EOF is only read with an empty
@@ -95,9 +99,22 @@ struct vsk_dev {
 	struct vsk_rst ring[VSK_RST_RING];
 	unsigned ring_head, ring_len;
 	uint64_t now;
-	int depth;   /* nesting of engine calls, for rx_ready */
-	bool notify; /* packets were queued during this call */
+	int depth;	  /* nesting of engine calls, for rx_ready */
+	bool notify;	  /* packets were queued during this call */
+	uint32_t txq_mem; /* sum of the connections' txq.mem */
+	uint32_t warned;  /* VSK_WARN_* bits logged since the last reset */
 	struct vsk_stats st;
+};
+
+/* What the guest did wrong, logged at warning level once per driver
+ * (until vsk_dev_reset), then at debug level: never once per packet. */
+enum {
+	VSK_WARN_MALFORMED = 1u << 0,
+	VSK_WARN_BAD_ADDR = 1u << 1,
+	VSK_WARN_BAD_TYPE = 1u << 2,
+	VSK_WARN_CREDIT = 1u << 3,
+	VSK_WARN_BUFFER = 1u << 4,
+	VSK_WARN_CONN_LIMIT = 1u << 5,
 };
 
 /* Credit the guest gives us now: peer_buf_alloc - (tx_cnt - peer_fwd_cnt). */
@@ -122,6 +139,27 @@ static inline bool vsk_is_transient(ssize_t r)
 
 void vsk_log(struct vsk_dev *d, enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* Logs at warning level the first time `what` (a VSK_WARN_* bit) happens
+ * since the last reset, at debug level afterwards. */
+void vsk_warn_once(struct vsk_dev *d, uint32_t what, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Whether extra more bytes of memory may be charged to d's guest data
+ * buffers (lim.buffer_cap and the shared budget), or to the shared budget
+ * alone (staging, which has its own per-device bound). */
+bool vsk_buffer_room(const struct vsk_dev *d, uint64_t extra);
+bool vsk_shared_room(const struct vsk_dev *d, uint64_t extra);
+
+/* Charges delta bytes (or gives them back, if negative) to lim.shared. */
+void vsk_budget_add(struct vsk_dev *d, int64_t delta);
+
+/* c->txq.mem changed from old_mem: moves the difference to d->txq_mem and
+ * the shared budget. */
+void vsk_conn_txq_account(struct vsk_conn *c, uint32_t old_mem);
+
+/* Empties c->txq and gives its memory back to the budgets. */
+void vsk_conn_txq_clear(struct vsk_conn *c);
 
 /* Every public entry point brackets its work with these so that rx_ready
  * fires once, last, when the engine is consistent again. */

@@ -121,6 +121,7 @@ int vsk_bufq_append(struct vsk_bufq *q, const struct iovec *iov, int iovcnt, siz
 			k = chunk_new(len);
 			if (!k)
 				return -ENOMEM;
+			q->mem += k->cap;
 			if (q->tail)
 				q->tail->next = k;
 			else
@@ -166,6 +167,7 @@ void vsk_bufq_consume(struct vsk_bufq *q, size_t n)
 		}
 		n -= have;
 		q->bytes -= (uint32_t)have;
+		q->mem -= k->cap;
 		q->head = k->next;
 		free(k);
 	}
@@ -183,4 +185,5 @@ void vsk_bufq_clear(struct vsk_bufq *q)
 	}
 	q->tail = NULL;
 	q->bytes = 0;
+	q->mem = 0;
 }

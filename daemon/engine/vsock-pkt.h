@@ -72,7 +72,11 @@ struct vsk_chunk;
 struct vsk_bufq {
 	struct vsk_chunk *head, *tail;
 	uint32_t bytes;
+	uint32_t mem; /* data capacity of the chunks held (>= bytes): what it costs */
 };
+
+/* The most one append of len bytes can add to mem. */
+#define VSK_BUFQ_GROWTH(len) ((uint64_t)(len) + 4096u)
 
 /**
  * Appends bytes [off, off + len) of the iovecs. Returns 0 or -ENOMEM (then

@@ -14,8 +14,9 @@
  * would cost one read() each; instead one read of up to 64 KiB (and the
  * credit) goes to a per-connection staging buffer that is copied out over
  * the next buffers and freed when empty. Staging is bounded per device
- * (lim.stage_budget); beyond it, and for rx buffers with >= 16 KiB of
- * contiguous payload room, data is read straight into the buffer.
+ * (lim.stage_budget) and daemon-wide (lim.shared); beyond them, and for rx
+ * buffers with >= 16 KiB of contiguous payload room, data is read straight
+ * into the buffer.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -162,7 +163,7 @@ static size_t host_in(struct vsk_conn *c, const struct iovec *iov, int iovcnt, s
 	if (want > VSK_MAX_PAYLOAD)
 		want = VSK_MAX_PAYLOAD;
 	direct = seg >= DIRECT_MIN || want <= seg ||
-		 (uint64_t)d->st.staged + want > d->lim.stage_budget;
+		 (uint64_t)d->st.staged + want > d->lim.stage_budget || !vsk_shared_room(d, want);
 	if (!direct) {
 		c->stage = malloc(want);
 		direct = !c->stage;
@@ -171,6 +172,7 @@ static size_t host_in(struct vsk_conn *c, const struct iovec *iov, int iovcnt, s
 		return read_host(c, p, seg < room ? seg : room);
 	c->stage_cap = (uint32_t)want;
 	d->st.staged += c->stage_cap;
+	vsk_budget_add(d, c->stage_cap);
 	n = read_host(c, c->stage, want);
 	if (n == 0) {
 		if (c->stage) /* not freed by a reset */

@@ -25,6 +25,7 @@
  */
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "vsock-int.h"
 
@@ -68,8 +69,9 @@ static void guest_request(struct vsk_dev *d, const struct vsk_hdr *h)
 
 	if (d->nconns >= d->lim.max_conns) {
 		d->st.conn_limit++;
-		vsk_log(d, LOG_LVL_DEBUG, "vsock cid %llu: connection limit, port %u refused",
-			(unsigned long long)d->cid, h->dst_port);
+		vsk_warn_once(d, VSK_WARN_CONN_LIMIT,
+			      "vsock cid %llu: %u connections, the limit: port %u refused",
+			      (unsigned long long)d->cid, d->nconns, h->dst_port);
 		queue_rst(d, h);
 		return;
 	}
@@ -136,6 +138,32 @@ static void connecting_packet(struct vsk_conn *c, const struct vsk_hdr *h)
 	vsk_conn_sched(c);
 }
 
+/* Keeps what the host stream did not take, within the device's and the
+ * daemon's caps; false when c was reset instead. */
+static bool buffer(struct vsk_conn *c, const struct iovec *iov, int iovcnt, size_t off, size_t len)
+{
+	struct vsk_dev *d = c->dev;
+	uint32_t old = c->txq.mem;
+	int r;
+
+	if (!vsk_buffer_room(d, VSK_BUFQ_GROWTH(len))) {
+		d->st.buffer_limit++;
+		vsk_warn_once(d, VSK_WARN_BUFFER,
+			      "vsock cid %llu: guest data waiting for host streams reached the cap "
+			      "(%u KiB on this VM); port %u reset",
+			      (unsigned long long)d->cid, d->txq_mem / 1024, c->pport);
+		vsk_conn_kill(c, -ENOBUFS, VSK_KILL_RST);
+		return false;
+	}
+	r = vsk_bufq_append(&c->txq, iov, iovcnt, off, len);
+	vsk_conn_txq_account(c, old);
+	if (r < 0) {
+		vsk_conn_kill(c, -ENOMEM, VSK_KILL_RST);
+		return false;
+	}
+	return true;
+}
+
 static void guest_rw(struct vsk_conn *c, const struct vsk_hdr *h, const struct iovec *iov,
 		     int iovcnt)
 {
@@ -148,8 +176,10 @@ static void guest_rw(struct vsk_conn *c, const struct vsk_hdr *h, const struct i
 	}
 	if ((uint64_t)c->txq.bytes + h->len > d->lim.buf_alloc) {
 		d->st.credit_violations++;
-		vsk_log(d, LOG_LVL_DEBUG, "vsock cid %llu: port %u overran its credit, reset",
-			(unsigned long long)d->cid, c->pport);
+		vsk_warn_once(d, VSK_WARN_CREDIT,
+			      "vsock cid %llu: port %u overran its credit (%u bytes buffered, %u "
+			      "more); connection reset",
+			      (unsigned long long)d->cid, c->pport, c->txq.bytes, h->len);
 		vsk_conn_kill(c, -ENOBUFS, VSK_KILL_RST);
 		return;
 	}
@@ -164,10 +194,8 @@ static void guest_rw(struct vsk_conn *c, const struct vsk_hdr *h, const struct i
 		done = r > 0 ? ((size_t)r < h->len ? (size_t)r : h->len) : 0;
 		vsk_conn_account_written(c, done);
 	}
-	if (done < h->len && vsk_bufq_append(&c->txq, iov, iovcnt, done, h->len - done) < 0) {
-		vsk_conn_kill(c, -ENOMEM, VSK_KILL_RST);
+	if (done < h->len && !buffer(c, iov, iovcnt, done, h->len - done))
 		return;
-	}
 	vsk_conn_credit_check(c, false);
 	vsk_conn_sched(c);
 }
@@ -225,6 +253,9 @@ static void guest_packet(struct vsk_dev *d, const struct vsk_hdr *h, const struc
 
 	if (h->type != VSK_TYPE_STREAM) {
 		d->st.bad_type++;
+		vsk_warn_once(d, VSK_WARN_BAD_TYPE,
+			      "vsock cid %llu: packet of type %u (not STREAM)",
+			      (unsigned long long)d->cid, h->type);
 		if (c && h->op != VSK_OP_RST)
 			vsk_conn_kill(c, -EPROTO, VSK_KILL_RST);
 		else if (!c)
@@ -255,6 +286,18 @@ static void guest_packet(struct vsk_dev *d, const struct vsk_hdr *h, const struc
 		established_packet(c, h, iov, iovcnt);
 }
 
+/* A packet whose header does not match its descriptors: dropped, counted,
+ * logged once per driver. */
+static void malformed(struct vsk_dev *d, const char *why, size_t a, size_t b)
+{
+	char what[96];
+
+	d->st.malformed++;
+	snprintf(what, sizeof(what), why, a, b);
+	vsk_warn_once(d, VSK_WARN_MALFORMED, "vsock cid %llu: malformed tx packet dropped: %s",
+		      (unsigned long long)d->cid, what);
+}
+
 int vsk_dev_guest_tx(struct vsk_dev *d, const void *hdr, const struct iovec *payload, int iovcnt)
 {
 	struct vsk_hdr h;
@@ -263,14 +306,18 @@ int vsk_dev_guest_tx(struct vsk_dev *d, const void *hdr, const struct iovec *pay
 	if (vsk_hdr_decode(hdr, VSK_HDR_SIZE, &h) < 0 || iovcnt < 0 || iovcnt > VSK_MAX_IOV ||
 	    (iovcnt > 0 && !payload) || h.len > VSK_MAX_PAYLOAD ||
 	    iov_size(payload, iovcnt) != h.len) {
-		d->st.malformed++;
+		malformed(d, "len %zu, %zu bytes after the header", h.len,
+			  iovcnt >= 0 && iovcnt <= VSK_MAX_IOV ? iov_size(payload, iovcnt) : 0);
 		return -EPROTO;
 	}
 	if (h.src_cid != d->cid || h.dst_cid != VSK_CID_HOST) {
 		d->st.bad_addr++;
-		vsk_log(d, LOG_LVL_DEBUG, "vsock cid %llu: packet %llu -> %llu dropped",
-			(unsigned long long)d->cid, (unsigned long long)h.src_cid,
-			(unsigned long long)h.dst_cid);
+		/* a REQUEST to another CID is a guest's everyday mistake */
+		if (h.src_cid != d->cid || h.op != VSK_OP_REQUEST)
+			vsk_warn_once(d, VSK_WARN_BAD_ADDR,
+				      "vsock cid %llu: packet %llu -> %llu dropped",
+				      (unsigned long long)d->cid, (unsigned long long)h.src_cid,
+				      (unsigned long long)h.dst_cid);
 		/* A guest asking for any CID but the host's (another guest, the
 		 * hypervisor) is told "nobody there" at once, by an RST that
 		 * seems to come from that CID, so its connect() fails fast with
@@ -302,7 +349,8 @@ int vsk_dev_guest_tx_iov(struct vsk_dev *d, const struct iovec *iov, int iovcnt)
 			      VSK_MAX_IOV);
 	if (n < 0) {
 		d->st.from_guest_pkts++;
-		d->st.malformed++;
+		malformed(d, "a chain of %zu bytes in %zu pieces", total == SIZE_MAX ? 0 : total,
+			  (size_t)(iovcnt > 0 ? iovcnt : 0));
 		return -EPROTO;
 	}
 	return vsk_dev_guest_tx(d, hdr, payload, n);

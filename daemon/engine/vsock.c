@@ -38,6 +38,7 @@
 #define DEF_CONNECT_TIMEOUT_MS 2000
 #define DEF_CLOSE_TIMEOUT_MS   8000
 #define DEF_STAGE_BUDGET       (4u << 20)
+#define DEF_BUFFER_CAP	       (16u << 20)
 #define PORT_LO		       (1u << 30) /* host-side ports of host connects: [2^30, 2^31) */
 #define PORT_HI		       (1u << 31)
 #define PRIV_PORT_LO	       512u /* VSK_PORT_PRIVILEGED: [512, 1024) */
@@ -55,6 +56,54 @@ void vsk_log(struct vsk_dev *d, enum log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	d->ops->log(d->opaque, level, fmt, ap);
 	va_end(ap);
+}
+
+void vsk_warn_once(struct vsk_dev *d, uint32_t what, const char *fmt, ...)
+{
+	enum log_level level = (d->warned & what) ? LOG_LVL_DEBUG : LOG_LVL_WARN;
+	va_list ap;
+
+	d->warned |= what;
+	if (!d->ops->log)
+		return;
+	va_start(ap, fmt);
+	d->ops->log(d->opaque, level, fmt, ap);
+	va_end(ap);
+}
+
+bool vsk_shared_room(const struct vsk_dev *d, uint64_t extra)
+{
+	const struct vsk_budget *b = d->lim.shared;
+
+	return !b || (b->used <= b->cap && extra <= b->cap - b->used);
+}
+
+bool vsk_buffer_room(const struct vsk_dev *d, uint64_t extra)
+{
+	return (uint64_t)d->txq_mem + extra <= d->lim.buffer_cap && vsk_shared_room(d, extra);
+}
+
+void vsk_budget_add(struct vsk_dev *d, int64_t delta)
+{
+	if (d->lim.shared)
+		d->lim.shared->used += (uint64_t)delta;
+}
+
+void vsk_conn_txq_account(struct vsk_conn *c, uint32_t old_mem)
+{
+	struct vsk_dev *d = c->dev;
+	int64_t delta = (int64_t)c->txq.mem - old_mem;
+
+	d->txq_mem += (uint32_t)delta;
+	vsk_budget_add(d, delta);
+}
+
+void vsk_conn_txq_clear(struct vsk_conn *c)
+{
+	uint32_t old = c->txq.mem;
+
+	vsk_bufq_clear(&c->txq);
+	vsk_conn_txq_account(c, old);
 }
 
 /* Every public entry point brackets its work so that rx_ready fires once,
@@ -181,6 +230,7 @@ int vsk_conn_new(struct vsk_dev *d, uint32_t lport, uint32_t pport, struct vsk_c
 void vsk_conn_stage_free(struct vsk_conn *c)
 {
 	c->dev->st.staged -= c->stage_cap;
+	vsk_budget_add(c->dev, -(int64_t)c->stage_cap);
 	free(c->stage);
 	c->stage = NULL;
 	c->stage_off = c->stage_len = c->stage_cap = 0;
@@ -194,7 +244,7 @@ void vsk_conn_free(struct vsk_conn *c)
 	list_del(&c->all_link);
 	list_del(&c->ctl_link);
 	list_del(&c->data_link);
-	vsk_bufq_clear(&c->txq);
+	vsk_conn_txq_clear(c);
 	vsk_conn_stage_free(c);
 	free(c);
 }
@@ -223,7 +273,7 @@ void vsk_conn_kill(struct vsk_conn *c, int err, enum vsk_kill how)
 	/* a REQUEST the guest never saw needs no RST */
 	if (c->state == VSK_CONNECTING && (c->ctl & CTL_REQUEST))
 		how = VSK_KILL_SILENT;
-	vsk_bufq_clear(&c->txq);
+	vsk_conn_txq_clear(c);
 	vsk_conn_stage_free(c);
 	c->state = VSK_ZOMBIE;
 	c->timer = TIMER_OFF;
@@ -351,6 +401,8 @@ static void limits_init(struct vsk_limits *l, const struct vsk_limits *in)
 		l->close_timeout_ms = DEF_CLOSE_TIMEOUT_MS;
 	if (!l->stage_budget)
 		l->stage_budget = DEF_STAGE_BUDGET;
+	if (!l->buffer_cap)
+		l->buffer_cap = DEF_BUFFER_CAP;
 }
 
 int vsk_dev_new(struct vsk_dev **out, uint64_t guest_cid, const struct vsk_ops *ops, void *opaque,
@@ -401,6 +453,7 @@ void vsk_dev_reset(struct vsk_dev *d)
 	}
 	d->ring_head = d->ring_len = 0;
 	d->notify = false;
+	d->warned = 0;
 	vsk_leave(d);
 }
 
@@ -418,6 +471,7 @@ void vsk_dev_get_stats(const struct vsk_dev *d, struct vsk_stats *st)
 {
 	*st = d->st;
 	st->conns = d->nconns;
+	st->buffered = d->txq_mem;
 }
 
 /* --- host side --- */
@@ -503,7 +557,9 @@ static void flush_txq(struct vsk_conn *c)
 		}
 		if ((size_t)r > max)
 			r = (ssize_t)max;
+		uint32_t old = c->txq.mem;
 		vsk_bufq_consume(&c->txq, (size_t)r);
+		vsk_conn_txq_account(c, old);
 		vsk_conn_account_written(c, (size_t)r);
 	}
 	vsk_conn_credit_check(c, had && c->txq.bytes == 0);

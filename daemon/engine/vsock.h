@@ -39,6 +39,17 @@
  * for the daemon's in-box services, whose guest side accepts only those. */
 #define VSK_PORT_PRIVILEGED (UINT32_MAX - 1)
 
+/*
+ * Bytes held in the engines' own memory by several devices together (the
+ * daemon-wide cap, docs/limits.md): guest data waiting for host streams and
+ * host->guest staging. Shared by pointer through struct vsk_limits; the
+ * engines only add and subtract, one thread at a time.
+ */
+struct vsk_budget {
+	uint64_t cap;  /* bytes */
+	uint64_t used; /* bytes held now */
+};
+
 /* Limits of one device; a field left 0 takes the default shown. */
 struct vsk_limits {
 	uint32_t max_conns;	     /* 1024 connections, closing ones included */
@@ -46,6 +57,11 @@ struct vsk_limits {
 	uint32_t connect_timeout_ms; /* 2000: host connect waiting for RESPONSE */
 	uint32_t close_timeout_ms;   /* 8000: waiting for the guest's RST */
 	uint32_t stage_budget;	     /* 4 MiB: host->guest staging, whole device */
+	/* 16 MiB: guest data buffered for host streams that have not taken
+	 * it, whole device. A packet that would go beyond it (or beyond the
+	 * shared budget) resets its connection, like a credit violation. */
+	uint32_t buffer_cap;
+	struct vsk_budget *shared; /* NULL: no cap shared with other devices */
 };
 
 /* Counters of one device since vsk_dev_new(). */
@@ -60,6 +76,7 @@ struct vsk_stats {
 	uint64_t bad_op;	    /* op unexpected in the connection's state */
 	uint64_t unknown_conn;	    /* packet (not REQUEST) for no connection: RST */
 	uint64_t credit_violations; /* guest sent beyond our buf_alloc: reset */
+	uint64_t buffer_limit;	    /* buffer_cap or the shared cap reached: reset */
 	uint64_t rst_dropped;	    /* device RST ring full: RST not sent */
 	uint64_t refused;	    /* guest_connect() refused: RST */
 	uint64_t conn_limit;	    /* REQUEST over max_conns: RST */
@@ -68,6 +85,7 @@ struct vsk_stats {
 	uint64_t conns_failed;	    /* closed(…, err < 0) */
 	uint32_t conns;		    /* connections now, closing ones included */
 	uint32_t staged;	    /* bytes of host->guest staging now */
+	uint32_t buffered;	    /* guest bytes waiting for host streams now */
 };
 
 /* Counters of one connection. */
