@@ -37,6 +37,8 @@
 #                         host listener at PATH (python3, background, one
 #                         thread per connection, log: peer_log ID). MODE:
 #                           echo        echo until EOF, then SHUT_WR: "echoed N BYTES"
+#                           echosha     the same, hashing what it echoes:
+#                                       "echoed N BYTES sha256 HEX"
 #                           sink [S]    (after S seconds) read to EOF:
 #                                       "recv N BYTES sha256 HEX"
 #                           source 'BYTES SEED'  send the streamgen stream,
