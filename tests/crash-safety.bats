@@ -1,8 +1,8 @@
 #!/usr/bin/env bats
-# Crash safety and concurrency of the registry and VM table writers (vm add,
-# remove, integration): writers
-# SIGKILLed at random points leave every entry either old or new (byte for
-# byte), never torn or missing, and their temporary files are never taken
+# Crash safety and concurrency of the registry and VM table writers (service
+# add/remove/enable/disable, vm add/remove/integration): writers SIGKILLed at
+# random points leave every entry either old or new (byte for byte), never
+# torn or missing, and their temporary files are never taken
 # for entries; concurrent writers never lose an entry; readers never see a
 # half-written one.
 

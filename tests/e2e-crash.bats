@@ -11,7 +11,9 @@
 #     peers see their streams end, and (QEMU 7.2's vhost-user-vsock has no
 #     reconnect, docs/restart.md) the VM's vsock comes back with the VM's
 #     next start: the guest powers off cleanly and boots again on the new
-#     daemon's socket.
+#     daemon's socket;
+#   - vmsvcd SIGKILLed while it writes a VM's KVP pool (its state folder):
+#     the restarted daemon loads the old or the new pool, never a torn one.
 
 load lib/guest
 load lib/daemon
@@ -234,5 +236,43 @@ rst_logged() {
 	[ "$(daemon_fd_count)" -gt "$(cat "$E2E_ROOT/fds0")" ]
 	guest_stop g1
 	wait_fds "$(cat "$E2E_ROOT/fds0")"
+	daemon_stop
+}
+
+@test "vmsvcd SIGKILLed at random points while it writes a KVP pool: the restarted daemon loads the old or the new pool" {
+	local round writer i v kills=0 loaded=0 f=$VMSVC_STATE_DIR/kvp/g1.host
+	daemon_start
+	vmsvc kvp g1 set k v0
+	for ((round = 1; round <= ${CRASH_ROUNDS_DAEMON:-12}; round++)); do
+		# A writer setting k (and a 4 KiB filler, so each write takes time)
+		# again and again, until vmsvcd dies under it.
+		(
+			for ((i = 1; ; i++)); do
+				vmsvc kvp g1 set k "r$round-$i" 2>/dev/null || break
+				head -c 4096 /dev/zero | tr '\0' x | vmsvc kvp g1 set filler --file - 2>/dev/null || break
+			done
+		) 3>&- &
+		writer=$!
+		sleep "0.$((RANDOM % 5 + 1))"
+		kill -KILL "$(daemon_pid)"
+		kills=$((kills + 1))
+		wait "$writer" || true
+		for ((i = 0; i < 100; i++)); do
+			[ -s "$E2E_ROOT/daemon.rc" ] && break
+			sleep 0.05
+		done
+		[ ! -e "$f.damaged" ]
+		cat "$E2E_ROOT/daemon.log" >>"$E2E_ROOT/daemon-killed.log"
+		rm -f "$E2E_ROOT/daemon.log"
+		daemon_start
+		grep -q 'VM g1: kvp: host pool loaded' "$E2E_ROOT/daemon.log" && loaded=$((loaded + 1))
+		v=$(vmsvc kvp g1 get k)
+		[[ $v =~ ^(v0|r[0-9]+-[0-9]+)$ ]] || {
+			echo "# round $round: k is '$v'" >&2
+			return 1
+		}
+	done
+	echo "# $kills SIGKILLs of vmsvcd while writing; the pool loaded whole after $loaded; k is now $v" >&3
+	[ "$loaded" = "$kills" ]
 	daemon_stop
 }
