@@ -4,9 +4,10 @@
 #   - QEMU SIGKILLed while data flows both ways: every host peer sees its
 #     stream end (EOF or ECONNRESET) at once, vmsvcd frees every fd it had
 #     for the VM, and the VM boots again on the same vhost-user socket;
-#   - a host application SIGKILLed mid-transfer: vmsvcd resets the guest's
-#     connection (RST) at once; a Linux guest then fails its next send with
-#     EPIPE (it reports ECONNRESET only for an RST during connect);
+#   - a host application SIGKILLed mid-transfer: the guest's side ends at
+#     once: reset (RST; a Linux guest then fails its next send with EPIPE,
+#     ECONNRESET is only for an RST during connect) when vmsvcd's write or
+#     read fails, the stream's end when the kill looks like a close;
 #   - vmsvcd SIGKILLed and started again under a running guest: its host
 #     peers see their streams end, and (QEMU 7.2's vhost-user-vsock has no
 #     reconnect, docs/restart.md) the VM's vsock comes back with the VM's
@@ -64,18 +65,6 @@ works() {
 	[ "$status" -eq 0 ]
 	[[ ${lines[0]} =~ ^line\ OK\ [0-9]+$ ]]
 	[ "${lines[2]}" = 'data round trip\n' ]
-}
-
-# wait_fds N: wait (5 s) until the daemon has N open fds.
-wait_fds() {
-	local i
-	for ((i = 0; i < 100; i++)); do
-		[ "$(daemon_fd_count)" = "$1" ] && return 0
-		sleep 0.05
-	done
-	echo "# vmsvcd has $(daemon_fd_count) fds, expected $1" >&2
-	ls -l "/proc/$(daemon_pid)/fd" >&2
-	return 1
 }
 
 # wait_out LOG PATTERN SECONDS: wait for a line matching the grep -E
@@ -141,7 +130,7 @@ host_to_guest() {
 	[[ $(peer_log sink) =~ (recv\ 1\ [0-9]+\ sha256|error\ 1\ (ECONNRESET|EPIPE)\ ) ]]
 	grep -q 'VM g1: QEMU disconnected' <(daemon_log)
 	# Every fd of that QEMU and of both connections is closed.
-	wait_fds "$(cat "$E2E_ROOT/fds0")"
+	daemon_wait_fds "$(cat "$E2E_ROOT/fds0")"
 	guest_stop g1
 	peer_stop sink
 	# Booted again on the same socket, by the same daemon.
@@ -169,13 +158,13 @@ rst_logged() {
 	t1=$(date +%s%N)
 	echo "# guest sender after the host sink's SIGKILL ($(((t1 - t0) / 1000000)) ms, polled): $line" >&3
 	[[ $line =~ ^error\ (EPIPE|ECONNRESET) ]]
-	[ $(((t1 - t0) / 1000000)) -lt 3000 ]
+	[ $(((t1 - t0) / 1000000)) -lt 5000 ] # polled through the control channel
 	rst_logged 5000
 	peer_stop sink
 	works g1
 }
 
-@test "a host application SIGKILLed while the guest echoes: the guest's side is reset at once" {
+@test "a host application SIGKILLed while the guest echoes: the guest's side ends at once" {
 	local t0 t1 line
 	guest_exec g1 'rm -f /tmp/k2.log; vsock-tool listen 6001 echo >/tmp/k2.log 2>&1 &
 		wait-for /tmp/k2.log listening'
@@ -187,9 +176,15 @@ rst_logged() {
 	line=$(guest_wait_file g1 /tmp/k2.log '^(error|echoed)' 10)
 	t1=$(date +%s%N)
 	echo "# guest echo after the host client's SIGKILL ($(((t1 - t0) / 1000000)) ms, polled): $line" >&3
-	[[ $line =~ ^error\ (EPIPE|ECONNRESET) ]]
-	[ $(((t1 - t0) / 1000000)) -lt 3000 ]
-	rst_logged 6001
+	[ $(((t1 - t0) / 1000000)) -lt 5000 ] # polled through the control channel
+	# A client killed with echoed bytes still unread makes the kernel report
+	# ECONNRESET to vmsvcd, which resets the guest's side (RST): the echo
+	# fails its next send (EPIPE) or, with nothing left to send, sees the
+	# end. One killed with nothing unread looks like a close() to vmsvcd
+	# (a Unix stream cannot tell): the guest gets SHUTDOWN, the end of a
+	# cut stream. Either way it ends at once.
+	[[ $line =~ ^(error\ (EPIPE|ECONNRESET)|echoed\ [0-9]+$) ]]
+	grep -E "connection [0-9]+ <-> 6001 closed \((0|-104|-32)\)" <(daemon_log) >&3
 	works g1
 }
 
@@ -235,7 +230,7 @@ rst_logged() {
 	grep -q 'VM g1: QEMU connected' "$E2E_ROOT/daemon.log"
 	[ "$(daemon_fd_count)" -gt "$(cat "$E2E_ROOT/fds0")" ]
 	guest_stop g1
-	wait_fds "$(cat "$E2E_ROOT/fds0")"
+	daemon_wait_fds "$(cat "$E2E_ROOT/fds0")"
 	daemon_stop
 }
 

@@ -120,9 +120,5 @@ teardown() {
 	guest_stop g1
 	peer_stop soak
 	peer_stop hello
-	for ((i = 0; i < 100; i++)); do
-		[ "$(daemon_fd_count)" = "$fds0" ] && break
-		sleep 0.05
-	done
-	[ "$(daemon_fd_count)" = "$fds0" ]
+	daemon_wait_fds "$fds0"
 }

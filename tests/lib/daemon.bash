@@ -21,6 +21,7 @@
 #                         SIGKILL); returns 1 and prints its log if it did not
 #                         end with status 0 or its log has a sanitizer report
 #   daemon_pid, daemon_fd_count, daemon_rss_kb, daemon_log, daemon_alive
+#   daemon_wait_fds N     wait (5 s) until vmsvcd has N open fds; else list them
 #   daemon_check_log      fail if the log has an AddressSanitizer, LeakSanitizer
 #                         or UBSan report
 #   daemon_check_alive    for teardown(): fail if the daemon died (unless
@@ -323,6 +324,17 @@ daemon_fd_count() {
 	local pid
 	pid=$(daemon_pid) || return 1
 	find "/proc/$pid/fd" -mindepth 1 -maxdepth 1 | wc -l
+}
+
+daemon_wait_fds() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		[ "$(daemon_fd_count)" = "$1" ] && return 0
+		sleep 0.05
+	done
+	echo "# vmsvcd has $(daemon_fd_count) fds, expected $1" >&2
+	ls -l "/proc/$(daemon_pid)/fd" >&2
+	return 1
 }
 
 daemon_rss_kb() {
