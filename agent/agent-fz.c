@@ -8,8 +8,11 @@
  * path out of a freeze (THAW, watchdog, connection end, STATE off, a
  * failed freeze) goes through thaw_all().
  *
- * A freeze runs in the worker's loop: the hooks are bounded
- * (hook_timeout_ms each), FIFREEZE returns once the filesystem is frozen.
+ * The hooks run in a child process (agent-fz-hooks.h, with the sync()
+ * before FIFREEZE) while the worker goes on serving the other services;
+ * afz_step picks their report up from the connection's tick. FIFREEZE and
+ * FITHAW run in the worker: they return once the filesystem is frozen or
+ * thawed.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -28,6 +31,7 @@
 #include <unistd.h>
 
 #include "agent-conf.h"
+#include "agent-fz-hooks.h"
 #include "agent-fz-mounts.h"
 #include "agent-fz.h"
 #include "agent-log.h"
@@ -87,6 +91,7 @@ void afz_init(struct afz *z, struct afz_backend be)
 		.hook_timeout_ms = AFZ_HOOK_TIMEOUT_MS,
 		.lock_memory = true,
 		.be = be,
+		.job = { .fd = -1 },
 	};
 	snprintf(z->hook_dir, sizeof(z->hook_dir), "%s", AGENT_FREEZE_HOOK_DIR);
 }
@@ -123,141 +128,48 @@ static void add_failure(struct afz_result *r, int err, const char *fmt, ...)
 		r->nfailures++;
 }
 
-/* ---- hooks ---- */
+/* ---- hook jobs (agent-fz-hooks.h) ---- */
 
-/* Backups and package-manager leftovers are not hooks (qemu-ga's rules). */
-static bool hook_name_ok(const char *n)
+/* Starts the hooks as a job: 0, or -1 with the failure in r. */
+static int start_job(struct afz *z, bool freeze, uint32_t n, struct afz_result *r)
 {
-	static const char *const suffixes[] = { "~", ".rpmnew", ".rpmsave", ".rpmorig", NULL };
-	size_t len = strlen(n);
+	struct afz_job_spec spec = {
+		.dir = z->hook_dir,
+		.timeout_ms = z->hook_timeout_ms,
+		.freeze = freeze,
+		.n = n,
+		.sync = z->be.sync,
+		.sync_ctx = z->be.ctx,
+	};
+	int e = afz_job_start(&z->job, &spec);
 
-	if (n[0] == '.' || strstr(n, ".dpkg-") || strstr(n, ".ucf-"))
-		return false;
-	for (size_t i = 0; suffixes[i]; i++) {
-		size_t k = strlen(suffixes[i]);
-		if (len >= k && strcmp(n + len - k, suffixes[i]) == 0)
-			return false;
-	}
-	return true;
+	if (e < 0)
+		add_failure(r, -e, "cannot run the %s hooks: %s", freeze ? "freeze" : "thaw",
+			    strerror(-e));
+	return e < 0 ? -1 : 0;
 }
 
-static int hook_filter(const struct dirent *d)
+/* The job's report into r: its failures; the freeze hooks that ran. */
+static uint32_t job_report(struct afz *z, struct afz_result *r)
 {
-	return hook_name_ok(d->d_name);
-}
+	char *line = z->job.out, *nl;
+	unsigned ran = 0;
+	bool complete = false;
 
-/* The hooks in name order (executable regular files): how many, names in
- * *names (free each and the array), 0 without the folder. */
-static int list_hooks(const struct afz *z, char ***names)
-{
-	struct dirent **ents = NULL;
-	int n = scandir(z->hook_dir, &ents, hook_filter, alphasort), k = 0;
-	char path[512];
-	struct stat st;
-
-	*names = NULL;
-	if (n < 0)
-		return errno == ENOENT ? 0 : -errno;
-	*names = calloc((size_t)n + 1, sizeof(char *));
-	for (int i = 0; i < n; i++) {
-		snprintf(path, sizeof(path), "%s/%s", z->hook_dir, ents[i]->d_name);
-		if (*names && stat(path, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111) &&
-		    access(path, X_OK) == 0)
-			(*names)[k++] = strdup(ents[i]->d_name);
-		free(ents[i]);
+	for (; *line; line = nl + 1) {
+		if (!(nl = strchr(line, '\n')))
+			break;
+		*nl = '\0';
+		if (strncmp(line, "fail ", 5) == 0)
+			add_failure(r, EIO, "%s", line + 5);
+		else if (sscanf(line, "ran %u", &ran) == 1)
+			complete = true;
 	}
-	free(ents);
-	return *names ? k : -ENOMEM;
-}
-
-static void free_names(char **names, int n)
-{
-	for (int i = 0; names && i < n; i++)
-		free(names[i]);
-	free(names);
-}
-
-/* Runs hook name with arg: 0, or -1 with why. */
-static int run_hook(const struct afz *z, const char *name, const char *arg, char *why, size_t size)
-{
-	char path[512];
-	sigset_t none;
-	int status = 0;
-	pid_t pid, w;
-	uint64_t end = now_ms() + z->hook_timeout_ms;
-
-	snprintf(path, sizeof(path), "%s/%s", z->hook_dir, name);
-	pid = fork();
-	if (pid < 0) {
-		snprintf(why, size, "cannot start: %s", strerror(errno));
-		return -1;
-	}
-	if (pid == 0) {
-		int fd = open("/dev/null", O_RDONLY);
-
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		if (fd >= 0)
-			dup2(fd, 0);
-		execl(path, path, arg, (char *)NULL);
-		_exit(127);
-	}
-	while ((w = waitpid(pid, &status, WNOHANG)) == 0 && now_ms() < end)
-		nanosleep(&(struct timespec){ .tv_nsec = 5 * 1000 * 1000 }, NULL);
-	if (w == 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
-		snprintf(why, size, "did not finish within %u s", z->hook_timeout_ms / 1000);
-		return -1;
-	}
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		return 0;
-	if (WIFEXITED(status))
-		snprintf(why, size, "exit status %d", WEXITSTATUS(status));
-	else
-		snprintf(why, size, "killed by signal %d",
-			 WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-	return -1;
-}
-
-/* The thaw hooks of the first n freeze hooks, in reverse order. */
-static void thaw_hooks(struct afz *z, uint32_t n, struct afz_result *r)
-{
-	char **names, why[128];
-	int k = list_hooks(z, &names);
-
-	for (int i = k < 0 ? 0 : n < (uint32_t)k ? (int)n : k; i-- > 0;) {
-		if (run_hook(z, names[i], "thaw", why, sizeof(why)) < 0) {
-			alog("freeze: hook %s thaw: %s", names[i], why);
-			add_failure(r, EIO, "hook %s thaw: %s", names[i], why);
-		}
-	}
-	free_names(names, k);
-}
-
-/* The freeze hooks in name order; z->nhooks_run counts those that ran
- * well. 0, or -1 with the failure in r. */
-static int freeze_hooks(struct afz *z, struct afz_result *r)
-{
-	char **names, why[128];
-	int k = list_hooks(z, &names);
-
-	z->nhooks_run = 0;
-	if (k < 0) {
-		add_failure(r, -k, "hooks %s: %s", z->hook_dir, strerror(-k));
-		return -1;
-	}
-	for (int i = 0; i < k; i++) {
-		if (run_hook(z, names[i], "freeze", why, sizeof(why)) < 0) {
-			alog("freeze: hook %s freeze: %s", names[i], why);
-			add_failure(r, EIO, "hook %s freeze: %s", names[i], why);
-			free_names(names, k);
-			return -1;
-		}
-		z->nhooks_run++;
-	}
-	free_names(names, k);
-	return 0;
+	if (!complete)
+		add_failure(r, EIO, "the hooks' runner ended early");
+	z->job.len = 0;
+	z->job.out[0] = '\0';
+	return ran;
 }
 
 /* ---- the state file ---- */
@@ -383,55 +295,156 @@ static int pick(struct afz *z, const struct ic_fz_freeze *q, struct afz_mounts *
 	return r->err ? -1 : n;
 }
 
-int afz_freeze(struct afz *z, const struct ic_fz_freeze *q, uint64_t now, struct afz_result *r)
+static void want_clear(struct afz *z)
+{
+	for (uint32_t i = 0; i < z->nwant; i++)
+		free(z->want[i]);
+	z->nwant = 0;
+}
+
+int afz_freeze_start(struct afz *z, const struct ic_fz_freeze *q, struct afz_result *r)
 {
 	const char *mounts[IC_FZ_MAX_MOUNTS];
-	struct afz_result undo = { 0 }; /* the thaw hooks' of a failed freeze */
-	uint32_t timeout = q->timeout_ms ? q->timeout_ms : IC_FZ_DEFAULT_TIMEOUT_MS;
 	struct afz_mounts l;
-	int n = pick(z, q, &l, mounts, r), e;
+	int n;
 
-	if (n < 0 || freeze_hooks(z, r) < 0)
-		goto fail;
-	if ((e = state_write(z, mounts, (uint32_t)n)) < 0) {
-		add_failure(r, -e, "%s: %s", z->state_file, strerror(-e));
-		goto fail;
+	if (z->phase != AFZ_IDLE || z->nfrozen) {
+		add_failure(r, EBUSY, "%s",
+			    z->nfrozen ? "frozen already (by an earlier FREEZE): thaw first"
+				       : "a freeze or thaw is under way");
+		snprintf(r->message, sizeof(r->message), "%s", r->failures[0]);
+		return -1;
 	}
-	if (z->be.sync)
-		z->be.sync(z->be.ctx);
-	if (freeze_mounts(z, mounts, (uint32_t)n, r) < 0)
-		goto fail;
+	afz_result_clear(&z->res);
+	n = pick(z, q, &l, mounts, &z->res);
+	for (int i = 0; i < n && (z->want[z->nwant] = strdup(mounts[i])); i++)
+		z->nwant++;
 	afz_mounts_free(&l);
-	z->thaw_at = now + (timeout > IC_FZ_MAX_TIMEOUT_MS ? IC_FZ_MAX_TIMEOUT_MS : timeout);
-	for (uint32_t i = 0; i < z->nfrozen; i++)
-		add_mount(r, z->frozen[i]);
-	snprintf(r->message, sizeof(r->message), "froze %u filesystem%s; thaws by itself in %u ms",
-		 z->nfrozen, z->nfrozen == 1 ? "" : "s", timeout);
-	alog("freeze: %s", r->message);
-	return 0;
-fail:
-	unlink(z->state_file);
-	thaw_hooks(z, z->nhooks_run, &undo);
-	afz_result_clear(&undo);
+	if (n >= 0 && z->nwant < (uint32_t)n)
+		add_failure(&z->res, ENOMEM, "out of memory");
+	z->timeout_ms = q->timeout_ms ? q->timeout_ms : IC_FZ_DEFAULT_TIMEOUT_MS;
+	if (z->timeout_ms > IC_FZ_MAX_TIMEOUT_MS)
+		z->timeout_ms = IC_FZ_MAX_TIMEOUT_MS;
+	z->cancel = false;
 	z->nhooks_run = 0;
-	afz_mounts_free(&l);
-	snprintf(r->message, sizeof(r->message), "%s%s", r->nfailures ? r->failures[0] : "failed",
+	if (!z->res.err && start_job(z, true, 0, &z->res) == 0) {
+		z->phase = AFZ_FREEZING;
+		return 1;
+	}
+	*r = z->res;
+	z->res = (struct afz_result){ 0 };
+	want_clear(z);
+	snprintf(r->message, sizeof(r->message), "%s%s", r->failures[0],
 		 r->nfailures > 1 ? " (and more)" : "");
 	alog("freeze failed, nothing is frozen: %s", r->message);
 	return -1;
 }
 
-void afz_thaw(struct afz *z, const char *why, struct afz_result *r)
+/* The freeze hooks ended: freeze, or undo what they did. */
+static void hooks_frozen(struct afz *z, uint64_t now)
+{
+	const char **mounts = (const char **)z->want;
+	int e;
+
+	z->nhooks_run = job_report(z, &z->res);
+	if (z->cancel && !z->res.err)
+		add_failure(&z->res, ECANCELED, "thawed before the freeze was done (%s)",
+			    z->cancel_why);
+	if (!z->res.err && (e = state_write(z, mounts, z->nwant)) < 0)
+		add_failure(&z->res, -e, "%s: %s", z->state_file, strerror(-e));
+	if (!z->res.err && freeze_mounts(z, mounts, z->nwant, &z->res) == 0) {
+		z->thaw_at = now + z->timeout_ms;
+		for (uint32_t i = 0; i < z->nfrozen; i++)
+			add_mount(&z->res, z->frozen[i]);
+		snprintf(z->res.message, sizeof(z->res.message),
+			 "froze %u filesystem%s; thaws by itself in %u ms", z->nfrozen,
+			 z->nfrozen == 1 ? "" : "s", z->timeout_ms);
+		alog("freeze: %s", z->res.message);
+		z->phase = AFZ_IDLE;
+		want_clear(z);
+		return;
+	}
+	unlink(z->state_file);
+	want_clear(z);
+	snprintf(z->res.message, sizeof(z->res.message), "%s%s",
+		 z->res.nfailures ? z->res.failures[0] : "failed",
+		 z->res.nfailures > 1 ? " (and more)" : "");
+	alog("freeze failed, nothing is frozen: %s", z->res.message);
+	/* the thaw hooks of those that ran; their failures are logged only */
+	z->phase = z->nhooks_run && start_job(z, false, z->nhooks_run, &z->res) == 0 ? AFZ_UNDOING
+										     : AFZ_IDLE;
+	z->nhooks_run = 0;
+}
+
+bool afz_step(struct afz *z, uint64_t now, bool wait)
+{
+	struct afz_result undo = { 0 };
+
+	if (z->phase == AFZ_IDLE)
+		return true;
+	if (!afz_job_poll(&z->job, wait))
+		return false;
+	switch (z->phase) {
+	case AFZ_FREEZING:
+		hooks_frozen(z, now);
+		break;
+	case AFZ_UNDOING:
+		job_report(z, &undo);
+		afz_result_clear(&undo);
+		z->phase = AFZ_IDLE;
+		break;
+	default: /* AFZ_THAWING */
+		job_report(z, &z->res);
+		z->phase = AFZ_IDLE;
+		break;
+	}
+	return z->phase == AFZ_IDLE;
+}
+
+void afz_thaw_start(struct afz *z, const char *why)
 {
 	uint32_t n = z->nfrozen;
 
-	thaw_all(z, why, r);
-	if (n) {
-		thaw_hooks(z, z->nhooks_run, r);
-		z->nhooks_run = 0;
+	if (z->phase == AFZ_FREEZING) {
+		z->cancel = true;
+		snprintf(z->cancel_why, sizeof(z->cancel_why), "%s", why);
+		return;
 	}
-	snprintf(r->message, sizeof(r->message),
+	if (z->phase != AFZ_IDLE)
+		return; /* the thaw hooks run already */
+	afz_result_clear(&z->res);
+	thaw_all(z, why, &z->res);
+	snprintf(z->res.message, sizeof(z->res.message),
 		 n ? "thawed %u filesystem%s" : "nothing was frozen", n, n == 1 ? "" : "s");
+	if (n && z->nhooks_run && start_job(z, false, z->nhooks_run, &z->res) == 0)
+		z->phase = AFZ_THAWING;
+	z->nhooks_run = 0;
+}
+
+void afz_take_result(struct afz *z, struct afz_result *r)
+{
+	afz_result_clear(r);
+	*r = z->res;
+	z->res = (struct afz_result){ 0 };
+}
+
+int afz_freeze(struct afz *z, const struct ic_fz_freeze *q, uint64_t now, struct afz_result *r)
+{
+	if (afz_freeze_start(z, q, r) < 0)
+		return -1;
+	afz_step(z, now, true);
+	afz_take_result(z, r);
+	if (z->phase == AFZ_UNDOING)
+		afz_step(z, now, true);
+	return z->nfrozen ? 0 : -1;
+}
+
+void afz_thaw(struct afz *z, const char *why, struct afz_result *r)
+{
+	afz_step(z, now_ms(), true); /* a freeze under way ends first */
+	afz_thaw_start(z, why);
+	afz_step(z, now_ms(), true);
+	afz_take_result(z, r);
 }
 
 void afz_recover(struct afz *z)
@@ -495,45 +508,84 @@ static void send_status(struct aic *c, const struct afz *z, uint64_t now)
 	aic_flush(c, FLUSH_MS);
 }
 
-/* Thaws by itself (the watchdog, STATE off); tells the host when c is up. */
-static void auto_thaw(struct afz *z, struct aic *c, const char *why, uint64_t now)
+/* The next tick: soon while hooks run, else the watchdog's thaw. */
+static void set_deadline(struct aic *c, const struct afz *z, uint64_t now)
+{
+	aic_set_deadline(c, z->phase != AFZ_IDLE ? now + AFZ_JOB_POLL_MS
+			    : z->nfrozen	 ? z->thaw_at
+						 : 0);
+}
+
+/* The answers owed once the hooks ended, then STATUS. */
+static void answer(struct aic *c, struct afz *z, uint64_t now)
 {
 	struct afz_result r = { 0 };
 
-	afz_thaw(z, why, &r);
-	afz_result_clear(&r);
-	z->conn = NULL;
-	if (c) {
-		aic_set_deadline(c, 0);
-		send_status(c, z, now);
+	afz_take_result(z, &r);
+	if (z->owe_frozen) {
+		send_result(c, IC_FZ_FROZEN, z->frozen_seq, z, &r, now);
+		afz_result_clear(&r);
+		if (z->nfrozen)
+			z->conn = c;
 	}
+	if (z->owe_thawed) {
+		if (!r.message[0])
+			snprintf(r.message, sizeof(r.message), "nothing was frozen");
+		send_result(c, IC_FZ_THAWED, z->thawed_seq, z, &r, now);
+	}
+	afz_result_clear(&r);
+	z->owe_frozen = z->owe_thawed = false;
+	send_status(c, z, now);
+	set_deadline(c, z, now);
+}
+
+/* Thaws by itself (the watchdog, STATE off); tells the host when c is up. */
+static void auto_thaw(struct afz *z, struct aic *c, const char *why, uint64_t now)
+{
+	afz_thaw_start(z, why);
+	z->conn = NULL;
+	if (c && z->phase == AFZ_IDLE)
+		answer(c, z, now);
+	else if (c)
+		set_deadline(c, z, now);
 }
 
 static void on_freeze(struct aic *c, struct afz *z, const struct ic_fz_freeze *q, uint64_t now)
 {
 	struct afz_result r = { 0 };
 
+	afz_step(z, now, false); /* a job that ended while no connection looked */
 	if (!aic_enabled(c)) {
 		r.err = EPERM;
 		snprintf(r.message, sizeof(r.message), "the VSS service is turned off for this VM");
-	} else if (z->nfrozen) {
-		r.err = EBUSY;
-		snprintf(r.message, sizeof(r.message),
-			 "frozen already (by an earlier FREEZE): thaw first");
-	} else if (afz_freeze(z, q, now, &r) == 0) {
-		z->conn = c;
-		aic_set_deadline(c, z->thaw_at);
+	} else if (afz_freeze_start(z, q, &r) > 0) {
+		z->owe_frozen = true;
+		z->frozen_seq = q->seq;
+		set_deadline(c, z, now);
+		return;
 	}
 	send_result(c, IC_FZ_FROZEN, q->seq, z, &r, now);
 	afz_result_clear(&r);
 	send_status(c, z, now);
 }
 
+static void on_thaw(struct aic *c, struct afz *z, uint32_t seq, uint64_t now)
+{
+	afz_step(z, now, false);
+	z->owe_thawed = true;
+	z->thawed_seq = seq;
+	afz_thaw_start(z, "the host asked");
+	z->conn = NULL;
+	if (z->phase == AFZ_IDLE)
+		answer(c, z, now);
+	else
+		set_deadline(c, z, now);
+}
+
 static int fz_frame(struct aic *c, const struct sess_frame *f, uint64_t now)
 {
 	struct afz *z = aic_svc(c);
 	struct ic_fz_freeze q;
-	struct afz_result r = { 0 };
 	uint32_t seq;
 
 	if (f->type == IC_FZ_FREEZE) {
@@ -550,25 +602,26 @@ static int fz_frame(struct aic *c, const struct sess_frame *f, uint64_t now)
 		aic_set_why(c, "malformed THAW");
 		return -EPROTO;
 	}
-	afz_thaw(z, "the host asked", &r);
-	z->conn = NULL;
-	aic_set_deadline(c, 0);
-	send_result(c, IC_FZ_THAWED, seq, z, &r, now);
-	afz_result_clear(&r);
-	send_status(c, z, now);
+	on_thaw(c, z, seq, now);
 	return 0;
 }
 
 static void fz_ready(struct aic *c, uint64_t now)
 {
-	send_status(c, aic_svc(c), now);
+	struct afz *z = aic_svc(c);
+
+	if (afz_step(z, now, false))
+		afz_result_clear(&z->res); /* asked on an earlier connection */
+	z->owe_frozen = z->owe_thawed = false;
+	send_status(c, z, now);
+	set_deadline(c, z, now);
 }
 
 static void fz_state(struct aic *c, const struct ic_state *s, uint64_t now)
 {
 	struct afz *z = aic_svc(c);
 
-	if (!s->enabled && z->nfrozen)
+	if (!s->enabled && (z->nfrozen || z->phase == AFZ_FREEZING))
 		auto_thaw(z, c, "the service was turned off for this VM", now);
 }
 
@@ -576,18 +629,38 @@ static void fz_tick(struct aic *c, uint64_t now)
 {
 	struct afz *z = aic_svc(c);
 
-	if (z->nfrozen && now >= z->thaw_at)
+	if (z->phase != AFZ_IDLE) {
+		if (afz_step(z, now, false))
+			answer(c, z, now);
+		else
+			set_deadline(c, z, now);
+		if (z->phase == AFZ_IDLE && z->nfrozen && now >= z->thaw_at)
+			auto_thaw(z, c, "the freeze timed out", now);
+	} else if (z->nfrozen && now >= z->thaw_at) {
 		auto_thaw(z, c, "the freeze timed out", now);
-	else if (z->nfrozen)
-		aic_set_deadline(c, z->thaw_at);
+	} else {
+		set_deadline(c, z, now);
+	}
 }
 
+/* The connection ended: thaw. A freeze whose hooks still run is waited for
+ * (the thaw hooks of what ran must start); thaw hooks run on by themselves. */
 static void fz_closed(struct aic *c)
 {
 	struct afz *z = aic_svc(c);
 
+	(void)c;
+	z->owe_frozen = z->owe_thawed = false;
+	if (z->phase == AFZ_FREEZING) {
+		z->cancel = true;
+		snprintf(z->cancel_why, sizeof(z->cancel_why), "the connection ended");
+		afz_step(z, now_ms(), true);
+	}
 	if (z->nfrozen)
-		auto_thaw(z, NULL, "the host's freeze connection ended", now_ms());
+		afz_thaw_start(z, "the host's freeze connection ended");
+	if (z->phase == AFZ_IDLE)
+		afz_result_clear(&z->res); /* nobody to tell */
+	z->conn = NULL;
 }
 
 const struct aic_ops afz_ops = {

@@ -29,11 +29,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "agent-fz-hooks.h"
 #include "agent-ic.h"
 
 #define AFZ_STATE_FILE	    "/run/vmsvc/frozen"
 #define AFZ_MOUNTINFO	    "/proc/self/mountinfo"
 #define AFZ_HOOK_TIMEOUT_MS 60000 /* each hook */
+#define AFZ_JOB_POLL_MS	    10	  /* the hooks' report is looked at this often */
 
 struct afz_backend {
 	/* FIFREEZE / FITHAW of the filesystem mounted at path: 0 or -errno. */
@@ -68,6 +70,17 @@ struct afz {
 	uint64_t thaw_at; /* now_ms() of the watchdog's thaw */
 	uint32_t nhooks_run;
 	struct aic *conn; /* the connection that froze */
+	/* a FREEZE or THAW whose hooks run (agent-fz-hooks.h) */
+	enum afz_phase { AFZ_IDLE, AFZ_FREEZING, AFZ_UNDOING, AFZ_THAWING } phase;
+	struct afz_job job;
+	char *want[IC_FZ_MAX_MOUNTS]; /* AFZ_FREEZING: the mounts to freeze */
+	uint32_t nwant;
+	uint32_t timeout_ms; /* AFZ_FREEZING: the watchdog's, once frozen */
+	bool cancel;	     /* AFZ_FREEZING: thaw instead, when the hooks end */
+	char cancel_why[64];
+	struct afz_result res;	     /* what the FREEZE or THAW did, for its answer */
+	bool owe_frozen, owe_thawed; /* the answers due when the hooks end */
+	uint32_t frozen_seq, thawed_seq;
 };
 
 /* The VSS service's aic_ops (svc: a struct afz). */
@@ -79,9 +92,25 @@ void afz_backend_ioctl(struct afz_backend *be);
 /* Sets the defaults: the hook folder, the state file, /proc/self/mountinfo. */
 void afz_init(struct afz *z, struct afz_backend be);
 
-/* Freezes as FREEZE q asks; res says what happened (0: frozen). */
+/*
+ * The service's steps, none of which waits for a hook: afz_freeze_start
+ * checks FREEZE q and starts the freeze hooks (1), or fails at once (-1,
+ * res says why); afz_step then reads the hooks' report (wait: block until
+ * it is complete) and, when they ended, freezes (or, after a failure or a
+ * thaw that came first, runs the thaw hooks of those that ran); true once
+ * nothing runs any more (AFZ_IDLE): afz_take_result hands over what the
+ * FREEZE or THAW did. afz_thaw_start thaws now (FITHAW) and starts the
+ * thaw hooks; during a freeze's hooks it makes the freeze thaw instead.
+ */
+int afz_freeze_start(struct afz *z, const struct ic_fz_freeze *q, struct afz_result *res);
+bool afz_step(struct afz *z, uint64_t now, bool wait);
+void afz_thaw_start(struct afz *z, const char *why);
+void afz_take_result(struct afz *z, struct afz_result *res);
+
+/* The same, waiting for the hooks (agent start, tests): freezes as FREEZE
+ * q asks, res says what happened (0: frozen); thaws everything and runs
+ * the thaw hooks, why goes to the log. */
 int afz_freeze(struct afz *z, const struct ic_fz_freeze *q, uint64_t now, struct afz_result *res);
-/* Thaws everything frozen and runs the thaw hooks; why goes to the log. */
 void afz_thaw(struct afz *z, const char *why, struct afz_result *res);
 /* At start: thaws what the state file says a previous agent froze. */
 void afz_recover(struct afz *z);

@@ -82,7 +82,7 @@ struct ats_sample ats_compute(int64_t t1, int64_t t2, int64_t t3, int64_t t4)
 
 const char *ats_mode_name(enum ats_mode m)
 {
-	return m == ATS_CHRONY ? "chrony" : m == ATS_ASSIST ? "assist" : "discipline";
+	return m == ATS_CHRONY ? "chrony" : m == ATS_MONITOR ? "monitor" : "discipline";
 }
 
 /* ---- modes ---- */
@@ -126,9 +126,10 @@ enum ats_mode ats_detect(const char *proc, bool takeover, char *why, size_t size
 		return ATS_CHRONY;
 	}
 	if ((timesyncd || ntpd) && !takeover) {
-		snprintf(why, size, "%s is active: stepping only at start and on resume",
+		snprintf(why, size,
+			 "%s is active: the clock is left to it (TakeOver = yes to discipline it)",
 			 timesyncd ? "systemd-timesyncd" : "ntpd");
-		return ATS_ASSIST;
+		return ATS_MONITOR;
 	}
 	snprintf(why, size, "%s",
 		 takeover && (timesyncd || ntpd)
@@ -176,32 +177,38 @@ static int step_clock(struct ats *t, int64_t offset_ns)
 	return adjtimex(&tx) < 0 ? -errno : 0;
 }
 
+void ats_kernel_status(struct timex *tx, const struct ic_ts_reply *r, int64_t delay_ns)
+{
+	uint64_t err_us = (uint64_t)(delay_ns > 0 ? delay_ns : 0) / 2000;
+
+	tx->modes = ADJ_STATUS | ADJ_MAXERROR | ADJ_ESTERROR;
+	tx->status &= ~(STA_PLL | STA_FLL | STA_PPSFREQ | STA_PPSTIME);
+	if (r->flags & IC_TS_HOST_SYNCED)
+		tx->status &= ~STA_UNSYNC;
+	else
+		tx->status |= STA_UNSYNC;
+	if (r->leap == 1)
+		tx->status = (tx->status & ~STA_DEL) | STA_INS;
+	else if (r->leap == 2)
+		tx->status = (tx->status & ~STA_INS) | STA_DEL;
+	else
+		tx->status &= ~(STA_INS | STA_DEL);
+	tx->maxerror = (long)(err_us + r->maxerror_ns / 1000);
+	tx->esterror = (long)(err_us + r->esterror_ns / 1000);
+	if (tx->maxerror > ATS_MAX_ERROR_US)
+		tx->maxerror = ATS_MAX_ERROR_US;
+	if (tx->esterror > ATS_MAX_ERROR_US)
+		tx->esterror = ATS_MAX_ERROR_US;
+}
+
 /* The kernel's status and error estimates from the host's and our own. */
 static void set_status(struct ats *t, const struct ic_ts_reply *r, int64_t delay_ns)
 {
 	struct timex tx = { .modes = 0 };
-	uint64_t err_us = (uint64_t)(delay_ns > 0 ? delay_ns : 0) / 2000;
 
 	if (t->dry_run || adjtimex(&tx) < 0)
 		return;
-	tx.modes = ADJ_STATUS | ADJ_MAXERROR | ADJ_ESTERROR;
-	tx.status &= ~(STA_PLL | STA_FLL | STA_PPSFREQ | STA_PPSTIME);
-	if (r->flags & IC_TS_HOST_SYNCED)
-		tx.status &= ~STA_UNSYNC;
-	else
-		tx.status |= STA_UNSYNC;
-	if (r->leap == 1)
-		tx.status = (tx.status & ~STA_DEL) | STA_INS;
-	else if (r->leap == 2)
-		tx.status = (tx.status & ~STA_INS) | STA_DEL;
-	else
-		tx.status &= ~(STA_INS | STA_DEL);
-	tx.maxerror = (long)(err_us + r->maxerror_ns / 1000);
-	tx.esterror = (long)(err_us + r->esterror_ns / 1000);
-	if (tx.maxerror > 16000000)
-		tx.maxerror = 16000000;
-	if (tx.esterror > 16000000)
-		tx.esterror = 16000000;
+	ats_kernel_status(&tx, r, delay_ns);
 	adjtimex(&tx);
 }
 
@@ -277,9 +284,9 @@ static void apply(struct ats *t, const struct ats_sample *s, const struct ic_ts_
 		to_chrony(t, s, r);
 		return;
 	}
-	if (t->mode == ATS_ASSIST)
-		step = t->step_next && abs64(off) > t->step_ns;
 	snprintf(t->message, sizeof(t->message), "%s", t->why);
+	if (t->mode == ATS_MONITOR)
+		return; /* measured and reported, never touched */
 	if (step) {
 		e = step_clock(t, off);
 		if (e == 0) {

@@ -7,11 +7,13 @@
  *
  *   chrony      chronyd runs: each sample goes to its SOCK refclock
  *               (ATS_CHRONY_SOCK); the clock is chrony's alone.
- *   assist      systemd-timesyncd or ntpd runs: step on the first burst
- *               and after SYNC when |θ| > StepThreshold; nothing else.
- *   discipline  no time daemon (or [TimeSync] TakeOver = yes): step as
- *               assist does, slew otherwise (a frequency and phase loop
- *               of ours through adjtimex), and keep the kernel's
+ *   monitor     systemd-timesyncd or ntpd runs: the clock is theirs;
+ *               the agent measures and reports, and touches nothing
+ *               (no step, not even at start or on resume).
+ *   discipline  no time daemon (or [TimeSync] TakeOver = yes): step
+ *               when |θ| > StepThreshold and on the first burst after
+ *               start and SYNC, slew otherwise (a frequency and phase
+ *               loop of ours through adjtimex), and keep the kernel's
  *               synchronised flag and error estimates honest.
  *
  * A REPORT follows every burst.
@@ -21,9 +23,11 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/timex.h>
 
 #include "agent-ic.h"
 
+#define ATS_MAX_ERROR_US 16000000 /* the kernel's NTP_PHASE_LIMIT */
 #define ATS_CHRONY_SOCK	 "/run/vmsvc/chrony.sock"
 #define ATS_BURST	 8	  /* requests per burst */
 #define ATS_POLL_MS	 2000	  /* between bursts, steady state */
@@ -33,7 +37,7 @@
 #define ATS_RECHECK_MS	 10000	  /* the time daemons are looked for this often */
 #define ATS_SYNCED_NS	 10000000 /* |θ| below this: synchronised (REPORT) */
 
-enum ats_mode { ATS_DISCIPLINE, ATS_ASSIST, ATS_CHRONY };
+enum ats_mode { ATS_DISCIPLINE, ATS_MONITOR, ATS_CHRONY };
 
 /* One exchange's result. */
 struct ats_sample {
@@ -87,6 +91,16 @@ extern const struct aic_ops ats_ops;
 
 void ats_init(struct ats *t);
 /* Applies agent.conf's [TimeSync] (threshold in seconds). */
+/*
+ * The kernel clock state the discipline mode sets after a burst, from the
+ * state read (tx, adjtimex modes 0), the host's REPLY and the sample's
+ * delay: STA_UNSYNC cleared only when the host's clock is synchronised,
+ * the leap second the host announces, maxerror/esterror = delay/2 plus the
+ * host's (µs, at most ATS_MAX_ERROR_US, the kernel's NTP_PHASE_LIMIT).
+ * Sets tx->modes; the caller passes tx to adjtimex.
+ */
+void ats_kernel_status(struct timex *tx, const struct ic_ts_reply *r, int64_t delay_ns);
+
 void ats_configure(struct ats *t, bool takeover, double step_threshold_s);
 /* Closes the chrony socket. */
 void ats_fini(struct ats *t);

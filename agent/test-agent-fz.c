@@ -356,6 +356,148 @@ static void watchdog_and_connection_end_thaw(void **state)
 	close(sv[1]);
 }
 
+static void slow_hook(const char *name, const char *seconds)
+{
+	char path[256], text[512];
+
+	snprintf(path, sizeof(path), "%s/%s", hooks, name);
+	snprintf(text, sizeof(text), "#!/bin/sh\nsleep %s\necho \"%s $1\" >>'%s'\n", seconds, name,
+		 hooklog);
+	write_file(path, text, 0755);
+}
+
+/* The connection of a test that plays vmsvcd: c, its host end *host. */
+static struct aic *connect_afz(struct afz *z, int *host)
+{
+	static const struct aic_hello h = { .min = 1, .max = 1, .software = "test" };
+	struct sess_buf b = { 0 };
+	struct aic *c;
+	int sv[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	c = aic_new(sv[0], &afz_ops, z, &h);
+	assert_non_null(c);
+	ic_enc_hello(&b, &(struct ic_hello){ .min = 1, .max = 1 });
+	assert_int_equal(write(sv[1], b.data, b.len), (ssize_t)b.len);
+	sess_buf_free(&b);
+	assert_int_equal(aic_io(c, POLLIN, 1000), 0);
+	*host = sv[1];
+	return c;
+}
+
+/* Reads frames from the host end until one of type; its seq-carrying
+ * result decoded into *x. */
+static void host_wait(struct aic *c, int host, uint16_t type, struct ic_fz_result *x)
+{
+	static uint8_t buf[65536];
+	static size_t len;
+	uint64_t end = now_ms() + 5000;
+
+	for (;;) {
+		struct sess_frame f;
+		long k = sess_frame_parse(buf, len, &f);
+		ssize_t n;
+
+		if (k > 0) {
+			bool found = f.type == type;
+
+			if (found) /* the numbers only: its strings go with the bytes */
+				assert_int_equal(ic_dec_fz_result(&f, x), 0);
+			memmove(buf, buf + k, len - (size_t)k);
+			len -= (size_t)k;
+			if (found)
+				return;
+			continue;
+		}
+		assert_true(now_ms() < end);
+		aic_tick(c, now_ms());
+		aic_io(c, POLLOUT, now_ms());
+		n = recv(host, buf + len, sizeof(buf) - len, MSG_DONTWAIT);
+		if (n > 0)
+			len += (size_t)n;
+		else
+			usleep(5000);
+	}
+}
+
+static void slow_hooks_run_beside_the_loop_and_the_answer_follows(void **state)
+{
+	struct afz z;
+	struct aic *c;
+	struct sess_buf b = { 0 };
+	struct ic_fz_result x;
+	uint64_t t0;
+	int host;
+
+	(void)state;
+	new_afz(&z);
+	slow_hook("10-slow", "0.5");
+	c = connect_afz(&z, &host);
+	ic_enc_fz_freeze(&b, &(struct ic_fz_freeze){ .seq = 7, .timeout_ms = 5000 });
+	assert_int_equal(write(host, b.data, b.len), (ssize_t)b.len);
+	sess_buf_free(&b);
+	t0 = now_ms();
+	assert_int_equal(aic_io(c, POLLIN, t0), 0);
+	/* the frame was handled without waiting for the hook */
+	assert_true(now_ms() - t0 < 300);
+	assert_int_equal(z.phase, AFZ_FREEZING);
+	assert_int_equal(z.nfrozen, 0);
+	host_wait(c, host, IC_FZ_FROZEN, &x);
+	assert_true(now_ms() - t0 >= 450);
+	assert_int_equal(x.seq, 7);
+	assert_int_equal(x.err, 0);
+	assert_int_equal(z.nfrozen, 3);
+	assert_string_equal(read_all(hooklog), "10-slow freeze\n");
+	/* THAW: FITHAW at once, the answer after the thaw hook */
+	ic_enc_fz_thaw(&b, 8);
+	assert_int_equal(write(host, b.data, b.len), (ssize_t)b.len);
+	sess_buf_free(&b);
+	t0 = now_ms();
+	assert_int_equal(aic_io(c, POLLIN, t0), 0);
+	assert_true(now_ms() - t0 < 300);
+	assert_int_equal(z.nfrozen, 0);
+	host_wait(c, host, IC_FZ_THAWED, &x);
+	assert_int_equal(x.seq, 8);
+	assert_int_equal(x.err, 0);
+	assert_string_equal(read_all(hooklog), "10-slow freeze\n10-slow thaw\n");
+	c = aic_free(c);
+	close(host);
+}
+
+static void a_thaw_during_the_freeze_hooks_cancels_the_freeze(void **state)
+{
+	struct afz z;
+	struct aic *c;
+	struct sess_buf b = { 0 };
+	struct ic_fz_result x;
+	int host;
+
+	(void)state;
+	new_afz(&z);
+	hook("10-a", 0);
+	slow_hook("20-slow", "0.3");
+	c = connect_afz(&z, &host);
+	ic_enc_fz_freeze(&b, &(struct ic_fz_freeze){ .seq = 1 });
+	ic_enc_fz_thaw(&b, 2);
+	assert_int_equal(write(host, b.data, b.len), (ssize_t)b.len);
+	sess_buf_free(&b);
+	assert_int_equal(aic_io(c, POLLIN, now_ms()), 0);
+	host_wait(c, host, IC_FZ_FROZEN, &x);
+	assert_int_equal(x.seq, 1);
+	assert_int_equal(x.err, ECANCELED);
+	assert_int_equal(z.nfrozen, 0);
+	assert_string_equal(fk.log, ""); /* never frozen */
+	host_wait(c, host, IC_FZ_THAWED, &x);
+	assert_int_equal(x.seq, 2);
+	/* both hooks ran and are told to thaw, in reverse */
+	while (z.phase != AFZ_IDLE)
+		afz_step(&z, now_ms(), true);
+	assert_string_equal(read_all(hooklog),
+			    "10-a freeze\n20-slow freeze\n20-slow thaw\n10-a thaw\n");
+	c = aic_free(c);
+	close(host);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -369,6 +511,8 @@ int main(void)
 		cmocka_unit_test_setup(a_failing_hook_fails_the_freeze_before_any_fifreeze, each),
 		cmocka_unit_test_setup(next_start_thaws_what_the_state_file_lists, each),
 		cmocka_unit_test_setup(watchdog_and_connection_end_thaw, each),
+		cmocka_unit_test_setup(slow_hooks_run_beside_the_loop_and_the_answer_follows, each),
+		cmocka_unit_test_setup(a_thaw_during_the_freeze_hooks_cancels_the_freeze, each),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -91,7 +91,7 @@ static void mode_follows_the_time_daemons(void **state)
 
 	assert_int_equal(ats_detect(proc_none, false, why, sizeof(why)), ATS_DISCIPLINE);
 	assert_non_null(strstr(why, "no time daemon"));
-	assert_int_equal(ats_detect(proc_timesyncd, false, why, sizeof(why)), ATS_ASSIST);
+	assert_int_equal(ats_detect(proc_timesyncd, false, why, sizeof(why)), ATS_MONITOR);
 	assert_non_null(strstr(why, "systemd-timesyncd is active"));
 	assert_int_equal(ats_detect(proc_timesyncd, true, why, sizeof(why)), ATS_DISCIPLINE);
 	assert_non_null(strstr(why, "TakeOver"));
@@ -293,6 +293,73 @@ static void chrony_mode_sends_chronys_sample_and_never_steps(void **state)
 	close(s);
 }
 
+static void monitor_mode_never_steps_even_at_start_and_after_sync(void **state)
+{
+	static const int64_t extra[ATS_BURST] = { 0 };
+	struct ats t;
+	struct rig *r;
+	struct sess_frame f;
+	struct ic_ts_report rep;
+	struct sess_buf b = { 0 };
+
+	ats_init(&t);
+	t.dry_run = true;
+	t.proc = proc_timesyncd;
+	r = rig_new(&t);
+	handshake(r);
+	/* 30 s out on the first burst after start: discipline would step */
+	answer(r, ATS_BURST, 30000000000LL, extra);
+	host_expect(r, IC_TS_REPORT, &f, 2000);
+	assert_int_equal(ic_dec_ts_report(&f, &rep), 0);
+	assert_string_equal(rep.mode, "monitor");
+	assert_true(rep.offset_ns < -29000000000LL);
+	assert_int_equal(rep.steps, 0);
+	assert_non_null(strstr(rep.message, "left to it"));
+	/* and after a SYNC (a resume), still not */
+	ic_enc_ts_sync(&b, &(struct ic_ts_sync){ .generation = 2 });
+	host_send(r, &b);
+	answer(r, ATS_BURST, 30000000000LL, extra);
+	host_expect(r, IC_TS_REPORT, &f, 2000);
+	assert_int_equal(ic_dec_ts_report(&f, &rep), 0);
+	assert_int_equal(rep.steps, 0);
+	assert_int_equal(t.steps, 0);
+	rig_free(r);
+	ats_fini(&t);
+}
+
+static void kernel_status_follows_the_hosts_clock(void **state)
+{
+	struct timex tx = { .status = STA_UNSYNC | STA_PLL | STA_INS };
+
+	/* host synchronised: STA_UNSYNC cleared, errors = δ/2 + the host's */
+	ats_kernel_status(&tx,
+			  &(struct ic_ts_reply){ .flags = IC_TS_HOST_SYNCED,
+						 .maxerror_ns = 3000000,
+						 .esterror_ns = 1000000 },
+			  400000);
+	assert_int_equal(tx.modes, ADJ_STATUS | ADJ_MAXERROR | ADJ_ESTERROR);
+	assert_false(tx.status & (STA_UNSYNC | STA_PLL | STA_INS | STA_DEL));
+	assert_int_equal(tx.maxerror, 200 + 3000);
+	assert_int_equal(tx.esterror, 200 + 1000);
+	/* host unsynchronised: the guest says so too; a leap second passes on */
+	ats_kernel_status(&tx, &(struct ic_ts_reply){ .leap = 2 }, -5);
+	assert_true(tx.status & STA_UNSYNC);
+	assert_true(tx.status & STA_DEL);
+	assert_false(tx.status & STA_INS);
+	assert_int_equal(tx.maxerror, 0);
+	/* errors bounded by the kernel's limit */
+	ats_kernel_status(&tx,
+			  &(struct ic_ts_reply){ .flags = IC_TS_HOST_SYNCED,
+						 .leap = 1,
+						 .maxerror_ns = UINT64_MAX / 2,
+						 .esterror_ns = 100000000000000ULL },
+			  0);
+	assert_true(tx.status & STA_INS);
+	assert_false(tx.status & (STA_DEL | STA_UNSYNC));
+	assert_int_equal(tx.maxerror, ATS_MAX_ERROR_US);
+	assert_int_equal(tx.esterror, ATS_MAX_ERROR_US);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -300,6 +367,8 @@ int main(void)
 		cmocka_unit_test(mode_follows_the_time_daemons),
 		cmocka_unit_test(burst_keeps_the_lowest_delay_and_reports),
 		cmocka_unit_test(chrony_mode_sends_chronys_sample_and_never_steps),
+		cmocka_unit_test(monitor_mode_never_steps_even_at_start_and_after_sync),
+		cmocka_unit_test(kernel_status_follows_the_hosts_clock),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

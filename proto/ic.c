@@ -72,12 +72,14 @@ long ic_frame_parse(const uint8_t *buf, size_t size, struct sess_frame *f)
 }
 
 static const char *const type_names[] = {
-	[IC_HELLO] = "HELLO",	  [IC_ERROR] = "ERROR",		[IC_STATE] = "STATE",
-	[IC_HB_BEAT] = "BEAT",	  [IC_HB_ACK] = "ACK",		[IC_SD_REQUEST] = "REQUEST",
-	[IC_SD_REPLY] = "REPLY",  [IC_KVP_SET] = "SET",		[IC_KVP_DELETE] = "DELETE",
-	[IC_KVP_BEGIN] = "BEGIN", [IC_KVP_COMMIT] = "COMMIT",	[IC_KVP_GET] = "GET",
-	[IC_KVP_VALUE] = "VALUE", [IC_KVP_LIST] = "LIST",	[IC_KVP_WATCH] = "WATCH",
-	[IC_KVP_DONE] = "DONE",	  [IC_KVP_SET_REQ] = "SET_REQ", [IC_KVP_DEL_REQ] = "DEL_REQ",
+	[IC_HELLO] = "HELLO",		[IC_ERROR] = "ERROR",	      [IC_STATE] = "STATE",
+	[IC_HB_BEAT] = "BEAT",		[IC_HB_ACK] = "ACK",	      [IC_SD_REQUEST] = "REQUEST",
+	[IC_SD_REPLY] = "REPLY",	[IC_KVP_SET] = "SET",	      [IC_KVP_DELETE] = "DELETE",
+	[IC_KVP_BEGIN] = "BEGIN",	[IC_KVP_COMMIT] = "COMMIT",   [IC_KVP_GET] = "GET",
+	[IC_KVP_VALUE] = "VALUE",	[IC_KVP_LIST] = "LIST",	      [IC_KVP_WATCH] = "WATCH",
+	[IC_KVP_DONE] = "DONE",		[IC_KVP_SET_REQ] = "SET_REQ", [IC_KVP_DEL_REQ] = "DEL_REQ",
+	[IC_TS_REQUEST] = "TS_REQUEST", [IC_TS_REPLY] = "TS_REPLY",   [IC_TS_SYNC] = "SYNC",
+	[IC_TS_REPORT] = "REPORT",
 };
 
 static const char *fz_type_name(uint16_t type);

@@ -305,7 +305,7 @@ int ic_dec_ts_sync(const struct sess_frame *f, struct ic_ts_sync *s);
 
 /* REPORT: what the agent does with the samples, after each burst. */
 struct ic_ts_report {
-	const char *mode;    /* "chrony", "assist", "discipline", "off" */
+	const char *mode;    /* "chrony", "monitor", "discipline", "off" */
 	int64_t offset_ns;   /* the guest clock minus the host's, last burst */
 	uint64_t delay_ns;   /* that sample's round trip */
 	uint32_t synced;     /* the agent considers the guest clock synchronised */

@@ -131,6 +131,8 @@ static void type_names_are_known_or_unknown(void **state)
 	assert_string_equal(ic_type_name(IC_HB_BEAT), "BEAT");
 	assert_string_equal(ic_type_name(IC_SD_REPLY), "REPLY");
 	assert_string_equal(ic_type_name(IC_KVP_DEL_REQ), "DEL_REQ");
+	assert_string_equal(ic_type_name(IC_TS_REPLY), "TS_REPLY");
+	assert_string_equal(ic_type_name(IC_TS_REPORT), "REPORT");
 	assert_string_equal(ic_type_name(0), "unknown");
 	assert_string_equal(ic_type_name(4), "unknown");
 	assert_string_equal(ic_type_name(59), "unknown");

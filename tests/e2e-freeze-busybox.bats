@@ -87,3 +87,44 @@ teardown() {
 	run guest_exec -t 30 bfz 'timeout 20 sh -c "echo y >/mnt/data/after" && echo written'
 	[ "$output" = written ]
 }
+
+# The hooks run in a child of the agent's integration worker, so a slow one
+# (a database flushing) holds no other service: the heartbeat, lost after
+# 3 missed beats of 2 s, stays OK through an 8 s hook.
+@test "busybox guest: an 8 s freeze hook does not stop the heartbeat; the freeze follows it" {
+	local pid t0 seen=""
+	guest_exec bfz 'mkdir -p /etc/vmsvc/freeze-hook.d && printf "#!/bin/sh\nsleep 8\necho \"slow \$1\" >>/tmp/hooks.log\n" >/etc/vmsvc/freeze-hook.d/10-slow && chmod 755 /etc/vmsvc/freeze-hook.d/10-slow && rm -f /tmp/hooks.log'
+	hb_wait ok 30 >/dev/null
+	t0=$(date +%s%3N)
+	vmsvc vm freeze bfz --timeout 60 >"$E2E_ROOT/slow.out" 2>&1 &
+	pid=$!
+	while kill -0 "$pid" 2>/dev/null; do
+		seen+=" $(vm_status 'h.get("status")')"
+		sleep 0.5
+	done
+	wait "$pid"
+	echo "# the freeze answered after $(($(date +%s%3N) - t0)) ms; the heartbeat meanwhile:$seen" >&3
+	[ "$(($(date +%s%3N) - t0))" -ge 8000 ]
+	[[ "$seen" != *lost* ]]
+	[[ "$seen" == *ok* ]]
+	[ "$(vm_status 'v["freeze"]["state"]')" = frozen ]
+	run guest_exec bfz 'cat /tmp/hooks.log'
+	[ "$output" = "slow freeze" ]
+	vmsvc vm thaw bfz
+	run guest_exec -t 30 bfz 'cat /tmp/hooks.log; rm -f /etc/vmsvc/freeze-hook.d/10-slow'
+	[ "$output" = "slow freeze
+slow thaw" ]
+}
+
+# Last: it stops vmsvcd. Its exit resets the VM's connections, the freeze
+# connection among them, and the agent thaws on the connection's end.
+@test "busybox guest: vmsvcd stopped while frozen: the guest thaws at once, not at the timeout" {
+	run vmsvc vm freeze bfz --timeout 120
+	[ "$status" = 0 ]
+	run guest_exec -t 10 bfz 'timeout 1 sh -c "echo x >/mnt/data/during" && echo written'
+	[ "$output" != written ]
+	daemon_stop
+	run guest_exec -t 30 bfz 'timeout 10 sh -c "echo y >/mnt/data/after-stop" && echo written'
+	[ "$output" = written ]
+	guest_exec bfz 'grep -q "thawed 1 filesystem (the host.s freeze connection ended)" /tmp/vmsvc-agent.log'
+}

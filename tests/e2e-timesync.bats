@@ -163,3 +163,50 @@ ts_status() {
 	[ "$output" = ok ]
 	grep -q "timesync: SYNC sent (the service was turned on)" <(daemon_log)
 }
+
+# A stand-in for a time daemon: the agent tells them by their process name
+# (/proc/PID/comm: systemd-timesyn, ntpd, chronyd) and the busybox guest has
+# none, so a shell renames itself "ntpd" and idles.
+@test "timesync: ntpd runs: monitor mode; the agent leaves a clock 30 s wrong alone, at its start and through a QMP stop/cont; ntpd gone: discipline steps it back" {
+	local i steps first last
+	agent_stop
+	guest_exec g1 "sh -c 'printf ntpd >/proc/\$\$/comm; while :; do sleep 1; done' </dev/null >/dev/null 2>&1 & echo \$! >/tmp/ntpd.pid"
+	guest_exec g1 'grep -qx ntpd /proc/$(cat /tmp/ntpd.pid)/comm'
+	guest_exec g1 'VMSVC_GUEST=1 tsprobe -S 30'
+	agent_start
+	for ((i = 0; i < 100; i++)); do
+		[ "$(ts_status 'v.get("timesync", {}).get("mode")' 2>/dev/null)" = monitor ] && break
+		sleep 0.1
+	done
+	[ "$(ts_status 'v["timesync"]["mode"]')" = monitor ]
+	ts_probe_bg g1 mon.log -n 2 -i 200 -d 9000 "$TS_PROBE_PORT"
+	sleep 2
+	qmp "$E2E_ROOT/qmp" stop >/dev/null
+	sleep 2
+	qmp "$E2E_ROOT/qmp" cont >/dev/null
+	sleep 7
+	ts_probe_log g1 mon.log >"$E2E_ROOT/mon.log"
+	first=$(head -n 1 "$E2E_ROOT/mon.log" | cut -d' ' -f2)
+	last=$(tail -n 1 "$E2E_ROOT/mon.log" | cut -d' ' -f2)
+	echo "# monitor mode: the probe's offset $((first / 1000000)) ms first, $((last / 1000000)) ms after the stop/cont; agent: $(ts_status 'v["timesync"]["message"]')" >&3
+	# 30 s ahead at the start; still ~28 s after (the guest's clock stood
+	# for the 2 s QEMU did): no step either way
+	[ "$first" -gt 29000000000 ]
+	[ "$last" -gt 26000000000 ]
+	grep -q "timesync: SYNC sent (the VM resumed after" <(daemon_log)
+	run ts_status 'v["timesync"]["steps"] == 0 and v["timesync"]["offset_ns"] > 26e9 and "left to it" in v["timesync"]["message"]'
+	[ "$output" = True ]
+	run guest_exec g1 'grep -c "stepped the clock" /tmp/vmsvc-agent.log'
+	[ "$output" = 0 ]
+	guest_exec g1 'grep -q "timesync: monitor mode (ntpd is active" /tmp/vmsvc-agent.log'
+	# ntpd gone: the next look (every 10 s) finds none, and discipline steps
+	guest_exec g1 'kill $(cat /tmp/ntpd.pid)'
+	for ((i = 0; i < 150; i++)); do
+		steps=$(ts_status 'v["timesync"]["steps"]')
+		[ "$steps" -ge 1 ] && break
+		sleep 0.1
+	done
+	[ "$(ts_status 'v["timesync"]["mode"]')" = discipline ]
+	[ "$steps" -ge 1 ]
+	guest_exec g1 'grep -q "stepped the clock by -2[6-9]\." /tmp/vmsvc-agent.log'
+}
