@@ -27,6 +27,7 @@
 #include <sys/types.h>
 
 #include "list.h"
+#include "vsock-journal.h"
 #include "vsock.h"
 
 #define VSK_RST_RING 64 /* RSTs for packets without a connection */
@@ -98,6 +99,7 @@ struct vsk_dev {
 	int depth;   /* nesting of engine calls, for rx_ready */
 	bool notify; /* packets were queued during this call */
 	struct vsk_stats st;
+	struct vsk_journal *journal; /* vsk_dev_set_journal(), or NULL */
 };
 
 /* Credit the guest gives us now: peer_buf_alloc - (tx_cnt - peer_fwd_cnt). */
