@@ -55,9 +55,10 @@ unsigned vsk_dev_reset_journal(struct vsk_dev *d, struct vsk_journal *j)
 
 	vsk_enter(d);
 	while (d->ring_len < VSK_RST_RING && vjr_pop(j, &lport, &pport)) {
-		const struct vsk_hdr h = {
-			.src_port = pport, .dst_port = lport, .type = VSK_TYPE_STREAM, .op = VSK_OP_RW
-		};
+		const struct vsk_hdr h = { .src_port = pport,
+					   .dst_port = lport,
+					   .type = VSK_TYPE_STREAM,
+					   .op = VSK_OP_RW };
 
 		/* one of ours only if a connection of this device has it now */
 		if (vsk_tbl_find(d, vsk_conn_key(lport, pport)))

@@ -80,7 +80,7 @@ struct vsk_conn_stats {
 
 struct vsk_dev;	    /* one per VM */
 struct vsk_journal; /* vsock-journal.h */
-struct vsk_conn; /* one per connection */
+struct vsk_conn;    /* one per connection */
 
 struct vsk_ops {
 	/*
