@@ -53,6 +53,7 @@ struct vm {
 	uint64_t generation;	 /* vm_generation() */
 	uint64_t pause_gen;	 /* generation when it was paused */
 	bool paused;		 /* as last logged */
+	struct vm_handover *ho;	 /* vm-handover.c, NULL without a store */
 };
 
 /* hstream.c, for vm.c */
@@ -63,6 +64,25 @@ void hs_tick(struct vm *vm, uint64_t now_ms);
  * at once instead of hanging once the device is gone), flushes the RSTs
  * into the guest's rx buffers, and closes streams without a connection. */
 void hs_reset_all(struct vm *vm);
+
+/* vm-handover.c, for vm.c: the VM's vhost-user connection in the service
+ * manager's fd store, for a successor. */
+/* QEMU attached: store its socket and our state (with $NOTIFY_SOCKET). */
+void vm_ho_connected(struct vm *vm);
+/* After vhost-user requests: store the device's state and fds again. */
+void vm_ho_save(struct vm *vm);
+/* QEMU gone: remove everything stored for the VM. */
+void vm_ho_disconnected(struct vm *vm);
+/* At the VM's start: take over a connection a killed predecessor stored. */
+void vm_ho_adopt(struct vm *vm);
+/* Resets what is left of the predecessor's connections. */
+void vm_ho_tick(struct vm *vm);
+
+/* vm.c, for vm-handover.c */
+/* Serves QEMU on the connected vhost-user socket fd (taken). 0 or -errno. */
+int vm_qemu_attach(struct vm *vm, int fd);
+/* Ends the QEMU connection (logged with why). */
+void vm_qemu_drop(struct vm *vm, const char *why);
 
 /* vm.c, for hstream.c */
 /* Starts watching fd (taken) for the VM; counted in vm->handles. */

@@ -352,6 +352,7 @@ static void qemu_disconnect(struct vm *vm, const char *why)
 	if (!vm->qemu)
 		return;
 	log_info("VM %s: QEMU disconnected (%s)", vm->name, why);
+	vm_ho_disconnected(vm);
 	vm_reset_conns(vm);
 	vm->paused = false;
 	vm->vu = vu_dev_free(vm->vu); /* calls vu_kick_fd(-1) for both queues */
@@ -378,7 +379,9 @@ static int qemu_answer(struct vm *vm, struct vu_msg *m)
  * turns to writability until the reply is out. */
 static void qemu_read(struct vm *vm, struct watch *w)
 {
-	for (int n = 0; n < QEMU_BATCH && vm->qemu == w; n++) {
+	int n;
+
+	for (n = 0; n < QEMU_BATCH && vm->qemu == w; n++) {
 		struct vu_msg *m;
 		int r = vu_io_recv(vm->io, w->fd, &m);
 
@@ -398,9 +401,12 @@ static void qemu_read(struct vm *vm, struct watch *w)
 		if (r == VU_IO_QUEUED && vm->qemu == w) {
 			vm->qemu_wait_ms = now_ms();
 			watch_set(w, UV_WRITABLE);
+			vm_ho_save(vm);
 			return;
 		}
 	}
+	if (n > 0 && vm->qemu == w)
+		vm_ho_save(vm);
 	if (vm->qemu == w && vu_io_reading(vm->io) && vm->qemu_wait_ms == 0)
 		vm->qemu_wait_ms = now_ms();
 }
@@ -463,24 +469,32 @@ static void on_vhost_listen(uv_poll_t *p, int status, int events)
 		safe_close(fd);
 		return;
 	}
+	if (vm_qemu_attach(vm, fd) == 0)
+		log_info("VM %s: QEMU connected", vm->name);
+}
+
+int vm_qemu_attach(struct vm *vm, int fd)
+{
 	vm->vu = vu_dev_new(&vm_vu_ops, vm);
 	vm->io = vu_io_new();
-	if (!vm->vu || !vm->io) {
+	if (vm->vu && vm->io)
+		vm->qemu = vm_watch_new(vm, fd, sizeof(struct watch), on_qemu); /* owns fd */
+	else
 		safe_close(fd);
-		log_err("VM %s: out of memory for a QEMU connection", vm->name);
-		vm->vu = vu_dev_free(vm->vu);
-		vm->io = vu_io_free(vm->io);
-		return;
-	}
-	vm->qemu = vm_watch_new(vm, fd, sizeof(struct watch), on_qemu); /* owns fd */
 	if (!vm->qemu) {
 		log_err("VM %s: out of memory for a QEMU connection", vm->name);
 		vm->vu = vu_dev_free(vm->vu);
 		vm->io = vu_io_free(vm->io);
-		return;
+		return -ENOMEM;
 	}
 	watch_set(vm->qemu, UV_READABLE);
-	log_info("VM %s: QEMU connected", vm->name);
+	vm_ho_connected(vm);
+	return 0;
+}
+
+void vm_qemu_drop(struct vm *vm, const char *why)
+{
+	qemu_disconnect(vm, why);
 }
 
 /* ---- lifecycle ---- */
@@ -633,6 +647,7 @@ static int vm_start(struct daemon *d, const struct vmt_vm *def)
 	for (unsigned i = 0; i < n_exts; i++)
 		vm->ext[i] = exts[i]->attach(vm);
 	log_info("VM %s: serving CID %u at %s", vm->name, vm->cid, vm->vhost_path);
+	vm_ho_adopt(vm);
 	return 0;
 }
 
@@ -665,6 +680,7 @@ static void vm_stop(struct vm *vm)
 static void vm_tick(struct vm *vm, uint64_t now_ms)
 {
 	qemu_tick(vm, now_ms);
+	vm_ho_tick(vm);
 	vsk_dev_tick(vm->vsk, now_ms);
 	hs_tick(vm, now_ms);
 	for (unsigned i = 0; i < n_exts; i++)
