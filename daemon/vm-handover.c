@@ -14,7 +14,7 @@
  *   0, 1...  the fds the state lists (memory regions, ring eventfds),
  *            stored again with each state.
  * QEMU gone or the VM stopped: all removed. A successor takes them at its
- * start (vm_ho_adopt), rebuilds the device from the state (each ring
+ * start (vm_ho_take, vm_ho_import), rebuilds the device from the state (each ring
  * resuming at the guest's used index), and resets every connection of the
  * old journal with an RST: the guest's open sockets fail at once, idle
  * ones included, and new connections work.
@@ -34,9 +34,8 @@
 #include "vm-int.h"
 #include "vsock-journal.h"
 
-#define HO_MAX_CONNS	1024	   /* the engine's default limit */
-#define HO_JOURNAL_MAX	(1u << 20) /* larger old journals are not read */
-#define HO_RESET_ROUNDS 8	   /* RST batches per adopt or tick */
+#define HO_MAX_CONNS   1024	  /* the engine's default limit */
+#define HO_JOURNAL_MAX (1u << 20) /* larger old journals are not read */
 
 struct vm_handover {
 	int state_fd, journal_fd;
@@ -216,19 +215,17 @@ static void ho_old_journal(struct vm *vm, int fd)
 		 ho->old.n);
 }
 
-void vm_ho_tick(struct vm *vm)
+unsigned vm_ho_reset_old(struct vm *vm)
 {
 	struct vm_handover *ho = vm->ho;
+	unsigned n;
 
 	if (!ho || !ho->old_mem)
-		return;
-	for (int i = 0; i < HO_RESET_ROUNDS && ho->old.n > 0; i++) {
-		if (vsk_dev_reset_journal(vm->vsk, &ho->old) == 0 && ho->old.n > 0)
-			break; /* the RST ring is full: the guest has no rx buffers */
-		vm_process_rx(vm);
-	}
+		return 0;
+	n = vsk_dev_reset_journal(vm->vsk, &ho->old);
 	if (ho->old.n == 0)
 		ho_old_free(ho);
+	return n;
 }
 
 /* Takes "vmsvc.NAME.0", "1"... as long as there are. */
@@ -272,44 +269,46 @@ static int ho_read_state(int fd, struct vu_state *st)
 	return r == (ssize_t)sizeof(*st) ? 0 : -EINVAL;
 }
 
-void vm_ho_adopt(struct vm *vm)
+bool vm_ho_take(struct vm *vm, struct vm_takeover *t)
 {
 	char name[300];
-	struct vu_state st;
-	int fds[VU_STATE_MAX_FDS], qemu, journal, r;
-	unsigned n;
 
 	ho_name(vm, "qemu", name, sizeof(name));
-	qemu = fdstore_take(name);
-	if (qemu < 0)
-		return;
+	t->qemu = fdstore_take(name);
+	if (t->qemu < 0)
+		return false;
 	ho_name(vm, "state", name, sizeof(name));
-	r = ho_read_state(fdstore_take(name), &st);
-	n = ho_take_numbered(vm, fds, VU_STATE_MAX_FDS);
+	t->err = ho_read_state(fdstore_take(name), &t->st);
+	t->n = ho_take_numbered(vm, t->fds, VU_STATE_MAX_FDS);
 	ho_name(vm, "journal", name, sizeof(name));
-	journal = fdstore_take(name);
-	ho_forget(vm, n); /* we hold them now; stored anew below */
+	t->journal = fdstore_take(name);
+	ho_forget(vm, t->n); /* we hold them now; stored anew once in use */
+	return true;
+}
+
+void vm_ho_takeover_drop(struct vm_takeover *t)
+{
+	t->qemu = safe_close(t->qemu);
+	t->journal = safe_close(t->journal);
+	for (unsigned i = 0; i < t->n; i++)
+		t->fds[i] = safe_close(t->fds[i]);
+	t->n = 0;
+}
+
+int vm_ho_import(struct vm *vm, struct vm_takeover *t)
+{
+	int r = t->err;
+
 	if (r == 0)
-		r = vm_qemu_attach(vm, qemu); /* calls vm_ho_connected: stored anew */
-	else
-		safe_close(qemu);
-	if (r == 0)
-		r = vu_dev_import(vm->vu, &st, fds, n);
-	else
-		for (unsigned i = 0; i < n; i++)
-			fds[i] = safe_close(fds[i]);
-	if (r < 0) {
-		safe_close(journal);
-		log_err("VM %s: cannot take over QEMU's connection from the previous vmsvcd: %s",
-			vm->name, strerror(-r));
-		vm_qemu_drop(vm, "no usable state from the previous vmsvcd");
-		return;
+		r = vu_dev_import(vm->vu, &t->st, t->fds, t->n);
+	for (unsigned i = 0; i < t->n; i++) /* vu_dev_import took them */
+		t->fds[i] = r == 0 ? -1 : safe_close(t->fds[i]);
+	t->n = 0;
+	if (r == 0) {
+		vm_ho_save(vm);
+		if (vm->ho)
+			ho_old_journal(vm, TAKE_FD(t->journal));
 	}
-	log_info("VM %s: took over QEMU's connection from the previous vmsvcd", vm->name);
-	vm_ho_save(vm);
-	if (vm->ho)
-		ho_old_journal(vm, journal);
-	else
-		safe_close(journal);
-	vm_ho_tick(vm);
+	vm_ho_takeover_drop(t);
+	return r;
 }

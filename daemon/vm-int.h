@@ -17,6 +17,7 @@
 #include "daemon.h"
 #include "fdwatch.h"
 #include "vhost-user-io.h"
+#include "vhost-user-state.h"
 #include "vhost-user.h"
 #include "vm.h"
 #include "vsock.h"
@@ -73,16 +74,26 @@ void vm_ho_connected(struct vm *vm);
 void vm_ho_save(struct vm *vm);
 /* QEMU gone: remove everything stored for the VM. */
 void vm_ho_disconnected(struct vm *vm);
-/* At the VM's start: take over a connection a killed predecessor stored. */
-void vm_ho_adopt(struct vm *vm);
-/* Resets what is left of the predecessor's connections. */
-void vm_ho_tick(struct vm *vm);
-
-/* vm.c, for vm-handover.c */
-/* Serves QEMU on the connected vhost-user socket fd (taken). 0 or -errno. */
-int vm_qemu_attach(struct vm *vm, int fd);
-/* Ends the QEMU connection (logged with why). */
-void vm_qemu_drop(struct vm *vm, const char *why);
+/* What a killed predecessor stored for a VM, taken out of the store. */
+struct vm_takeover {
+	int qemu;    /* the vhost-user socket */
+	int journal; /* memfd: its connections */
+	int err;     /* reading the state failed */
+	struct vu_state st;
+	int fds[VU_STATE_MAX_FDS];
+	unsigned n;
+};
+/* At the VM's start: takes what a predecessor stored into *t; false if
+ * nothing. */
+bool vm_ho_take(struct vm *vm, struct vm_takeover *t);
+/* Rebuilds vm->vu (QEMU attached on t->qemu) from *t, which it empties.
+ * 0 or a negative errno. */
+int vm_ho_import(struct vm *vm, struct vm_takeover *t);
+/* Closes what *t holds. */
+void vm_ho_takeover_drop(struct vm_takeover *t);
+/* Queues RSTs for what is left of the predecessor's connections; returns
+ * how many (then fill the rx queue and call again). */
+unsigned vm_ho_reset_old(struct vm *vm);
 
 /* vm.c, for hstream.c */
 /* Starts watching fd (taken) for the VM; counted in vm->handles. */

@@ -451,6 +451,8 @@ static void qemu_tick(struct vm *vm, uint64_t now)
 	qemu_disconnect(vm, "stalled");
 }
 
+static int vm_qemu_attach(struct vm *vm, int fd);
+
 static void on_vhost_listen(uv_poll_t *p, int status, int events)
 {
 	struct watch *w = p->data;
@@ -473,7 +475,9 @@ static void on_vhost_listen(uv_poll_t *p, int status, int events)
 		log_info("VM %s: QEMU connected", vm->name);
 }
 
-int vm_qemu_attach(struct vm *vm, int fd)
+/* Serves QEMU on the connected vhost-user socket fd (taken), and stores it
+ * for a successor. 0 or -ENOMEM. */
+static int vm_qemu_attach(struct vm *vm, int fd)
 {
 	vm->vu = vu_dev_new(&vm_vu_ops, vm);
 	vm->io = vu_io_new();
@@ -492,9 +496,38 @@ int vm_qemu_attach(struct vm *vm, int fd)
 	return 0;
 }
 
-void vm_qemu_drop(struct vm *vm, const char *why)
+/* Resets what is left of a predecessor's connections, as far as the
+ * guest's rx buffers take the RSTs. */
+static void vm_reset_old(struct vm *vm)
 {
-	qemu_disconnect(vm, why);
+	for (int i = 0; i < 8 && vm_ho_reset_old(vm) > 0; i++)
+		vm_process_rx(vm);
+}
+
+/* Takes over the QEMU connection a killed predecessor left in the service
+ * manager's store (vm-handover.c), if any. */
+static void vm_adopt(struct vm *vm)
+{
+	struct vm_takeover *t = calloc(1, sizeof(*t));
+	int r;
+
+	if (!t || !vm_ho_take(vm, t)) {
+		free(t);
+		return;
+	}
+	r = vm_qemu_attach(vm, TAKE_FD(t->qemu));
+	if (r == 0)
+		r = vm_ho_import(vm, t);
+	vm_ho_takeover_drop(t);
+	free(t);
+	if (r < 0) {
+		log_err("VM %s: cannot take over QEMU's connection from the previous vmsvcd: %s",
+			vm->name, strerror(-r));
+		qemu_disconnect(vm, "no usable state from the previous vmsvcd");
+		return;
+	}
+	log_info("VM %s: took over QEMU's connection from the previous vmsvcd", vm->name);
+	vm_reset_old(vm);
 }
 
 /* ---- lifecycle ---- */
@@ -647,7 +680,7 @@ static int vm_start(struct daemon *d, const struct vmt_vm *def)
 	for (unsigned i = 0; i < n_exts; i++)
 		vm->ext[i] = exts[i]->attach(vm);
 	log_info("VM %s: serving CID %u at %s", vm->name, vm->cid, vm->vhost_path);
-	vm_ho_adopt(vm);
+	vm_adopt(vm);
 	return 0;
 }
 
@@ -680,7 +713,7 @@ static void vm_stop(struct vm *vm)
 static void vm_tick(struct vm *vm, uint64_t now_ms)
 {
 	qemu_tick(vm, now_ms);
-	vm_ho_tick(vm);
+	vm_reset_old(vm);
 	vsk_dev_tick(vm->vsk, now_ms);
 	hs_tick(vm, now_ms);
 	for (unsigned i = 0; i < n_exts; i++)
