@@ -8,7 +8,8 @@
 #     once: reset (RST; a Linux guest then fails its next send with EPIPE,
 #     ECONNRESET is only for an RST during connect) when vmsvcd's write or
 #     read fails, the stream's end when the kill looks like a close;
-#   - vmsvcd SIGKILLed and started again under a running guest: its host
+#   - vmsvcd SIGKILLed and started again under a running guest, with no
+#     service manager to keep its fds (with one: e2e-restart.bats): its host
 #     peers see their streams end, and (QEMU 7.2's vhost-user-vsock has no
 #     reconnect, docs/restart.md) the VM's vsock comes back with the VM's
 #     next start: the guest powers off cleanly and boots again on the new
@@ -188,7 +189,7 @@ rst_logged() {
 	works g1
 }
 
-@test "vmsvcd SIGKILLed under a running guest: host peers see the end; after a restart the VM powers off and boots again on the new daemon" {
+@test "vmsvcd SIGKILLed under a running guest, no fd store: host peers see the end; the VM powers off and boots again on the new daemon" {
 	local old t0 t1 i
 	peer_start sink "$(vm_port_path g1 5000)" sink
 	guest_exec g1 "vsock-tool -t 300 send 2 5000 $HUGE 17 >/tmp/up2.log 2>&1 &"
