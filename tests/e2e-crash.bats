@@ -81,22 +81,6 @@ wait_out() {
 	return 1
 }
 
-# guest_wait_file VM FILE PATTERN SECONDS: wait until the guest's FILE has a
-# line matching the grep -E PATTERN; prints that line.
-guest_wait_file() {
-	local i out
-	for ((i = 0; i < $4 * 5; i++)); do
-		out=$(guest_exec "$1" "grep -E -m1 -- '$3' $2") && {
-			echo "$out"
-			return 0
-		}
-		sleep 0.2
-	done
-	echo "# no /$3/ in the guest's $2 after $4 s:" >&2
-	guest_exec "$1" "cat $2" >&2
-	return 1
-}
-
 # host_to_guest LOG PORT SEED: a host application streaming endlessly into
 # the guest's PORT through the hybrid socket, in the background (bg LOG).
 host_to_guest() {

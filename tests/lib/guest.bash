@@ -13,6 +13,10 @@
 #       its stdout+stderr, returns its exit status (124: no reply in time,
 #       default GUEST_EXEC_TIMEOUT 60 s; 125: channel error). Background jobs
 #       must redirect their output: `guest_exec vm 'srv >/tmp/srv.log 2>&1 &'`
+#   guest_wait_file NAME FILE PATTERN SECONDS
+#                         poll (every 0.2 s) until the guest's FILE has a line
+#                         matching the grep -E PATTERN; print it (else fail,
+#                         showing FILE)
 #   guest_stop NAME       poweroff -f, then kill by PID if needed; always ends QEMU
 #   guest_poweroff NAME [SECONDS]
 #                         poweroff -f and wait (10 s) for QEMU to end by itself;
@@ -248,6 +252,20 @@ _guest_wait_gone() {
 		sleep 0.05
 	done
 	! _guest_alive "$1"
+}
+
+guest_wait_file() {
+	local i out
+	for ((i = 0; i < $4 * 5; i++)); do
+		out=$(guest_exec "$1" "grep -E -m1 -- '$3' $2") && {
+			echo "$out"
+			return 0
+		}
+		sleep 0.2
+	done
+	echo "# no /$3/ in the guest's $2 after $4 s:" >&2
+	guest_exec "$1" "cat $2" >&2
+	return 1
 }
 
 # guest_poweroff NAME [SECONDS]: ask the guest to power off (poweroff -f) and
