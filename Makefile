@@ -1,7 +1,9 @@
 # vmsvc - the two commands of the README, wrapping meson.
 #   make demo    builds, boots a demo guest and shows the main features
 #   make check   builds plain and sanitized, runs every test suite in both
-.PHONY: all demo check bench bootstrap build clean
+#   make soak    builds, runs the integrity soak (tests/e2e-soak.bats) long:
+#                SOAK_MIB (default 4096) MiB over SOAK_CONNS (64) connections
+.PHONY: all demo check soak bench bootstrap build clean
 
 all: build
 
@@ -13,6 +15,11 @@ build: bootstrap
 
 check: bootstrap
 	@tools/check
+
+soak: build
+	@SOAK_MIB=$${SOAK_MIB:-4096} meson test -C build/plain --no-rebuild \
+		--print-errorlogs --timeout-multiplier 0 e2e-soak; rc=$$?; \
+		grep '^# ' build/plain/meson-logs/testlog.txt; exit $$rc
 
 demo: bootstrap
 	@tools/demo

@@ -17,6 +17,7 @@
 #include "daemon.h"
 #include "fdwatch.h"
 #include "vhost-user-io.h"
+#include "vhost-user-state.h"
 #include "vhost-user.h"
 #include "vm.h"
 #include "vsock.h"
@@ -53,6 +54,7 @@ struct vm {
 	uint64_t generation;	 /* vm_generation() */
 	uint64_t pause_gen;	 /* generation when it was paused */
 	bool paused;		 /* as last logged */
+	struct vm_handover *ho;	 /* vm-handover.c, NULL without a store */
 };
 
 /* hstream.c, for vm.c */
@@ -63,6 +65,35 @@ void hs_tick(struct vm *vm, uint64_t now_ms);
  * at once instead of hanging once the device is gone), flushes the RSTs
  * into the guest's rx buffers, and closes streams without a connection. */
 void hs_reset_all(struct vm *vm);
+
+/* vm-handover.c, for vm.c: the VM's vhost-user connection in the service
+ * manager's fd store, for a successor. */
+/* QEMU attached: store its socket and our state (with $NOTIFY_SOCKET). */
+void vm_ho_connected(struct vm *vm);
+/* After vhost-user requests: store the device's state and fds again. */
+void vm_ho_save(struct vm *vm);
+/* QEMU gone: remove everything stored for the VM. */
+void vm_ho_disconnected(struct vm *vm);
+/* What a killed predecessor stored for a VM, taken out of the store. */
+struct vm_takeover {
+	int qemu;    /* the vhost-user socket */
+	int journal; /* memfd: its connections */
+	int err;     /* reading the state failed */
+	struct vu_state st;
+	int fds[VU_STATE_MAX_FDS];
+	unsigned n;
+};
+/* At the VM's start: takes what a predecessor stored into *t; false if
+ * nothing. */
+bool vm_ho_take(struct vm *vm, struct vm_takeover *t);
+/* Rebuilds vm->vu (QEMU attached on t->qemu) from *t, which it empties.
+ * 0 or a negative errno. */
+int vm_ho_import(struct vm *vm, struct vm_takeover *t);
+/* Closes what *t holds. */
+void vm_ho_takeover_drop(struct vm_takeover *t);
+/* Queues RSTs for what is left of the predecessor's connections; returns
+ * how many (then fill the rx queue and call again). */
+unsigned vm_ho_reset_old(struct vm *vm);
 
 /* vm.c, for hstream.c */
 /* Starts watching fd (taken) for the VM; counted in vm->handles. */

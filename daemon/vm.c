@@ -357,6 +357,7 @@ static void qemu_disconnect(struct vm *vm, const char *why)
 	if (!vm->qemu)
 		return;
 	log_info("VM %s: QEMU disconnected (%s)", vm->name, why);
+	vm_ho_disconnected(vm);
 	vm_reset_conns(vm);
 	vm->paused = false;
 	vm->vu = vu_dev_free(vm->vu); /* calls vu_kick_fd(-1) for both queues */
@@ -383,7 +384,9 @@ static int qemu_answer(struct vm *vm, struct vu_msg *m)
  * turns to writability until the reply is out. */
 static void qemu_read(struct vm *vm, struct watch *w)
 {
-	for (int n = 0; n < QEMU_BATCH && vm->qemu == w; n++) {
+	int n;
+
+	for (n = 0; n < QEMU_BATCH && vm->qemu == w; n++) {
 		struct vu_msg *m;
 		int r = vu_io_recv(vm->io, w->fd, &m);
 
@@ -403,9 +406,12 @@ static void qemu_read(struct vm *vm, struct watch *w)
 		if (r == VU_IO_QUEUED && vm->qemu == w) {
 			vm->qemu_wait_ms = now_ms();
 			watch_set(w, UV_WRITABLE);
+			vm_ho_save(vm);
 			return;
 		}
 	}
+	if (n > 0 && vm->qemu == w)
+		vm_ho_save(vm);
 	if (vm->qemu == w && vu_io_reading(vm->io) && vm->qemu_wait_ms == 0)
 		vm->qemu_wait_ms = now_ms();
 }
@@ -450,6 +456,8 @@ static void qemu_tick(struct vm *vm, uint64_t now)
 	qemu_disconnect(vm, "stalled");
 }
 
+static int vm_qemu_attach(struct vm *vm, int fd);
+
 static void on_vhost_listen(uv_poll_t *p, int status, int events)
 {
 	struct watch *w = p->data;
@@ -468,24 +476,63 @@ static void on_vhost_listen(uv_poll_t *p, int status, int events)
 		safe_close(fd);
 		return;
 	}
+	if (vm_qemu_attach(vm, fd) == 0)
+		log_info("VM %s: QEMU connected", vm->name);
+}
+
+/* Serves QEMU on the connected vhost-user socket fd (taken), and stores it
+ * for a successor. 0 or -ENOMEM. */
+static int vm_qemu_attach(struct vm *vm, int fd)
+{
 	vm->vu = vu_dev_new(&vm_vu_ops, vm);
 	vm->io = vu_io_new();
-	if (!vm->vu || !vm->io) {
+	if (vm->vu && vm->io)
+		vm->qemu = vm_watch_new(vm, fd, sizeof(struct watch), on_qemu); /* owns fd */
+	else
 		safe_close(fd);
-		log_err("VM %s: out of memory for a QEMU connection", vm->name);
-		vm->vu = vu_dev_free(vm->vu);
-		vm->io = vu_io_free(vm->io);
-		return;
-	}
-	vm->qemu = vm_watch_new(vm, fd, sizeof(struct watch), on_qemu); /* owns fd */
 	if (!vm->qemu) {
 		log_err("VM %s: out of memory for a QEMU connection", vm->name);
 		vm->vu = vu_dev_free(vm->vu);
 		vm->io = vu_io_free(vm->io);
-		return;
+		return -ENOMEM;
 	}
 	watch_set(vm->qemu, UV_READABLE);
-	log_info("VM %s: QEMU connected", vm->name);
+	vm_ho_connected(vm);
+	return 0;
+}
+
+/* Resets what is left of a predecessor's connections, as far as the
+ * guest's rx buffers take the RSTs. */
+static void vm_reset_old(struct vm *vm)
+{
+	for (int i = 0; i < 8 && vm_ho_reset_old(vm) > 0; i++)
+		vm_process_rx(vm);
+}
+
+/* Takes over the QEMU connection a killed predecessor left in the service
+ * manager's store (vm-handover.c), if any. */
+static void vm_adopt(struct vm *vm)
+{
+	struct vm_takeover *t = calloc(1, sizeof(*t));
+	int r;
+
+	if (!t || !vm_ho_take(vm, t)) {
+		free(t);
+		return;
+	}
+	r = vm_qemu_attach(vm, TAKE_FD(t->qemu));
+	if (r == 0)
+		r = vm_ho_import(vm, t);
+	vm_ho_takeover_drop(t);
+	free(t);
+	if (r < 0) {
+		log_err("VM %s: cannot take over QEMU's connection from the previous vmsvcd: %s",
+			vm->name, strerror(-r));
+		qemu_disconnect(vm, "no usable state from the previous vmsvcd");
+		return;
+	}
+	log_info("VM %s: took over QEMU's connection from the previous vmsvcd", vm->name);
+	vm_reset_old(vm);
 }
 
 /* ---- lifecycle ---- */
@@ -639,6 +686,7 @@ static int vm_start(struct daemon *d, const struct vmt_vm *def)
 	for (unsigned i = 0; i < n_exts; i++)
 		vm->ext[i] = exts[i]->attach(vm);
 	log_info("VM %s: serving CID %u at %s", vm->name, vm->cid, vm->vhost_path);
+	vm_adopt(vm);
 	return 0;
 }
 
@@ -671,6 +719,7 @@ static void vm_stop(struct vm *vm)
 static void vm_tick(struct vm *vm, uint64_t now_ms)
 {
 	qemu_tick(vm, now_ms);
+	vm_reset_old(vm);
 	vsk_dev_tick(vm->vsk, now_ms);
 	hs_tick(vm, now_ms);
 	for (unsigned i = 0; i < n_exts; i++)

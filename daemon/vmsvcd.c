@@ -17,6 +17,7 @@
 #include "control.h"
 #include "ctlproto.h"
 #include "daemon.h"
+#include "fdstore.h"
 #include "fdwatch.h"
 #include "guestmem.h"
 #include "ctlstate.h"
@@ -50,11 +51,16 @@ static void usage(FILE *out)
 		"                      have, default %u\n\n"
 		"Sockets: RUNDIR/vms/NAME.vhost (QEMU), RUNDIR/vms/NAME.vsock (host to guest,\n"
 		"Firecracker CONNECT protocol), guest connections to port P go to a listener at\n"
-		"RUNDIR/vms/NAME.vsock_P. Logs go to stderr. SIGTERM stops cleanly.\n",
+		"RUNDIR/vms/NAME.vsock_P. Logs go to stderr. SIGTERM stops cleanly.\n\n"
+		"Under a service manager with a file descriptor store ($NOTIFY_SOCKET,\n"
+		"FileDescriptorStoreMax=), each VM's QEMU connection is kept there: a vmsvcd\n"
+		"started after this one was killed, or after SIGUSR1 (stop for a successor:\n"
+		"the guests' connections are reset, the QEMU connections stay stored), takes\n"
+		"them over without QEMU noticing. SIGTERM removes them (QEMU is disconnected).\n",
 		DAEMON_DEFAULT_MAX_CLIENTS, DAEMON_DEFAULT_MAX_CONNECTS);
 }
 
-static uv_signal_t sigs[3];
+static uv_signal_t sigs[4];
 
 static void stop_all(struct daemon *d)
 {
@@ -79,7 +85,13 @@ static void on_signal(uv_signal_t *s, int signum)
 	}
 	if (d->stopping)
 		return;
-	log_info("%s: stopping", strsignal(signum));
+	if (signum == SIGUSR1) {
+		log_info("SIGUSR1: stopping for a successor; QEMU connections stay in the service "
+			 "manager's store");
+		fdstore_keep();
+	} else {
+		log_info("%s: stopping", strsignal(signum));
+	}
 	stop_all(d);
 }
 
@@ -199,7 +211,7 @@ static void raise_fd_limit(void)
 
 static void start_signals(struct daemon *d)
 {
-	int nums[] = { SIGTERM, SIGINT, SIGHUP };
+	int nums[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
 
 	for (size_t i = 0; i < ARRAY_SIZE(nums); i++) {
 		uv_signal_init(d->loop, &sigs[i]);
@@ -218,6 +230,9 @@ int main(int argc, char **argv)
 	r = parse_args(&d, argc, argv);
 	if (r != 0)
 		return r > 0 ? 0 : 2;
+	/* First, before anything opens an fd: what a predecessor stored. */
+	if (fdstore_load() < 0)
+		log_err("cannot read the fds the service manager passed");
 	d.loop = uv_default_loop();
 	if (daemon_init(&d) < 0)
 		return 1;
@@ -247,6 +262,8 @@ int main(int argc, char **argv)
 		r = icd_ts_start(&d);
 	if (r == 0)
 		r = vm_table_start(&d);
+	if (fdstore_close_rest() > 0)
+		log_info("stored fds of VMs no longer defined were closed");
 	if (r == 0) {
 		r = control_start(&d);
 		if (r < 0)

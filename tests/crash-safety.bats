@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
-# Crash safety and concurrency of the registry and VM table writers: writers
-# SIGKILLed at random points leave every entry either old or new (byte for
-# byte), never torn or missing, and their temporary files are never taken
+# Crash safety and concurrency of the registry and VM table writers (service
+# add/remove/enable/disable, vm add/remove/integration): writers SIGKILLed at
+# random points leave every entry either old or new (byte for byte), never
+# torn or missing, and their temporary files are never taken
 # for entries; concurrent writers never lose an entry; readers never see a
 # half-written one.
 
@@ -237,6 +238,39 @@ conf_files() {
 	done
 	echo "# $killed of $((ROUNDS / 2)) writers were killed before they finished" >&3
 	run_vmsvc vm list --json
+	expect 0
+	stderr_empty
+}
+
+@test "vm integration enable/disable killed at random points: the definition is always the old or the new file" {
+	"$VMSVC" vm add victim --cid 9 --id 5b0d3f2e-8f4c-4c1e-9a51-0e6f2b7c9d11 >/dev/null
+	f=$CFG/vms.d/victim.conf
+	cp "$f" "$TEST_ROOT/on"
+	"$VMSVC" vm integration victim disable heartbeat >/dev/null
+	cp "$f" "$TEST_ROOT/off"
+	run cmp -s "$TEST_ROOT/on" "$TEST_ROOT/off"
+	[ "$status" -ne 0 ]
+	calibrate vm integration victim enable heartbeat :: vm integration victim disable heartbeat
+	killed=0
+	for ((round = 0; round < ROUNDS / 2; round++)); do
+		if ((round % 2)); then
+			run_and_kill vm integration victim enable heartbeat
+		else
+			run_and_kill vm integration victim disable heartbeat
+		fi
+		if ! cmp -s "$f" "$TEST_ROOT/on" && ! cmp -s "$f" "$TEST_ROOT/off"; then
+			echo "torn or missing after round $round:" >&2
+			cat "$f" >&2
+			return 1
+		fi
+	done
+	echo "# $killed of $((ROUNDS / 2)) writers were killed before they finished" >&3
+	# No temporary file is taken for a VM, nothing is left that vmsvc reads.
+	run_vmsvc vm list --json
+	expect 0
+	stderr_empty
+	json_check "[v['name'] for v in j] == ['victim']"
+	run_vmsvc vm integration victim --json
 	expect 0
 	stderr_empty
 }

@@ -51,18 +51,6 @@ works() {
 	[ "${lines[2]}" = 'data round trip\n' ]
 }
 
-# wait_fds N: wait (5 s) until the daemon has N open fds.
-wait_fds() {
-	local i
-	for ((i = 0; i < 100; i++)); do
-		[ "$(daemon_fd_count)" = "$1" ] && return 0
-		sleep 0.05
-	done
-	echo "# vmsvcd has $(daemon_fd_count) fds, expected $1" >&2
-	ls -l "/proc/$(daemon_pid)/fd" >&2
-	return 1
-}
-
 @test "connections work on the first boot" {
 	works g1
 }
@@ -95,7 +83,7 @@ wait_fds() {
 	works g1
 	[ "$(daemon_pid)" = "$pid" ]
 	[ "$(grep -c 'VM g1: QEMU connected' <(daemon_log))" = 3 ]
-	wait_fds "$fds"
+	daemon_wait_fds "$fds"
 }
 
 @test "vsock driver unloaded and loaded again in one boot: connections work again" {

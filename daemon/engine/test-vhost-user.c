@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "util.h"
+#include "vhost-user-state.h"
 #include "vhost-user.h"
 
 #define MEM_SIZE  (1u << 20)
@@ -781,6 +782,79 @@ static void test_overlapping_memory_regions_are_refused(void **state)
 	assert_int_equal(reply_u64(f, VU_SET_MEM_TABLE), 0);
 }
 
+/* A daemon that replaces a killed one: the state the old device exported
+ * rebuilds a running device over the same memory and eventfds, each ring
+ * resuming at the guest's used index, and nothing is reset. */
+static void test_exported_state_rebuilds_the_running_device(void **state)
+{
+	struct fx *f = *state;
+	struct vu_state st;
+	int fds[VU_STATE_MAX_FDS];
+	unsigned n;
+	uint16_t five = htole16(5);
+
+	qemu_create(f);
+	qemu_start(f, 0x170000000ull);
+	qemu_enable(f, 1);
+	assert_true(f->running[0] && f->running[1]);
+	memcpy(f->guest + RING_SPAN + USED_OFF + 2, &five, sizeof(five)); /* queue 1 */
+	assert_int_equal(vu_dev_export(f->d, &st, fds, VU_STATE_MAX_FDS, &n), 0);
+	assert_int_equal(n, 1 + 2 * 3); /* a region, kick/call/err per ring */
+	assert_int_equal(vu_dev_export(f->d, &st, fds, 3, &n), -ENOSPC);
+	assert_int_equal(vu_dev_export(f->d, &st, fds, VU_STATE_MAX_FDS, &n), 0);
+	for (unsigned i = 0; i < n; i++) /* the store's copies outlive the old daemon */
+		fds[i] = dup(fds[i]);
+	f->d = vu_dev_free(f->d);
+	f->running[0] = f->running[1] = false;
+	f->events[0] = '\0';
+	f->d = vu_dev_new(&ops, f);
+	assert_non_null(f->d);
+	assert_int_equal(vu_dev_import(f->d, &st, fds, n), 0);
+	assert_true(f->running[0] && f->running[1]);
+	assert_true(f->kick[0] >= 0 && f->kick[1] >= 0);
+	assert_int_equal(vq_get_base(vu_dev_queue(f->d, 0)), 0);
+	assert_int_equal(vq_get_base(vu_dev_queue(f->d, 1)), 5);
+	assert_int_equal(vu_dev_features(f->d), 0x170000000ull);
+	assert_int_equal(f->resets, 0);
+	assert_false(vu_dev_suspended(f->d));
+}
+
+/* A state that does not fit its fds, or is not a state, is refused and
+ * every fd closed (teardown counts them). */
+static void test_a_state_that_does_not_fit_is_refused(void **state)
+{
+	struct fx *f = *state;
+	struct vu_state st, bad;
+	int fds[VU_STATE_MAX_FDS];
+	unsigned n;
+
+	qemu_create(f);
+	qemu_start(f, 0x170000000ull);
+	assert_int_equal(vu_dev_export(f->d, &st, fds, VU_STATE_MAX_FDS, &n), 0);
+	struct vu_dev *fresh = vu_dev_new(&ops, f);
+
+	for (unsigned i = 0; i < n; i++)
+		fds[i] = dup(fds[i]);
+	assert_int_equal(vu_dev_import(fresh, &st, fds, n - 1), -EINVAL);
+	close(fds[n - 1]);
+	bad = st;
+	bad.magic ^= 1;
+	for (unsigned i = 0; i < n; i++)
+		fds[i] = eventfd(0, EFD_CLOEXEC);
+	assert_int_equal(vu_dev_import(fresh, &bad, fds, n), -EINVAL);
+	bad = st;
+	bad.mem[0] = 200; /* regions */
+	for (unsigned i = 0; i < n; i++)
+		fds[i] = eventfd(0, EFD_CLOEXEC);
+	assert_int_equal(vu_dev_import(fresh, &bad, fds, n), -EINVAL);
+	/* fds of the wrong kind: the memory table is refused */
+	for (unsigned i = 0; i < n; i++)
+		fds[i] = eventfd(0, EFD_CLOEXEC);
+	assert_true(vu_dev_import(fresh, &st, fds, n) < 0);
+	assert_null(vu_dev_queue(fresh, 0));
+	vu_dev_free(fresh);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -805,6 +879,8 @@ int main(void)
 		T(test_reset_owner_stops_everything),
 		T(test_refusals_are_logged_loudly_once_per_connection),
 		T(test_overlapping_memory_regions_are_refused),
+		T(test_exported_state_rebuilds_the_running_device),
+		T(test_a_state_that_does_not_fit_is_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -33,6 +33,7 @@
  * until QEMU disconnects.
  */
 #include "vhost-user.h"
+#include "vhost-user-state.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -71,6 +72,11 @@ struct vu_dev {
 	unsigned refused; /* requests refused: only the first is logged loudly */
 	struct gm_table mem;
 	struct vu_ring ring[VU_NUM_QUEUES];
+	/* The current SET_MEM_TABLE and its fds, kept for vu_dev_export(). */
+	uint8_t mem_msg[VU_STATE_MEM_MAX];
+	uint32_t mem_size;
+	int mem_fds[GM_MAX_REGIONS];
+	unsigned mem_nfds;
 };
 
 __attribute__((format(printf, 3, 4))) static void vu_log(struct vu_dev *d, enum log_level level,
@@ -139,6 +145,8 @@ struct vu_dev *vu_dev_free(struct vu_dev *d)
 		vq_unmap(&r->vq);
 	}
 	gm_clear(&d->mem);
+	for (unsigned i = 0; i < d->mem_nfds; i++)
+		safe_close(d->mem_fds[i]);
 	free(d);
 	return NULL;
 }
@@ -399,6 +407,18 @@ static void vu_log_shrinkable(struct vu_dev *d)
 		       n, d->mem.n);
 }
 
+/* Keeps the accepted table m (payload and fds, taken) for vu_dev_export(). */
+static void vu_keep_mem_table(struct vu_dev *d, struct vu_msg *m)
+{
+	for (unsigned i = 0; i < d->mem_nfds; i++)
+		d->mem_fds[i] = safe_close(d->mem_fds[i]);
+	d->mem_nfds = 0;
+	d->mem_size = m->size <= sizeof(d->mem_msg) ? m->size : 0;
+	memcpy(d->mem_msg, m->payload, d->mem_size);
+	for (unsigned i = 0; d->mem_size && i < m->nfds && i < GM_MAX_REGIONS; i++)
+		d->mem_fds[d->mem_nfds++] = TAKE_FD(m->fds[i]);
+}
+
 static int vu_set_mem_table(struct vu_dev *d, struct vu_msg *m, struct vu_msg *reply)
 {
 	struct gm_table t;
@@ -422,6 +442,7 @@ static int vu_set_mem_table(struct vu_dev *d, struct vu_msg *m, struct vu_msg *r
 	gm_clear(&d->mem);
 	gm_move(&d->mem, &t);
 	vu_log_shrinkable(d);
+	vu_keep_mem_table(d, m);
 	for (int q = 0; q < VU_NUM_QUEUES; q++) {
 		r = vu_map_ring(d, q);
 		if (r < 0)
@@ -755,4 +776,58 @@ int vu_handle(struct vu_dev *d, struct vu_msg *m, struct vu_msg *reply)
 		reply->flags = VU_FLAG_VERSION | VU_FLAG_REPLY;
 	}
 	return r;
+}
+
+/* ---- state for a successor (vhost-user-state.h) ---- */
+
+int vu_dev_export(const struct vu_dev *d, struct vu_state *st, int *fds, unsigned max,
+		  unsigned *nfds)
+{
+	unsigned n = 0;
+
+	memset(st, 0, sizeof(*st));
+	st->magic = VU_STATE_MAGIC;
+	st->version = VU_STATE_VERSION;
+	st->features = d->features;
+	st->protocol_features = d->protocol_features;
+	st->owner = d->owner;
+	st->mem_size = d->mem_size;
+	memcpy(st->mem, d->mem_msg, d->mem_size);
+	if (d->mem_nfds > max)
+		return -ENOSPC;
+	for (unsigned i = 0; i < d->mem_nfds; i++)
+		fds[n++] = d->mem_fds[i];
+	for (int q = 0; q < VU_NUM_QUEUES; q++) {
+		const struct vu_ring *r = &d->ring[q];
+		struct vu_state_ring *s = &st->ring[q];
+		const int rfd[3] = { r->kick_fd, r->call_fd, r->err_fd };
+
+		s->num = r->num;
+		s->desc = r->desc;
+		s->avail = r->avail;
+		s->used = r->used;
+		s->flags = (r->have_addr ? VU_ST_ADDR : 0) | (r->started ? VU_ST_STARTED : 0) |
+			   (r->enabled ? VU_ST_ENABLED : 0);
+		for (int k = 0; k < 3; k++) {
+			if (rfd[k] < 0)
+				continue;
+			if (n == max)
+				return -ENOSPC;
+			s->flags |= VU_ST_KICK << k;
+			fds[n++] = rfd[k];
+		}
+	}
+	*nfds = n;
+	return 0;
+}
+
+int vu_dev_used_idx(const struct vu_dev *d, int q, uint16_t *idx)
+{
+	const struct vq *vq;
+
+	if (q < 0 || q >= VU_NUM_QUEUES || !vq_is_mapped(&d->ring[q].vq))
+		return -EINVAL;
+	vq = &d->ring[q].vq;
+	*idx = le16toh(__atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE));
+	return 0;
 }

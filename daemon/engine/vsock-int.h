@@ -31,6 +31,7 @@
 #include <sys/types.h>
 
 #include "list.h"
+#include "vsock-journal.h"
 #include "vsock.h"
 
 #define VSK_RST_RING 64 /* RSTs for packets without a connection */
@@ -104,6 +105,7 @@ struct vsk_dev {
 	uint32_t txq_mem; /* sum of the connections' txq.mem */
 	uint32_t warned;  /* VSK_WARN_* bits logged since the last reset */
 	struct vsk_stats st;
+	struct vsk_journal *journal; /* vsk_dev_set_journal(), or NULL */
 };
 
 /* What the guest did wrong, logged at warning level once per driver

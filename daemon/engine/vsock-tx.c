@@ -49,6 +49,28 @@ static void queue_rst_from(struct vsk_dev *d, const struct vsk_hdr *h, uint64_t 
 	d->notify = true;
 }
 
+unsigned vsk_dev_reset_journal(struct vsk_dev *d, struct vsk_journal *j)
+{
+	uint32_t lport, pport;
+	unsigned n = 0;
+
+	vsk_enter(d);
+	while (d->ring_len < VSK_RST_RING && vjr_pop(j, &lport, &pport)) {
+		const struct vsk_hdr h = { .src_port = pport,
+					   .dst_port = lport,
+					   .type = VSK_TYPE_STREAM,
+					   .op = VSK_OP_RW };
+
+		/* one of ours only if a connection of this device has it now */
+		if (vsk_tbl_find(d, vsk_conn_key(lport, pport)))
+			continue;
+		queue_rst_from(d, &h, VSK_CID_HOST);
+		n++;
+	}
+	vsk_leave(d);
+	return n;
+}
+
 static void queue_rst(struct vsk_dev *d, const struct vsk_hdr *h)
 {
 	queue_rst_from(d, h, VSK_CID_HOST);

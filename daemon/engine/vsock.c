@@ -223,6 +223,9 @@ int vsk_conn_new(struct vsk_dev *d, uint32_t lport, uint32_t pport, struct vsk_c
 		return -ENOMEM;
 	}
 	list_add_tail(&c->all_link, &d->conns);
+	if (d->journal && vjr_add(d->journal, lport, pport) < 0)
+		vsk_log(d, LOG_LVL_WARN, "vsock cid %llu: connection journal full",
+			(unsigned long long)d->cid);
 	*out = c;
 	return 0;
 }
@@ -241,6 +244,8 @@ void vsk_conn_free(struct vsk_conn *c)
 	struct vsk_dev *d = c->dev;
 
 	tbl_remove(d, c);
+	if (d->journal)
+		vjr_del(d->journal, c->lport, c->pport);
 	list_del(&c->all_link);
 	list_del(&c->ctl_link);
 	list_del(&c->data_link);
@@ -455,6 +460,20 @@ void vsk_dev_reset(struct vsk_dev *d)
 	d->notify = false;
 	d->warned = 0;
 	vsk_leave(d);
+}
+
+void vsk_dev_set_journal(struct vsk_dev *d, struct vsk_journal *j)
+{
+	struct list_head *pos, *tmp;
+
+	d->journal = j;
+	if (!j)
+		return;
+	list_for_each_safe (pos, tmp, &d->conns) {
+		struct vsk_conn *c = list_entry(pos, struct vsk_conn, all_link);
+
+		(void)vjr_add(j, c->lport, c->pport);
+	}
 }
 
 struct vsk_dev *vsk_dev_free(struct vsk_dev *d)

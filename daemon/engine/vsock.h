@@ -96,8 +96,9 @@ struct vsk_conn_stats {
 	uint32_t staged;	 /* host bytes read but not yet sent to the guest */
 };
 
-struct vsk_dev;	 /* one per VM */
-struct vsk_conn; /* one per connection */
+struct vsk_dev;	    /* one per VM */
+struct vsk_journal; /* vsock-journal.h */
+struct vsk_conn;    /* one per connection */
 
 struct vsk_ops {
 	/*
@@ -208,6 +209,21 @@ int vsk_dev_host_connect(struct vsk_dev *d, uint32_t guest_port, uint32_t local_
  * longer than close_timeout_ms are reset.
  */
 void vsk_dev_tick(struct vsk_dev *d, uint64_t now_ms);
+
+/**
+ * Records every connection of d in j from now on (and those it has now),
+ * until d is freed or j replaced; NULL stops recording. j must outlive its
+ * use by d.
+ */
+void vsk_dev_set_journal(struct vsk_dev *d, struct vsk_journal *j);
+
+/**
+ * Takes the connections of an earlier device (a killed daemon's journal)
+ * out of j and queues an RST to the guest for each one d does not have,
+ * as far as the device's RST ring takes them; returns how many were
+ * queued. Call again (after the rx queue drained) while j is not empty.
+ */
+unsigned vsk_dev_reset_journal(struct vsk_dev *d, struct vsk_journal *j);
 
 /** Copies the device counters into *st. */
 void vsk_dev_get_stats(const struct vsk_dev *d, struct vsk_stats *st);

@@ -26,6 +26,7 @@
 #                         (CFG follows)
 #   daemon_test_done      for their teardown(): daemon_kill if one was set up
 #   daemon_pid, daemon_fd_count, daemon_rss_kb, daemon_log, daemon_alive
+#   daemon_wait_fds N     wait (5 s) until vmsvcd has N open fds; else list them
 #   daemon_check_log      fail if the log has an AddressSanitizer, LeakSanitizer
 #                         or UBSan report
 #   daemon_check_alive    for teardown(): fail if the daemon died (unless
@@ -42,6 +43,8 @@
 #                         host listener at PATH (python3, background, one
 #                         thread per connection, log: peer_log ID). MODE:
 #                           echo        echo until EOF, then SHUT_WR: "echoed N BYTES"
+#                           echosha     the same, hashing what it echoes:
+#                                       "echoed N BYTES sha256 HEX"
 #                           sink [S]    (after S seconds) read to EOF:
 #                                       "recv N BYTES sha256 HEX"
 #                           source 'BYTES SEED'  send the streamgen stream,
@@ -346,6 +349,17 @@ daemon_fd_count() {
 	local pid
 	pid=$(daemon_pid) || return 1
 	find "/proc/$pid/fd" -mindepth 1 -maxdepth 1 | wc -l
+}
+
+daemon_wait_fds() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		[ "$(daemon_fd_count)" = "$1" ] && return 0
+		sleep 0.05
+	done
+	echo "# vmsvcd has $(daemon_fd_count) fds, expected $1" >&2
+	ls -l "/proc/$(daemon_pid)/fd" >&2
+	return 1
 }
 
 daemon_rss_kb() {

@@ -13,7 +13,14 @@
 #       its stdout+stderr, returns its exit status (124: no reply in time,
 #       default GUEST_EXEC_TIMEOUT 60 s; 125: channel error). Background jobs
 #       must redirect their output: `guest_exec vm 'srv >/tmp/srv.log 2>&1 &'`
+#   guest_wait_file NAME FILE PATTERN SECONDS
+#                         poll (every 0.2 s) until the guest's FILE has a line
+#                         matching the grep -E PATTERN; print it (else fail,
+#                         showing FILE)
 #   guest_stop NAME       poweroff -f, then kill by PID if needed; always ends QEMU
+#   guest_poweroff NAME [SECONDS]
+#                         poweroff -f and wait (10 s) for QEMU to end by itself;
+#                         1 if it did not (guest_stop then ends it)
 #   guest_stop_all        stop every guest this file started (for teardown_file)
 #   guest_cid NAME        the guest's CID, or "none" without a vsock device
 #   guest_boot_ms NAME    milliseconds from start to readiness
@@ -245,6 +252,33 @@ _guest_wait_gone() {
 		sleep 0.05
 	done
 	! _guest_alive "$1"
+}
+
+guest_wait_file() {
+	local i out
+	for ((i = 0; i < $4 * 5; i++)); do
+		out=$(guest_exec "$1" "grep -E -m1 -- '$3' $2") && {
+			echo "$out"
+			return 0
+		}
+		sleep 0.2
+	done
+	echo "# no /$3/ in the guest's $2 after $4 s:" >&2
+	guest_exec "$1" "cat $2" >&2
+	return 1
+}
+
+# guest_poweroff NAME [SECONDS]: ask the guest to power off (poweroff -f) and
+# wait (default 10 s) for its QEMU to end; 1 if it still runs (never kills:
+# guest_stop does).
+guest_poweroff() {
+	local name=${1:-} d pid
+	_guest_d "$name" || return 2
+	d=$_GUEST_D
+	pid=$(cat "$d/pid" 2>/dev/null) || return 1
+	flock -w 5 "$d/ctl.lock" \
+		python3 -c "$_guest_ctl_py" "$d/ctl" 5 send 'poweroff -f' || true
+	_guest_wait_gone "$pid" $((${2:-10} * 20))
 }
 
 guest_stop() {

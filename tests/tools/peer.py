@@ -69,6 +69,17 @@ def serve_one(s, n, kind, arg):
                 s.sendall(d)
             s.shutdown(socket.SHUT_WR)
             log("echoed", n, cnt.n)
+        elif kind == "echosha":
+            h = hashlib.sha256()
+            while True:
+                d = s.recv(65536)
+                if not d:
+                    break
+                cnt.n += len(d)
+                h.update(d)
+                s.sendall(d)
+            s.shutdown(socket.SHUT_WR)
+            log("echoed", n, cnt.n, "sha256", h.hexdigest())
         elif kind == "sink":
             h = hashlib.sha256()
             if arg:
