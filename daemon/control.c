@@ -631,6 +631,20 @@ static void client_close(struct ctl_client *c)
 	watch_close(&c->w);
 }
 
+/* The answer to a request that could not be read (ctl_recv_fds's -errno). */
+static json_object *reply_unreadable(int r)
+{
+	char msg[96];
+
+	if (r == -EMSGSIZE)
+		snprintf(msg, sizeof(msg), "request over %d bytes", CTL_MSG_MAX);
+	else if (r == -ETOOMANYREFS)
+		snprintf(msg, sizeof(msg), "more than %d fds with one request", CTL_MAX_FDS);
+	else
+		snprintf(msg, sizeof(msg), "malformed request: expected one JSON object");
+	return reply_error(-r, msg);
+}
+
 static void on_client(uv_poll_t *p, int status, int events)
 {
 	struct ctl_client *c = p->data;
@@ -647,7 +661,7 @@ static void on_client(uv_poll_t *p, int status, int events)
 	r = ctl_recv_fds(c->w.fd, &req, fds, 2, &nfds);
 	if (r == -EAGAIN)
 		return;
-	if (r == 0 || (r < 0 && r != -EPROTO)) {
+	if (r == 0 || (r < 0 && r != -EPROTO && r != -EMSGSIZE && r != -ETOOMANYREFS)) {
 		client_close(c);
 		return;
 	}
@@ -657,8 +671,7 @@ static void on_client(uv_poll_t *p, int status, int events)
 		req = NULL;
 		r = -EPROTO;
 	}
-	reply = r < 0 ? reply_error(EPROTO, "malformed request: expected one JSON object")
-		      : dispatch(c->ctl->d, c, req, fds, nfds);
+	reply = r < 0 ? reply_unreadable(r) : dispatch(c->ctl->d, c, req, fds, nfds);
 	json_object_put(req);
 	/* Reply before closing the received fds: a failed connect's caller
 	 * sees its socket hang up only once the reply is there. */

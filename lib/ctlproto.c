@@ -145,7 +145,9 @@ int ctl_recv_fds(int sock, json_object **out, int *fds, unsigned max, unsigned *
 	}
 	if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || ctl_decode(buf, (size_t)n, out) < 0) {
 		close_fds(fds, nfds);
-		return -EPROTO;
+		return (mh.msg_flags & MSG_TRUNC) || n > CTL_MSG_MAX ? -EMSGSIZE
+		       : mh.msg_flags & MSG_CTRUNC		     ? -ETOOMANYREFS
+								     : -EPROTO;
 	}
 	return 1;
 }

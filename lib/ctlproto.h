@@ -58,8 +58,10 @@ int ctl_send_fds(int sock, json_object *msg, const int *fds, unsigned nfds);
 /*
  * Receives one message with up to max fds (<= CTL_MAX_FDS) into fds[]
  * (*nfds set; the caller closes them; extra fds are closed). Returns 1, 0
- * at end of stream, or a negative errno (-EPROTO: undecodable or truncated,
- * -EAGAIN). On every failure no fd is left open.
+ * at end of stream, or a negative errno (-EPROTO: not one JSON object,
+ * -EMSGSIZE: over CTL_MSG_MAX bytes, -ETOOMANYREFS: over CTL_MAX_FDS fds;
+ * the socket goes on after each of those three; -EAGAIN). On every failure
+ * no fd is left open.
  */
 int ctl_recv_fds(int sock, json_object **out, int *fds, unsigned max, unsigned *nfds);
 

@@ -388,7 +388,7 @@ static int ctl_accept(int fd, const struct hvs_sock *ls, struct sockaddr_hv *pee
 		}
 		if (r == 0)
 			return -ENETDOWN; /* vmsvcd closed the listener */
-		if (r == -EPROTO)
+		if (r == -EPROTO || r == -EMSGSIZE || r == -ETOOMANYREFS)
 			continue; /* skip what we cannot read */
 		if (r < 0)
 			return r;
