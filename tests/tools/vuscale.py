@@ -30,6 +30,7 @@ AF_VSOCK: only vmsvcd's Unix sockets.
 import argparse
 import os
 import resource
+import select
 import selectors
 import signal
 import socket
@@ -246,6 +247,20 @@ def send_credit(fe, port, p, state, deadline):
     return n
 
 
+def wait_rx_irq(fe, timeout):
+    """Sleeps until the device uses the next rx buffer (its interrupt: we
+    ask for it through used_event, EVENT_IDX) or timeout."""
+    q = fe.rx
+    fe.m16[(q.avail + 4 + 2 * vf.QSIZE) // 2] = q.last_used  # used_event
+    if q.used_idx() != q.last_used:
+        return
+    if select.select([fe.call[0]], [], [], timeout)[0]:
+        try:
+            os.eventfd_read(fe.call[0])
+        except BlockingIOError:
+            pass
+
+
 def pump(fe, port, conns, state, deadline):
     """One round over conns; asks for credit where none is left."""
     sent = 0
@@ -253,7 +268,7 @@ def pump(fe, port, conns, state, deadline):
         sent += send_credit(fe, port, p, state, deadline)
     fe.tx.kick()
     if not sent:
-        time.sleep(0.002)
+        wait_rx_irq(fe, 0.005)
         if not fe.poll_rx():
             for p in conns:
                 fe.send_pkt(fe.hdr(vf.CREDIT_REQUEST, p, port), kick=False)
