@@ -12,8 +12,9 @@ AF_VSOCK: only vmsvcd's Unix sockets.
       every VM opens N connections to its sink (REQUESTs in batches), all
       held idle for a second, then S rounds of 4 bytes per connection, one
       round a second; then every VM leaves. Prints one line
-        result op=hold vms= conns= responses= rsts= host_conns= host_bytes=
-               rss0_kb= rss_idle_kb= rss_trickle_kb= per_conn_b= host_closed=
+        result op=hold vms= conns= rss0_kb= responses= rsts= open_ms=
+               rss_idle_kb= wait_ms= rss_trickle_kb= host_conns= host_bytes=
+               host_bytes_per_vm= per_conn_b= host_closed= secs=
       (RssAnon of PID: before any connection, all open and idle, the peak
       while trickling; per_conn_b from the larger of the two).
   vuscale.py stream --vms DIR NAME --port P --bytes N
@@ -186,17 +187,20 @@ def cmd_hold(a):
         sinks.add(os.path.join(a.vms, "%s.vsock_%d" % (name, a.port)))
     sinks.start()
     res = {"vms": len(a.names), "conns": a.conns * len(a.names)}
+    t_start = time.monotonic()
     try:
         fes = [start_vm(os.path.join(a.vms, name + ".vhost")) for name in a.names]
         time.sleep(0.5)
         res["rss0_kb"] = proc.rss_anon_kb()
         conns, rsts = [], 0
+        t0 = time.monotonic()
         for fe in fes:
             ok, r = open_conns(fe, a.port, a.conns)
             conns.append(ok)
             rsts += r
         res["responses"] = sum(len(c) for c in conns)
         res["rsts"] = rsts
+        res["open_ms"] = int((time.monotonic() - t0) * 1000)
         n, _, _ = sinks.wait(lambda c, b, x: c >= res["responses"], 10)
         time.sleep(1)
         for fe in fes:
@@ -227,6 +231,7 @@ def cmd_hold(a):
         for fe in list(vf.Front.opened):
             fe.close()
         sinks.close()
+    res["secs"] = "%.1f" % (time.monotonic() - t_start)
     log("result op=hold", *("%s=%s" % kv for kv in res.items()))
     return 0
 
