@@ -155,6 +155,8 @@ field() {
 		"($(awk -v a="$alone" -v d="$during" 'BEGIN { printf "%.2f", a / d }') of its" \
 		"throughput); s1: $flood" >&3
 	[ "$(field "$flood" mb)" -gt 0 ]
+	# the flood ran all along g1's transfer
+	awk -v s="$(field "$flood" secs)" -v d="$during" 'BEGIN { exit !(s * 1000 >= d) }'
 	[ "$(field "$flood" requests)" -gt 0 ]
 	daemon_alive
 	daemon_check_log
