@@ -3,7 +3,10 @@
 #   make check   builds plain and sanitized, runs every test suite in both
 #   make soak    builds, runs the integrity soak (tests/e2e-soak.bats) long:
 #                SOAK_MIB (default 4096) MiB over SOAK_CONNS (64) connections
-.PHONY: all demo check soak bench bootstrap build clean
+#   make fuzz    runs every libFuzzer harness from its corpus under ASan+UBSan
+#                (tools/fuzz): 10M executions or 20 min each; FUZZ_SECONDS,
+#                FUZZ_RUNS, FUZZ_JOBS, FUZZ_HARNESSES="virtq vsock" to change it
+.PHONY: all demo check soak fuzz bench bootstrap build clean
 
 all: build
 
@@ -20,6 +23,9 @@ soak: build
 	@SOAK_MIB=$${SOAK_MIB:-4096} meson test -C build/plain --no-rebuild \
 		--print-errorlogs --timeout-multiplier 0 e2e-soak; rc=$$?; \
 		grep '^# ' build/plain/meson-logs/testlog.txt; exit $$rc
+
+fuzz: bootstrap
+	@tools/fuzz $(FUZZ_HARNESSES)
 
 demo: bootstrap
 	@tools/demo
