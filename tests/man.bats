@@ -41,7 +41,7 @@ teardown() {
 
 drift() {
 	run "$PYTHON" "$BATS_TEST_DIRNAME/tools/mandrift.py" "$@"
-	echo "# $output" >&3
+	printf "# %s\n" "${lines[@]}" >&3
 }
 
 @test "the build has exactly the six pages, each with the project's version" {
