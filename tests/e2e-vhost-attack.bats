@@ -39,7 +39,7 @@ setup_file() {
 	guest_echo g1 5006 65536 1
 	# vmsvcd's baseline with g1 running and g2 waiting for its QEMU
 	daemon_fd_count >"$E2E_ROOT/fds0"
-	rss_anon >"$E2E_ROOT/rss0"
+	daemon_rss_anon_kb >"$E2E_ROOT/rss0"
 	echo "# vmsvcd baseline: $(cat "$E2E_ROOT/fds0") fds, RssAnon $(cat "$E2E_ROOT/rss0") KiB" >&3
 }
 
@@ -57,10 +57,6 @@ setup() {
 
 teardown() {
 	e2e_teardown_test
-}
-
-rss_anon() {
-	awk '/^RssAnon:/ { print $2 }' "/proc/$(daemon_pid)/status"
 }
 
 # attack GROUP|SCENARIO...: vufront.py against g2; fails unless every
@@ -107,7 +103,7 @@ after_attack() {
 		[ "$fds" = "$FDS0" ] && break
 		sleep 0.05
 	done
-	rss=$(rss_anon)
+	rss=$(daemon_rss_anon_kb)
 	echo "# vmsvcd after: $fds fds (baseline $FDS0), RssAnon $rss KiB (baseline $RSS0)" >&3
 	[ "$fds" = "$FDS0" ] || {
 		ls -l "/proc/$(daemon_pid)/fd" >&2

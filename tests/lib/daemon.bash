@@ -25,7 +25,9 @@
 #                         them out, so that daemon_start can run vmsvcd there
 #                         (CFG follows)
 #   daemon_test_done      for their teardown(): daemon_kill if one was set up
-#   daemon_pid, daemon_fd_count, daemon_rss_kb, daemon_log, daemon_alive
+#   daemon_pid, daemon_fd_count, daemon_rss_kb (VmRSS), daemon_rss_anon_kb
+#   (RssAnon: its private memory), daemon_cpu_ms (user + system), daemon_log,
+#   daemon_alive
 #   daemon_wait_fds N     wait (5 s) until vmsvcd has N open fds; else list them
 #   daemon_check_log      fail if the log has an AddressSanitizer, LeakSanitizer
 #                         or UBSan report
@@ -384,6 +386,18 @@ daemon_rss_kb() {
 	local pid
 	pid=$(daemon_pid) || return 1
 	awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status"
+}
+
+daemon_rss_anon_kb() {
+	local pid
+	pid=$(daemon_pid) || return 1
+	awk '/^RssAnon:/ { print $2 }' "/proc/$pid/status"
+}
+
+daemon_cpu_ms() {
+	local pid
+	pid=$(daemon_pid) || return 1
+	awk -v hz="$(getconf CLK_TCK)" '{ print int(($14 + $15) * 1000 / hz) }' "/proc/$pid/stat"
 }
 
 # Whether the daemon binary is built with AddressSanitizer.
