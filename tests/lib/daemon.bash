@@ -473,7 +473,6 @@ round_trips() {
 	local vm=$1 tmo=${4:-30} out lines rc=0
 	peer_start "echo-$vm" "$(vm_port_path "$vm" "$2")" echo || return 1
 	guest_echo "$vm" "$2" 65536 9 "$tmo" || return 1
-	peer_stop "echo-$vm"
 	guest_exec "$vm" "vsock-tool listen $3 echo >/tmp/l$3.log 2>&1 &
 		wait-for /tmp/l$3.log listening" || return 1
 	out=$(hybrid "$vm" --port "$3" --send 'round trip\n' --timeout "$tmo") || rc=$?
@@ -483,6 +482,7 @@ round_trips() {
 		echo "# $vm: host->guest round trip on port $3 failed (status $rc): $out" >&2
 		return 1
 	fi
+	peer_stop "echo-$vm"
 }
 
 # ---- host peers (python3) ----
