@@ -37,20 +37,11 @@ teardown() {
 	daemon_check_alive
 }
 
-cpu_ms() {
-	awk -v hz="$(getconf CLK_TCK)" '{ print int(($14 + $15) * 1000 / hz) }' <"/proc/$1/stat"
-}
-
-rss_kb() {
-	awk '/^RssAnon:/ { print $2 }' <"/proc/$1/status"
-}
-
 @test "hostile control clients get clear errors or lose only their own connection; others are answered at once" {
-	local pid fd0 rss0 fd1 rss1 c0 c1 i
-	pid=$(daemon_pid)
+	local fd0 rss0 fd1 rss1 c0 c1 i
 	vmsvc stats >/dev/null
 	fd0=$(daemon_fd_count)
-	rss0=$(rss_kb "$pid")
+	rss0=$(daemon_rss_anon_kb)
 	run python3 "$HOSTILE" "$VMSVC_RUNTIME_DIR/control.sock"
 	printf '# %s\n' "${lines[@]}" >&3
 	[ "$status" = 0 ]
@@ -61,7 +52,7 @@ rss_kb() {
 		[ "$fd1" -le "$fd0" ] && break
 		sleep 0.1
 	done
-	rss1=$(rss_kb "$pid")
+	rss1=$(daemon_rss_anon_kb)
 	echo "# vmsvcd fds $fd0 -> $fd1; RssAnon $rss0 -> $rss1 KiB" >&3
 	[ "$fd1" -le "$fd0" ]
 	# memory: a few messages' buffers at most (CTL_MSG_MAX is 192 KiB).
@@ -69,9 +60,9 @@ rss_kb() {
 	# its leak check at vmsvcd's exit stands for this bound.
 	daemon_is_asan || [ "$rss1" -le $((rss0 + 4096)) ]
 	# no spin afterwards
-	c0=$(cpu_ms "$pid")
+	c0=$(daemon_cpu_ms)
 	sleep 1
-	c1=$(cpu_ms "$pid")
+	c1=$(daemon_cpu_ms)
 	echo "# vmsvcd CPU in the idle second after: $((c1 - c0)) ms" >&3
 	[ $((c1 - c0)) -lt 100 ]
 	# and the real CLI still works

@@ -48,45 +48,10 @@ teardown() {
 	e2e_teardown_test
 }
 
-# works VM: a guest to host round trip (64 KiB through the host echo of
-# VM.vsock_5001) and a host to guest one (CONNECT to a guest echo on 6100).
+# works VM: a guest to host round trip through the host echo of
+# VM.vsock_5001, and a host to guest one to a guest echo on 6100.
 works() {
-	local vm=$1 sha
-	sha=$("$VMSVC_STREAMGEN" sha 65536 9)
-	peer_start "echo-$vm" "$(vm_port_path "$vm" 5001)" echo
-	run guest_exec "$vm" 'vsock-tool -t 30 send 2 5001 65536 9'
-	echo "$vm guest->host: $output"
-	[ "$status" -eq 0 ]
-	[ "$output" = "sent 65536 sha256 $sha"$'\n'"recv 65536 sha256 $sha" ]
-	peer_stop "echo-$vm"
-	guest_exec "$vm" 'vsock-tool listen 6100 echo >/tmp/l6100.log 2>&1 &
-		wait-for /tmp/l6100.log listening'
-	run hybrid "$vm" --port 6100 --send 'round trip\n' --timeout 20
-	echo "$vm host->guest: $output"
-	[ "$status" -eq 0 ]
-	[[ ${lines[0]} =~ ^line\ OK\ [0-9]+$ ]]
-	[ "${lines[2]}" = 'data round trip\n' ]
-}
-
-# wait_out LOG PATTERN SECONDS: wait for a line matching the grep -E
-# PATTERN in ROOT/LOG.out (the stdout of a bg command).
-wait_out() {
-	local i
-	for ((i = 0; i < $3 * 20; i++)); do
-		grep -E -q -- "$2" "$E2E_ROOT/$1.out" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "# no /$2/ in $1.out after $3 s:" >&2
-	cat "$E2E_ROOT/$1.out" "$E2E_ROOT/$1.log" >&2
-	return 1
-}
-
-# host_to_guest LOG PORT SEED: a host application streaming endlessly into
-# the guest's PORT through the hybrid socket, in the background (bg LOG).
-host_to_guest() {
-	bg "$1" bash -c '"$1" gen "$2" "$3" | python3 -u "$4" hybrid "$5" --port "$6" --stdin --timeout 120' \
-		_ "$VMSVC_STREAMGEN" "$HUGE" "$3" "$(_e2e_peer_script)" "$(vm_hybrid g1)" "$2"
-	wait_out "$1" '^line OK ' 20
+	round_trips "$1" 5001 6100
 }
 
 @test "QEMU SIGKILLed mid-transfer both ways: the host peers see the end, vmsvcd frees all, the VM boots again" {
@@ -99,7 +64,7 @@ host_to_guest() {
 	# host -> guest: a host application streams into a guest sink.
 	guest_exec g1 'vsock-tool listen 6000 sink >/tmp/down.log 2>&1 &
 		wait-for /tmp/down.log listening'
-	host_to_guest down 6000 7
+	host_stream down g1 6000 7
 	sleep 1
 	qpid=$(cat "$(guest_state_dir g1)/qemu.pid")
 	t0=$(date +%s%N)
@@ -153,7 +118,7 @@ rst_logged() {
 	local t0 t1 line
 	guest_exec g1 'rm -f /tmp/k2.log; vsock-tool listen 6001 echo >/tmp/k2.log 2>&1 &
 		wait-for /tmp/k2.log listening'
-	host_to_guest k2 6001 13
+	host_stream k2 g1 6001 13
 	sleep 1
 	t0=$(date +%s%N)
 	# The python client first (it holds the socket), then its generator.
@@ -174,7 +139,7 @@ rst_logged() {
 }
 
 @test "vmsvcd SIGKILLed under a running guest, no fd store: host peers see the end; the VM powers off and boots again on the new daemon" {
-	local old t0 t1 i
+	local old t0 t1
 	peer_start sink "$(vm_port_path g1 5000)" sink
 	guest_exec g1 "vsock-tool -t 300 send 2 5000 $HUGE 17 >/tmp/up2.log 2>&1 &"
 	peer_wait sink '^accepted 1$' 10
@@ -186,10 +151,7 @@ rst_logged() {
 	peer_wait sink '^(recv|error) 1 ' 5
 	t1=$(date +%s%N)
 	echo "# host sink saw the end $(((t1 - t0) / 1000000)) ms after vmsvcd's SIGKILL: $(grep -E '^(recv|error) 1 ' <(peer_log sink))" >&3
-	for ((i = 0; i < 100; i++)); do
-		[ -s "$E2E_ROOT/daemon.rc" ] && break
-		sleep 0.05
-	done
+	_daemon_wait_rc 100 || true
 	[ "$(cat "$E2E_ROOT/daemon.rc")" = 137 ]
 	mv "$E2E_ROOT/daemon.log" "$E2E_ROOT/daemon-killed.log"
 	# The new daemon takes over the stale sockets of the killed one.
@@ -237,10 +199,7 @@ rst_logged() {
 		kill -KILL "$(daemon_pid)"
 		kills=$((kills + 1))
 		wait "$writer" || true
-		for ((i = 0; i < 100; i++)); do
-			[ -s "$E2E_ROOT/daemon.rc" ] && break
-			sleep 0.05
-		done
+		_daemon_wait_rc 100 || true
 		[ ! -e "$f.damaged" ]
 		cat "$E2E_ROOT/daemon.log" >>"$E2E_ROOT/daemon-killed.log"
 		rm -f "$E2E_ROOT/daemon.log"

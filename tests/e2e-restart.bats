@@ -71,30 +71,11 @@ svc_pid() {
 	sed -n 's/^started //p' "$E2E_ROOT/daemon.out" | tail -n 1
 }
 
-ms_since() {
-	echo $((($(date +%s%N) - $1) / 1000000))
-}
-
 # new_conns_work T0: a guest to host and a host to guest round trip; prints
 # the milliseconds since T0 when both worked.
 new_conns_work() {
-	local sha out
-	sha=$("$VMSVC_STREAMGEN" sha 65536 9)
-	peer_start echo "$(vm_port_path g1 5001)" echo
-	out=$(guest_exec g1 'vsock-tool -t 10 send 2 5001 65536 9')
-	[ "$out" = "sent 65536 sha256 $sha"$'\n'"recv 65536 sha256 $sha" ] || {
-		echo "# guest->host: $out" >&2
-		return 1
-	}
-	guest_exec g1 'vsock-tool listen 6100 echo >/tmp/l6100.log 2>&1 &
-		wait-for /tmp/l6100.log listening'
-	out=$(hybrid g1 --port 6100 --send 'round trip\n' --timeout 10)
-	[[ $out == *'data round trip\n'* ]] || {
-		echo "# host->guest: $out" >&2
-		return 1
-	}
+	round_trips g1 5001 6100 10 || return 1
 	ms_since "$1"
-	peer_stop echo
 }
 
 # open_conns TAG: three connections open across the restart, the guest's
@@ -102,7 +83,6 @@ new_conns_work() {
 # so it waits for credit and sends nothing), a busy guest sender and a host
 # application streaming into a guest sink.
 open_conns() {
-	local i
 	peer_start "idle-$1" "$(vm_port_path g1 5000)" sink 1000
 	guest_exec g1 "vsock-tool -t 120 send 2 5000 100000000000 3 >/tmp/$1-idle.log 2>&1 &"
 	peer_wait "idle-$1" '^accepted 1$' 10
@@ -111,20 +91,14 @@ open_conns() {
 	peer_wait "busy-$1" '^accepted 1$' 10
 	guest_exec g1 "vsock-tool listen 6000 sink >/tmp/$1-down.log 2>&1 &
 		wait-for /tmp/$1-down.log listening"
-	bg "$1-down" bash -c '"$1" gen 100000000000 5 | python3 -u "$2" hybrid "$3" --port 6000 --stdin --timeout 120' \
-		_ "$VMSVC_STREAMGEN" "$(_e2e_peer_script)" "$(vm_hybrid g1)"
-	for ((i = 0; i < 200; i++)); do
-		grep -q '^line OK' "$E2E_ROOT/$1-down.out" 2>/dev/null && break
-		sleep 0.05
-	done
-	grep -q '^line OK' "$E2E_ROOT/$1-down.out"
+	host_stream "$1-down" g1 6000 5
 	sleep 1
 }
 
 # conns_ended TAG T0: every connection of open_conns ended at once, the
 # guest's senders reset (EPIPE: a Linux guest's send after an RST).
 conns_ended() {
-	local idle busy down i
+	local idle busy down
 	idle=$(guest_wait_file g1 "/tmp/$1-idle.log" '^error' 5)
 	busy=$(guest_wait_file g1 "/tmp/$1-busy.log" '^error' 5)
 	down=$(guest_wait_file g1 "/tmp/$1-down.log" '^(recv|error)' 5)
@@ -134,11 +108,7 @@ conns_ended() {
 	# The host peers of the old daemon saw their streams end (the idle
 	# one does not read: the kernel closed its peer all the same).
 	peer_wait "busy-$1" '^(recv|error) 1 ' 5
-	for ((i = 0; i < 100; i++)); do
-		grep -E -q '^(eof|error)' "$E2E_ROOT/$1-down.out" && break
-		sleep 0.05
-	done
-	grep -E '^(eof|error)' "$E2E_ROOT/$1-down.out"
+	wait_out "$1-down" '^(eof|error)' 5
 	peer_stop "busy-$1"
 	peer_stop "idle-$1"
 }

@@ -78,16 +78,10 @@ log_since() {
 # g1_echo BYTES SEED: g1 sends BYTES to the host echo peer and reads them back,
 # every byte checked by SHA-256 both ways; prints the wall time in ms.
 g1_echo() {
-	local sha out t0 t1
-	sha=$("$VMSVC_STREAMGEN" sha "$1" "$2")
+	local t0
 	t0=$(date +%s%N)
-	out=$(guest_exec -t 150 g1 "vsock-tool -t 120 send 2 $ECHO_PORT $1 $2")
-	t1=$(date +%s%N)
-	[[ $out == "sent $1 sha256 $sha"$'\n'"recv $1 sha256 $sha"* ]] || {
-		echo "# g1 echo failed: $out" >&2
-		return 1
-	}
-	echo $(((t1 - t0) / 1000000))
+	guest_echo g1 "$ECHO_PORT" "$1" "$2" 120 || return 1
+	ms_since "$t0"
 }
 
 # field LINE KEY: the value of KEY=VALUE in LINE.

@@ -36,10 +36,10 @@ setup_file() {
 	guest_start g1 --vhost "$(vm_vhost g1)"
 	echo "# guest g1 ready after $(guest_boot_ms g1) ms" >&3
 	peer_start p5006 "$(vm_port_path g1 5006)" echo
-	g1_echo 1
+	guest_echo g1 5006 65536 1
 	# vmsvcd's baseline with g1 running and g2 waiting for its QEMU
 	daemon_fd_count >"$E2E_ROOT/fds0"
-	rss_anon >"$E2E_ROOT/rss0"
+	daemon_rss_anon_kb >"$E2E_ROOT/rss0"
 	echo "# vmsvcd baseline: $(cat "$E2E_ROOT/fds0") fds, RssAnon $(cat "$E2E_ROOT/rss0") KiB" >&3
 }
 
@@ -57,22 +57,6 @@ setup() {
 
 teardown() {
 	e2e_teardown_test
-}
-
-rss_anon() {
-	awk '/^RssAnon:/ { print $2 }' "/proc/$(daemon_pid)/status"
-}
-
-# g1_echo SEED: g1 connects to the host echo peer and sends 64 KiB through it,
-# every byte checked by SHA-256 both ways.
-g1_echo() {
-	local sha out
-	sha=$("$VMSVC_STREAMGEN" sha 65536 "$1")
-	out=$(guest_exec -t 90 g1 "vsock-tool -t 60 send 2 5006 65536 $1")
-	[[ $out == "sent 65536 sha256 $sha"$'\n'"recv 65536 sha256 $sha"* ]] || {
-		echo "# g1 echo failed: $out" >&2
-		return 1
-	}
 }
 
 # attack GROUP|SCENARIO...: vufront.py against g2; fails unless every
@@ -112,14 +96,14 @@ after_attack() {
 	local i fds rss slack=4096
 	daemon_alive
 	daemon_check_log
-	g1_echo "$((RANDOM + 2))"
+	guest_echo g1 5006 65536 "$((RANDOM + 2))"
 	[ "$(log_count '(warning|error): VM g1:|VM g1: QEMU disconnected|VM g1: driver reset')" = 0 ]
 	for ((i = 0; i < 40; i++)); do
 		fds=$(daemon_fd_count)
 		[ "$fds" = "$FDS0" ] && break
 		sleep 0.05
 	done
-	rss=$(rss_anon)
+	rss=$(daemon_rss_anon_kb)
 	echo "# vmsvcd after: $fds fds (baseline $FDS0), RssAnon $rss KiB (baseline $RSS0)" >&3
 	[ "$fds" = "$FDS0" ] || {
 		ls -l "/proc/$(daemon_pid)/fd" >&2

@@ -25,7 +25,9 @@
 #                         them out, so that daemon_start can run vmsvcd there
 #                         (CFG follows)
 #   daemon_test_done      for their teardown(): daemon_kill if one was set up
-#   daemon_pid, daemon_fd_count, daemon_rss_kb, daemon_log, daemon_alive
+#   daemon_pid, daemon_fd_count, daemon_rss_kb (VmRSS), daemon_rss_anon_kb
+#   (RssAnon: its private memory), daemon_cpu_ms (user + system), daemon_log,
+#   daemon_alive
 #   daemon_wait_fds N     wait (5 s) until vmsvcd has N open fds; else list them
 #   daemon_check_log      fail if the log has an AddressSanitizer, LeakSanitizer
 #                         or UBSan report
@@ -36,6 +38,24 @@
 #   bg LOG CMD..., wait_line LOG PATTERN
 #                         background command with ROOT/LOG.out and .log,
 #                         tracked for bg_stop_all; wait for PATTERN in LOG.log
+#   wait_out LOG PATTERN SECONDS
+#                         wait for a line matching the grep -E PATTERN in
+#                         LOG.out (the stdout of a bg command)
+#   host_stream LOG VM PORT SEED
+#                         bg LOG: a host application streaming endlessly (the
+#                         streamgen stream SEED) into the guest's PORT through
+#                         VM.vsock; returns once it has the OK line
+#   guest_echo VM PORT BYTES SEED [SECONDS]
+#                         VM sends the streamgen stream (BYTES, SEED) to the
+#                         host echo peer of VM.vsock_PORT and reads it back
+#                         (vsock-tool send -t SECONDS, default 60); fails
+#                         unless both SHA-256 are the stream's
+#   round_trips VM HOST_PORT GUEST_PORT [SECONDS]
+#                         a guest to host round trip (guest_echo of 64 KiB
+#                         through a host echo peer on HOST_PORT) and a host to
+#                         guest one (CONNECT to a guest echo server started on
+#                         GUEST_PORT); SECONDS (default 30) bounds each
+#   ms_since T0           milliseconds since T0 (date +%s%N)
 #   vmsvc ARGS...         the CLI under test ($VMSVC)
 #   vm_vhost NAME, vm_hybrid NAME, vm_port_path NAME PORT
 #                         RUNDIR/vms/NAME.vhost, NAME.vsock, NAME.vsock_PORT
@@ -368,6 +388,18 @@ daemon_rss_kb() {
 	awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status"
 }
 
+daemon_rss_anon_kb() {
+	local pid
+	pid=$(daemon_pid) || return 1
+	awk '/^RssAnon:/ { print $2 }' "/proc/$pid/status"
+}
+
+daemon_cpu_ms() {
+	local pid
+	pid=$(daemon_pid) || return 1
+	awk -v hz="$(getconf CLK_TCK)" '{ print int(($14 + $15) * 1000 / hz) }' "/proc/$pid/stat"
+}
+
 # Whether the daemon binary is built with AddressSanitizer.
 daemon_is_asan() {
 	grep -q -a '__asan_init' "$VMSVC_VMSVCD" 2>/dev/null
@@ -396,6 +428,61 @@ wait_line() {
 	echo "# no '$2' in $1.log:" >&2
 	cat "$E2E_ROOT/$1.log" >&2
 	return 1
+}
+
+# wait_out LOG PATTERN SECONDS: wait for a line matching the grep -E
+# PATTERN in ROOT/LOG.out (the stdout of a bg command).
+wait_out() {
+	local i
+	for ((i = 0; i < $3 * 20; i++)); do
+		grep -E -q -- "$2" "$E2E_ROOT/$1.out" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "# no /$2/ in $1.out after $3 s:" >&2
+	cat "$E2E_ROOT/$1.out" "$E2E_ROOT/$1.log" >&2
+	return 1
+}
+
+ms_since() {
+	echo $((($(date +%s%N) - $1) / 1000000))
+}
+
+# ---- guest round trips (lib/guest's guest_exec) ----
+
+# host_stream LOG VM PORT SEED: a host application streaming endlessly into
+# the guest's PORT through VM.vsock, in the background (bg LOG; it is the
+# last PID bg_track recorded); returns once it has the OK line.
+host_stream() {
+	# shellcheck disable=SC2016 # the positional parameters of bash -c
+	bg "$1" bash -c '"$1" gen 100000000000 "$2" | python3 -u "$3" hybrid "$4" --port "$5" --stdin --timeout 120' \
+		_ "$VMSVC_STREAMGEN" "$4" "$(_e2e_peer_script)" "$(vm_hybrid "$2")" "$3"
+	wait_out "$1" '^line OK ' 20
+}
+
+guest_echo() {
+	local vm=$1 port=$2 n=$3 seed=$4 tmo=${5:-60} sha out
+	sha=$("$VMSVC_STREAMGEN" sha "$n" "$seed")
+	if ! out=$(guest_exec -t $((tmo + 30)) "$vm" "vsock-tool -t $tmo send 2 $port $n $seed") ||
+		[ "$out" != "sent $n sha256 $sha"$'\n'"recv $n sha256 $sha" ]; then
+		echo "# $vm: the echo of $n bytes through host port $port failed: $out" >&2
+		return 1
+	fi
+}
+
+round_trips() {
+	local vm=$1 tmo=${4:-30} out lines rc=0
+	peer_start "echo-$vm" "$(vm_port_path "$vm" "$2")" echo || return 1
+	guest_echo "$vm" "$2" 65536 9 "$tmo" || return 1
+	guest_exec "$vm" "vsock-tool listen $3 echo >/tmp/l$3.log 2>&1 &
+		wait-for /tmp/l$3.log listening" || return 1
+	out=$(hybrid "$vm" --port "$3" --send 'round trip\n' --timeout "$tmo") || rc=$?
+	mapfile -t lines <<<"$out"
+	if [ "$rc" != 0 ] || ! [[ ${lines[0]} =~ ^line\ OK\ [0-9]+$ ]] ||
+		[ "${lines[2]:-}" != 'data round trip\n' ]; then
+		echo "# $vm: host->guest round trip on port $3 failed (status $rc): $out" >&2
+		return 1
+	fi
+	peer_stop "echo-$vm"
 }
 
 # ---- host peers (python3) ----

@@ -26,7 +26,8 @@
 #                         after 10 s) and remove the root; for teardown_file
 #   libvirt_log           libvirtd's log
 #
-# Load after lib/daemon (daemon_init makes E2E_ROOT; the root is noted there).
+# Load after lib/guest (_guest_alive) and lib/daemon (daemon_init makes
+# E2E_ROOT; the root is noted there).
 
 libvirt_require() {
 	local f
@@ -50,14 +51,6 @@ _libvirt_as() {
 	else
 		LIBVIRT_AS=()
 	fi
-}
-
-# _libvirt_alive PID: running and not a zombie.
-_libvirt_alive() {
-	local st
-	[ -n "$1" ] && [ -r "/proc/$1/stat" ] || return 1
-	st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
-	[ -n "$st" ] && [ "$st" != Z ]
 }
 
 libvirt_root() {
@@ -93,7 +86,7 @@ libvirt_start() {
 	echo $! >"$root/libvirtd.pid"
 	for ((i = 0; i < 200; i++)); do
 		[ -S "$root/run/libvirt/libvirt-sock" ] && return 0
-		_libvirt_alive "$(cat "$root/libvirtd.pid")" || break
+		_guest_alive "$(cat "$root/libvirtd.pid")" || break
 		sleep 0.05
 	done
 	echo "libvirt_start: libvirtd did not start:" >&2
@@ -145,7 +138,7 @@ libvirt_stop() {
 	root=$(libvirt_root)
 	[ -n "$root" ] && [ -d "$root" ] || return 0
 	pid=$(cat "$root/libvirtd.pid" 2>/dev/null)
-	if _libvirt_alive "$pid"; then
+	if _guest_alive "$pid"; then
 		for dom in $(virsh list --name 2>/dev/null); do
 			virsh destroy "$dom" >/dev/null 2>&1 || true
 		done
@@ -160,13 +153,13 @@ libvirt_stop() {
 			rc=1
 		fi
 	done
-	if _libvirt_alive "$pid"; then
+	if _guest_alive "$pid"; then
 		kill -TERM "$pid" 2>/dev/null
 		for ((i = 0; i < 200; i++)); do
-			_libvirt_alive "$pid" || break
+			_guest_alive "$pid" || break
 			sleep 0.05
 		done
-		if _libvirt_alive "$pid"; then
+		if _guest_alive "$pid"; then
 			echo "# libvirt_stop: libvirtd (PID $pid) still runs 10 s after SIGTERM" >&2
 			kill -KILL "$pid" 2>/dev/null || true
 			rc=1

@@ -60,26 +60,18 @@ def read_all(s, cnt, h=None, keep=None):
 def serve_one(s, n, kind, arg):
     cnt = Counter()
     try:
-        if kind == "echo":
+        if kind in ("echo", "echosha"):
+            h = hashlib.sha256() if kind == "echosha" else None
             while True:
                 d = s.recv(65536)
                 if not d:
                     break
                 cnt.n += len(d)
+                if h is not None:
+                    h.update(d)
                 s.sendall(d)
             s.shutdown(socket.SHUT_WR)
-            log("echoed", n, cnt.n)
-        elif kind == "echosha":
-            h = hashlib.sha256()
-            while True:
-                d = s.recv(65536)
-                if not d:
-                    break
-                cnt.n += len(d)
-                h.update(d)
-                s.sendall(d)
-            s.shutdown(socket.SHUT_WR)
-            log("echoed", n, cnt.n, "sha256", h.hexdigest())
+            log("echoed", n, cnt.n, *(("sha256", h.hexdigest()) if h is not None else ()))
         elif kind == "sink":
             h = hashlib.sha256()
             if arg:
