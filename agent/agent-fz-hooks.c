@@ -6,14 +6,17 @@
  * worker's signal mask cleared) and waits for it, killing it at its
  * timeout. The report's pipe is O_CLOEXEC, so a hook that leaves a daemon
  * behind does not hold the job open: EOF comes when the job's own process
- * ends. The child writes at most AFZ_JOB_FAILS failure lines, so the
- * report always fits AFZ_JOB_OUT and "ran N" is never cut off.
+ * ends. The child writes at most AFZ_JOB_FAILS failure lines of at most
+ * AFZ_JOB_LINE bytes each, with no line break inside (a hook's name may
+ * have one), so the report always fits AFZ_JOB_OUT and "ran N" is never
+ * cut off or forged.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +29,9 @@
 #include "agent-log.h"
 #include "util.h"
 
-#define AFZ_JOB_FAILS 16 /* failure lines a job reports; the rest are counted */
+#define AFZ_JOB_FAILS 16  /* failure lines a job reports; the rest are counted */
+#define AFZ_JOB_LINE  224 /* a failure line's bytes, at most */
+_Static_assert((AFZ_JOB_FAILS + 2) * AFZ_JOB_LINE <= AFZ_JOB_OUT, "the report fits");
 
 /* Backups and package-manager leftovers are not hooks (qemu-ga's rules). */
 static bool hook_name_ok(const char *n)
@@ -80,15 +85,6 @@ static void free_names(char **names, int n)
 	free(names);
 }
 
-int afz_hooks_count(const char *dir)
-{
-	char **names;
-	int k = list_hooks(dir, &names);
-
-	free_names(names, k);
-	return k;
-}
-
 /* In the job: runs hook name with arg; 0, or -1 with why. */
 static int run_hook(const struct afz_job_spec *s, const char *name, const char *arg, char *why,
 		    size_t size)
@@ -133,6 +129,23 @@ static int run_hook(const struct afz_job_spec *s, const char *name, const char *
 	return -1;
 }
 
+/* A line "fail TEXT" of the report, at most AFZ_JOB_LINE bytes, line
+ * breaks in TEXT made blanks. */
+static void report_fail(FILE *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void report_fail(FILE *out, const char *fmt, ...)
+{
+	char text[AFZ_JOB_LINE - sizeof("fail \n") + 1];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	for (char *p = text; (p = strpbrk(p, "\r\n"));)
+		*p = ' ';
+	fprintf(out, "fail %s\n", text);
+}
+
 /* The job's child: the hooks, the report on fd, then _exit. */
 static void job_main(const struct afz_job_spec *s, int fd)
 {
@@ -143,14 +156,14 @@ static void job_main(const struct afz_job_spec *s, int fd)
 	if (!out)
 		_exit(1);
 	if (k < 0) {
-		fprintf(out, "fail hooks %s: %s\n", s->dir, strerror(-k));
+		report_fail(out, "hooks %s: %s", s->dir, strerror(-k));
 		k = 0;
 		fails++;
 	}
 	for (int i = 0; s->freeze && !fails && i < k; i++, ran++) {
 		if (run_hook(s, names[i], "freeze", why, sizeof(why)) < 0) {
 			alog("freeze: hook %s freeze: %s", names[i], why);
-			fprintf(out, "fail hook %s freeze: %s\n", names[i], why);
+			report_fail(out, "hook %s freeze: %s", names[i], why);
 			fails++;
 			break;
 		}
@@ -159,11 +172,11 @@ static void job_main(const struct afz_job_spec *s, int fd)
 		if (run_hook(s, names[i], "thaw", why, sizeof(why)) < 0) {
 			alog("freeze: hook %s thaw: %s", names[i], why);
 			if (++fails <= AFZ_JOB_FAILS)
-				fprintf(out, "fail hook %s thaw: %s\n", names[i], why);
+				report_fail(out, "hook %s thaw: %s", names[i], why);
 		}
 	}
 	if (fails > AFZ_JOB_FAILS)
-		fprintf(out, "fail and %d more thaw hooks failed\n", fails - AFZ_JOB_FAILS);
+		report_fail(out, "and %d more thaw hooks failed", fails - AFZ_JOB_FAILS);
 	if (s->freeze && !fails && s->sync)
 		s->sync(s->sync_ctx);
 	fprintf(out, "ran %d\n", ran);
@@ -200,11 +213,6 @@ int afz_job_start(struct afz_job *j, const struct afz_job_spec *s)
 	fcntl(p[0], F_SETFL, O_NONBLOCK);
 	*j = (struct afz_job){ .pid = pid, .fd = p[0] };
 	return 0;
-}
-
-bool afz_job_busy(const struct afz_job *j)
-{
-	return j->fd >= 0;
 }
 
 bool afz_job_poll(struct afz_job *j, bool wait)

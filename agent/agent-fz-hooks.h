@@ -47,12 +47,4 @@ int afz_job_start(struct afz_job *j, const struct afz_job_spec *s);
  * wait: block until it ends. An idle job has ended. */
 bool afz_job_poll(struct afz_job *j, bool wait);
 
-/* Whether a job runs. */
-bool afz_job_busy(const struct afz_job *j);
-
-/* The number of hooks in dir (executable regular files, qemu-ga's name
- * rules: no dot files, backups or package-manager leftovers), or -errno;
- * 0 without the folder. */
-int afz_hooks_count(const char *dir);
-
 #endif /* VMSVC_AGENT_FZ_HOOKS_H */

@@ -14,11 +14,9 @@
  * FITHAW run in the worker: they return once the filesystem is frozen or
  * thawed.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,8 +24,6 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "agent-conf.h"
@@ -174,7 +170,6 @@ static uint32_t job_report(struct afz *z, struct afz_result *r)
 
 /* ---- the state file ---- */
 
-/* Writes the mounts about to be frozen, NUL-terminated each. */
 /* Makes the state file's folder (/run/vmsvc) when it is missing. */
 static void state_dir(const struct afz *z)
 {
@@ -187,6 +182,7 @@ static void state_dir(const struct afz *z)
 	}
 }
 
+/* Writes the mounts about to be frozen, NUL-terminated each. */
 static int state_write(const struct afz *z, const char *const *mounts, uint32_t n)
 {
 	char tmp[512];
@@ -325,7 +321,7 @@ int afz_freeze_start(struct afz *z, const struct ic_fz_freeze *q, struct afz_res
 	z->timeout_ms = q->timeout_ms ? q->timeout_ms : IC_FZ_DEFAULT_TIMEOUT_MS;
 	if (z->timeout_ms > IC_FZ_MAX_TIMEOUT_MS)
 		z->timeout_ms = IC_FZ_MAX_TIMEOUT_MS;
-	z->cancel = false;
+	z->cancel_why[0] = '\0';
 	z->nhooks_run = 0;
 	if (!z->res.err && start_job(z, true, 0, &z->res) == 0) {
 		z->phase = AFZ_FREEZING;
@@ -347,7 +343,7 @@ static void hooks_frozen(struct afz *z, uint64_t now)
 	int e;
 
 	z->nhooks_run = job_report(z, &z->res);
-	if (z->cancel && !z->res.err)
+	if (z->cancel_why[0] && !z->res.err)
 		add_failure(&z->res, ECANCELED, "thawed before the freeze was done (%s)",
 			    z->cancel_why);
 	if (!z->res.err && (e = state_write(z, mounts, z->nwant)) < 0)
@@ -406,7 +402,6 @@ void afz_thaw_start(struct afz *z, const char *why)
 	uint32_t n = z->nfrozen;
 
 	if (z->phase == AFZ_FREEZING) {
-		z->cancel = true;
 		snprintf(z->cancel_why, sizeof(z->cancel_why), "%s", why);
 		return;
 	}
@@ -649,10 +644,8 @@ static void fz_closed(struct aic *c)
 {
 	struct afz *z = aic_svc(c);
 
-	(void)c;
 	z->owe_frozen = z->owe_thawed = false;
 	if (z->phase == AFZ_FREEZING) {
-		z->cancel = true;
 		snprintf(z->cancel_why, sizeof(z->cancel_why), "the connection ended");
 		afz_step(z, now_ms(), true);
 	}

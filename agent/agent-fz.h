@@ -75,10 +75,9 @@ struct afz {
 	struct afz_job job;
 	char *want[IC_FZ_MAX_MOUNTS]; /* AFZ_FREEZING: the mounts to freeze */
 	uint32_t nwant;
-	uint32_t timeout_ms; /* AFZ_FREEZING: the watchdog's, once frozen */
-	bool cancel;	     /* AFZ_FREEZING: thaw instead, when the hooks end */
-	char cancel_why[64];
-	struct afz_result res;	     /* what the FREEZE or THAW did, for its answer */
+	uint32_t timeout_ms;   /* AFZ_FREEZING: the watchdog's, once frozen */
+	char cancel_why[64];   /* AFZ_FREEZING, not "": thaw instead when the hooks end, why */
+	struct afz_result res; /* what the FREEZE or THAW did, for its answer */
 	bool owe_frozen, owe_thawed; /* the answers due when the hooks end */
 	uint32_t frozen_seq, thawed_seq;
 };

@@ -273,7 +273,8 @@ static void to_chrony(struct ats *t, const struct ats_sample *s, const struct ic
 
 /* ---- bursts ---- */
 
-/* What the mode does with the burst's best sample. */
+/* What the mode does with the burst's best sample: chrony's, nothing
+ * (monitor), or discipline's step or slew. */
 static void apply(struct ats *t, const struct ats_sample *s, const struct ic_ts_reply *r)
 {
 	int64_t off = s->offset_ns, at_sync = s->delay_ns > MS ? s->delay_ns : MS;
@@ -299,13 +300,12 @@ static void apply(struct ats *t, const struct ats_sample *s, const struct ic_ts_
 			snprintf(t->message, sizeof(t->message), "cannot step the clock: %s",
 				 strerror(-e));
 		}
-	} else if (t->mode == ATS_DISCIPLINE) {
+	} else {
 		slew(t, s);
 		snprintf(t->message, sizeof(t->message), "%s (frequency %+.3f ppm)", t->why,
 			 t->freq_ppm);
 	}
-	if (t->mode == ATS_DISCIPLINE)
-		set_status(t, r, s->delay_ns);
+	set_status(t, r, s->delay_ns);
 }
 
 static void report(struct aic *c, struct ats *t)

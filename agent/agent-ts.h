@@ -90,7 +90,6 @@ struct ats {
 extern const struct aic_ops ats_ops;
 
 void ats_init(struct ats *t);
-/* Applies agent.conf's [TimeSync] (threshold in seconds). */
 /*
  * The kernel clock state the discipline mode sets after a burst, from the
  * state read (tx, adjtimex modes 0), the host's REPLY and the sample's
@@ -101,6 +100,7 @@ void ats_init(struct ats *t);
  */
 void ats_kernel_status(struct timex *tx, const struct ic_ts_reply *r, int64_t delay_ns);
 
+/* Applies agent.conf's [TimeSync] (threshold in seconds). */
 void ats_configure(struct ats *t, bool takeover, double step_threshold_s);
 /* Closes the chrony socket. */
 void ats_fini(struct ats *t);

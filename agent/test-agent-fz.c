@@ -107,14 +107,29 @@ static char *read_all(const char *path)
 	return buf;
 }
 
-static void hook(const char *name, int status)
+/* A hook that runs the shell lines pre, logs "NAME ARG" and exits with
+ * status. */
+static void hook_sh(const char *name, const char *pre, int status)
 {
-	char path[256], text[512];
+	char path[512], text[1024];
 
 	snprintf(path, sizeof(path), "%s/%s", hooks, name);
-	snprintf(text, sizeof(text), "#!/bin/sh\necho \"%s $1\" >>'%s'\nexit %d\n", name, hooklog,
-		 status);
+	snprintf(text, sizeof(text), "#!/bin/sh\n%secho \"%s $1\" >>'%s'\nexit %d\n", pre, name,
+		 hooklog, status);
 	write_file(path, text, 0755);
+}
+
+static void hook(const char *name, int status)
+{
+	hook_sh(name, "", status);
+}
+
+static void slow_hook(const char *name, const char *seconds)
+{
+	char pre[64];
+
+	snprintf(pre, sizeof(pre), "sleep %s\n", seconds);
+	hook_sh(name, pre, 0);
 }
 
 static void new_afz(struct afz *z)
@@ -318,54 +333,6 @@ static void next_start_thaws_what_the_state_file_lists(void **state)
 	assert_string_equal(fk.log, "");
 }
 
-static void watchdog_and_connection_end_thaw(void **state)
-{
-	int sv[2];
-	struct afz z;
-	struct afz_result r = { 0 };
-	struct aic *c;
-	struct sess_buf b = { 0 };
-	static const struct aic_hello h = { .min = 1, .max = 1, .software = "test" };
-
-	(void)state;
-	new_afz(&z);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	c = aic_new(sv[0], &afz_ops, &z, &h);
-	assert_non_null(c);
-	ic_enc_hello(&b, &(struct ic_hello){ .min = 1, .max = 1 }); /* the host's answer */
-	assert_int_equal(write(sv[1], b.data, b.len), (ssize_t)b.len);
-	sess_buf_free(&b);
-	assert_int_equal(aic_io(c, POLLIN, 1000), 0);
-	assert_int_equal(aic_phase(c), AIC_READY);
-	assert_int_equal(afz_freeze(&z, &(struct ic_fz_freeze){ .timeout_ms = 100 }, 1000, &r), 0);
-	afz_result_clear(&r);
-	aic_set_deadline(c, z.thaw_at);
-	aic_tick(c, 1050);
-	assert_int_equal(z.nfrozen, 3); /* not yet */
-	aic_tick(c, 1100);
-	assert_int_equal(z.nfrozen, 0);
-	assert_true(strstr(fk.log, "T /;"));
-
-	fk.log[0] = '\0';
-	assert_int_equal(afz_freeze(&z, &(struct ic_fz_freeze){ 0 }, 0, &r), 0);
-	afz_result_clear(&r);
-	c = aic_free(c);
-	assert_int_equal(z.nfrozen, 0);
-	assert_string_equal(fk.log,
-			    "F /mnt/my data;F /mnt/data;F /;T /;T /mnt/data;T /mnt/my data;");
-	close(sv[1]);
-}
-
-static void slow_hook(const char *name, const char *seconds)
-{
-	char path[256], text[512];
-
-	snprintf(path, sizeof(path), "%s/%s", hooks, name);
-	snprintf(text, sizeof(text), "#!/bin/sh\nsleep %s\necho \"%s $1\" >>'%s'\n", seconds, name,
-		 hooklog);
-	write_file(path, text, 0755);
-}
-
 /* The connection of a test that plays vmsvcd: c, its host end *host. */
 static struct aic *connect_afz(struct afz *z, int *host)
 {
@@ -383,6 +350,36 @@ static struct aic *connect_afz(struct afz *z, int *host)
 	assert_int_equal(aic_io(c, POLLIN, 1000), 0);
 	*host = sv[1];
 	return c;
+}
+
+static void watchdog_and_connection_end_thaw(void **state)
+{
+	struct afz z;
+	struct afz_result r = { 0 };
+	struct aic *c;
+	int host;
+
+	(void)state;
+	new_afz(&z);
+	c = connect_afz(&z, &host);
+	assert_int_equal(aic_phase(c), AIC_READY);
+	assert_int_equal(afz_freeze(&z, &(struct ic_fz_freeze){ .timeout_ms = 100 }, 1000, &r), 0);
+	afz_result_clear(&r);
+	aic_set_deadline(c, z.thaw_at);
+	aic_tick(c, 1050);
+	assert_int_equal(z.nfrozen, 3); /* not yet */
+	aic_tick(c, 1100);
+	assert_int_equal(z.nfrozen, 0);
+	assert_true(strstr(fk.log, "T /;"));
+
+	fk.log[0] = '\0';
+	assert_int_equal(afz_freeze(&z, &(struct ic_fz_freeze){ 0 }, 0, &r), 0);
+	afz_result_clear(&r);
+	c = aic_free(c);
+	assert_int_equal(z.nfrozen, 0);
+	assert_string_equal(fk.log,
+			    "F /mnt/my data;F /mnt/data;F /;T /;T /mnt/data;T /mnt/my data;");
+	close(host);
 }
 
 /* Reads frames from the host end until one of type; its seq-carrying
@@ -498,6 +495,40 @@ static void a_thaw_during_the_freeze_hooks_cancels_the_freeze(void **state)
 	close(host);
 }
 
+static void a_hook_name_cannot_break_the_report_and_many_failures_fit(void **state)
+{
+	struct afz z;
+	struct afz_result r = { 0 };
+	char name[256];
+
+	(void)state;
+	new_afz(&z);
+	/* a line break in a name stays in its failure line */
+	hook("10-a", 0);
+	hook("20-x\nran 5", 7);
+	assert_int_equal(afz_freeze(&z, &(struct ic_fz_freeze){ 0 }, 0, &r), -1);
+	assert_int_equal(r.nfailures, 1);
+	assert_string_equal(r.failures[0], "hook 20-x ran 5 freeze: exit status 7");
+	assert_string_equal(read_all(hooklog), "10-a freeze\n20-x\nran 5 freeze\n10-a thaw\n");
+	afz_result_clear(&r);
+	/* 16 thaw hooks with the longest names fail: each line cut, "ran" kept */
+	each(NULL);
+	for (int i = 0; i < 16; i++) {
+		snprintf(name, sizeof(name), "%02d-%0250d", i, 0);
+		hook_sh(name, "[ \"$1\" = thaw ] && exit 1\n", 0);
+	}
+	assert_int_equal(afz_freeze(&z, &(struct ic_fz_freeze){ 0 }, 0, &r), 0);
+	afz_result_clear(&r);
+	afz_thaw(&z, "test", &r);
+	assert_int_equal(r.nfailures, 16);
+	for (uint32_t i = 0; i < r.nfailures; i++) {
+		assert_true(strncmp(r.failures[i], "hook ", 5) == 0);
+		assert_true(strlen(r.failures[i]) < 224);
+	}
+	assert_int_equal(z.nfrozen, 0);
+	afz_result_clear(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -513,6 +544,8 @@ int main(void)
 		cmocka_unit_test_setup(watchdog_and_connection_end_thaw, each),
 		cmocka_unit_test_setup(slow_hooks_run_beside_the_loop_and_the_answer_follows, each),
 		cmocka_unit_test_setup(a_thaw_during_the_freeze_hooks_cancels_the_freeze, each),
+		cmocka_unit_test_setup(a_hook_name_cannot_break_the_report_and_many_failures_fit,
+				       each),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

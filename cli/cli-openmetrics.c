@@ -14,7 +14,8 @@
  * nothing (not even its metadata). Counters are named without "_total" in
  * # TYPE and with it on their samples; a family with a unit ends in it.
  * Values are exact decimals (ns as seconds with 9 digits), never printf's
- * floating point. Label values are escaped (\\, \", \n).
+ * floating point. Label values are escaped (\\, \", \n). A value that is
+ * not a number or a boolean (null, a string) makes no sample.
  */
 #include <inttypes.h>
 #include <json-c/json.h>
@@ -58,7 +59,7 @@ static const char *const ic_statuses[] = { "ok",     "no-contact", "lost-communi
 					   "paused", "disabled",   "protocol-mismatch",	 "off",
 					   NULL };
 static const char *const app_states[] = { "healthy", "critical", "unknown", NULL };
-static const char *const ts_modes[] = { "chrony", "assist", "discipline", NULL };
+static const char *const ts_modes[] = { "chrony", "monitor", "discipline", NULL };
 
 /* A row of the table; SCALAR: one without an extra label. */
 #define FAMILY(name, type, unit, help, list, obj, key, kind, label, values) \
@@ -142,34 +143,28 @@ static json_object *member(json_object *o, const char *key)
 	return o && json_object_object_get_ex(o, key, &v) ? v : NULL;
 }
 
-/* Appends `name="value"` (value escaped) to buf, comma-separated. */
-static void add_label(char *buf, size_t size, const char *name, const char *value)
+/* Prints `name="value"`, value escaped as the format asks (\\, \", \n),
+ * after a comma unless first. */
+static void put_label(FILE *out, bool first, const char *name, const char *value)
 {
-	size_t n = strlen(buf);
-
-	n += (size_t)snprintf(buf + n, n < size ? size - n : 0, "%s%s=\"", n ? "," : "", name);
-	for (const char *p = value; *p && n + 3 < size; p++) {
+	fprintf(out, "%s%s=\"", first ? "" : ",", name);
+	for (const char *p = value; *p; p++) {
 		if (*p == '\\' || *p == '"' || *p == '\n')
-			buf[n++] = '\\';
-		buf[n++] = *p == '\n' ? 'n' : *p;
+			fputc('\\', out);
+		fputc(*p == '\n' ? 'n' : *p, out);
 	}
-	if (n + 2 < size) {
-		buf[n++] = '"';
-		buf[n] = '\0';
-	}
+	fputc('"', out);
 }
 
-/* The entry's own labels: service="NAME" (its GUID when it has no name)
- * and guid="GUID", or vm="NAME" and id="VMID". */
-static void entry_labels(const struct om_family *f, json_object *e, char *buf, size_t size)
+/* A sample's value: a number or a boolean (1 or 0); false for anything
+ * else (a string, null, an object), which makes no sample. */
+static bool number(json_object *v, int64_t *out)
 {
-	bool svc = f->list == OM_STATS_SERVICES;
-	json_object *name = member(e, "name"), *id = member(e, svc ? "guid" : "id");
-	const char *ids = id ? json_object_get_string(id) : "";
-
-	buf[0] = '\0';
-	add_label(buf, size, svc ? "service" : "vm", name ? json_object_get_string(name) : ids);
-	add_label(buf, size, svc ? "guid" : "id", ids);
+	if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double) &&
+	    !json_object_is_type(v, json_type_boolean))
+		return false;
+	*out = json_object_get_int64(v);
+	return true;
 }
 
 /* A number of `scale` units (1000: ms, 1e9: ns) as exact decimal seconds. */
@@ -180,10 +175,15 @@ static void print_scaled(FILE *out, int64_t v, uint64_t scale, int digits)
 	fprintf(out, "%s%" PRIu64 ".%0*" PRIu64, v < 0 ? "-" : "", a / scale, digits, a % scale);
 }
 
-static void sample(struct om *m, const struct om_family *f, const char *labels,
-		   const char *extra_name, const char *extra_value, json_object *v)
+/* A sample of f for entry e: its metadata first if f has no sample yet,
+ * the entry's labels (service="NAME" (its GUID when it has no name) and
+ * guid="GUID", or vm="NAME" and id="VMID"), the extra label if any, v. */
+static void sample(struct om *m, const struct om_family *f, json_object *e, const char *extra,
+		   int64_t v)
 {
-	char all[1536];
+	bool svc = f->list == OM_STATS_SERVICES;
+	json_object *name = member(e, "name"), *id = member(e, svc ? "guid" : "id");
+	const char *ids = id ? json_object_get_string(id) : "";
 
 	if (m->shown != f) {
 		fprintf(m->out, "# TYPE %s %s\n", f->name, f->type);
@@ -192,65 +192,56 @@ static void sample(struct om *m, const struct om_family *f, const char *labels,
 		fprintf(m->out, "# HELP %s %s\n", f->name, f->help);
 		m->shown = f;
 	}
-	snprintf(all, sizeof(all), "%s", labels);
-	if (extra_name)
-		add_label(all, sizeof(all), extra_name, extra_value);
-	fprintf(m->out, "%s%s{%s} ", f->name, strcmp(f->type, "counter") ? "" : "_total", all);
+	fprintf(m->out, "%s%s{", f->name, strcmp(f->type, "counter") ? "" : "_total");
+	put_label(m->out, true, svc ? "service" : "vm", name ? json_object_get_string(name) : ids);
+	put_label(m->out, false, svc ? "guid" : "id", ids);
+	if (extra)
+		put_label(m->out, false, f->label, extra);
+	fputs("} ", m->out);
 	if (f->kind == OM_MS)
-		print_scaled(m->out, json_object_get_int64(v), 1000, 3);
+		print_scaled(m->out, v, 1000, 3);
 	else if (f->kind == OM_NS)
-		print_scaled(m->out, json_object_get_int64(v), 1000000000, 9);
-	else if (json_object_is_type(v, json_type_boolean))
-		fprintf(m->out, "%d", json_object_get_boolean(v) ? 1 : 0);
+		print_scaled(m->out, v, 1000000000, 9);
 	else
-		fprintf(m->out, "%" PRId64, json_object_get_int64(v));
+		fprintf(m->out, "%" PRId64, v);
 	fputc('\n', m->out);
 }
 
 /* A status word: 1 for the word, 0 for every other known one (and the
  * word itself when it is new to this CLI). */
-static void onehot(struct om *m, const struct om_family *f, const char *labels, json_object *v)
+static void onehot(struct om *m, const struct om_family *f, json_object *e, const char *word)
 {
-	const char *word = json_object_get_string(v);
 	bool known = false;
 
 	for (const char *const *w = f->values; *w; w++) {
-		json_object *b = json_object_new_boolean(strcmp(*w, word) == 0);
-
 		known |= strcmp(*w, word) == 0;
-		sample(m, f, labels, f->label, *w, b);
-		json_object_put(b);
+		sample(m, f, e, *w, strcmp(*w, word) == 0);
 	}
-	if (!known) {
-		json_object *one = json_object_new_int(1);
-
-		sample(m, f, labels, f->label, word, one);
-		json_object_put(one);
-	}
+	if (!known)
+		sample(m, f, e, word, 1);
 }
 
 static void entry_samples(struct om *m, const struct om_family *f, json_object *e)
 {
 	json_object *o = f->obj ? member(e, f->obj) : e, *v;
-	char labels[1024], key[64];
+	char key[64];
+	int64_t n;
 
 	if (!json_object_is_type(o, json_type_object))
 		return;
-	entry_labels(f, e, labels, sizeof(labels));
 	if (f->kind == OM_SPREAD) {
 		for (const char *const *w = f->values; *w; w++) {
 			snprintf(key, sizeof(key), "%s%s", f->key, *w);
-			if ((v = member(o, key)))
-				sample(m, f, labels, f->label, *w, v);
+			if (number(member(o, key), &n))
+				sample(m, f, e, *w, n);
 		}
 		return;
 	}
-	if (!(v = member(o, f->key)))
-		return;
+	v = member(o, f->key);
 	if (f->kind == OM_ONEHOT && json_object_is_type(v, json_type_string))
-		onehot(m, f, labels, v);
-	else if (f->kind != OM_ONEHOT)
-		sample(m, f, labels, NULL, NULL, v);
+		onehot(m, f, e, json_object_get_string(v));
+	else if (f->kind != OM_ONEHOT && number(v, &n))
+		sample(m, f, e, NULL, n);
 }
 
 void cli_openmetrics_print(FILE *out, json_object *stats, json_object *status)

@@ -262,6 +262,9 @@ int cmd_vm_thaw(int argc, char **argv);
  * "thaw_in_ms"}), a new reference, or NULL; and its 'vm show' line. */
 struct json_object *cli_fz_object(const char *vm);
 void cli_fz_print(const char *vm);
+/* VM key (a name or VmId) of CONFIG/vms.d: 0 with *vm in *t (the caller
+ * frees *t), or EXIT_FAIL after saying why; the folder's warnings printed. */
+int cli_vm_load(const char *key, struct vmt_table **t, const struct vmt_vm **vm);
 /* vmsvc vm libvirt-xml (cmd-vm-libvirt.c; the static CLI has a stub that
  * says it lacks it). */
 int cmd_vm_libvirt_xml(int argc, char **argv);

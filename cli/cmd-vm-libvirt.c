@@ -409,13 +409,7 @@ int cmd_vm_libvirt_xml(int argc, char **argv)
 
 	if (r >= 0)
 		return r;
-	r = vmt_load(cli_config_dir(), &t);
-	if (r < 0) {
-		cli_error("cannot read %s/" VMT_DIR ": %s", cli_config_dir(), strerror(-r));
-		return EXIT_FAIL;
-	}
-	cli_print_problems(vmt_problems(t), "VM");
-	if (!(vm = cli_find_vm(t, name)))
+	if (cli_vm_load(name, &t, &vm))
 		return EXIT_FAIL;
 	if (file) {
 		if ((r = read_domain(file, &doc)) || (r = patch_domain(doc, vm->name, file)))

@@ -254,9 +254,12 @@ static int load_table(struct vmt_table **t)
 	return cli_table_loaded(&table, r, r < 0 ? NULL : vmt_problems(*t));
 }
 
-static const struct vmt_vm *lookup(const struct vmt_table *t, const char *name)
+int cli_vm_load(const char *key, struct vmt_table **t, const struct vmt_vm **vm)
 {
-	return cli_find_vm(t, name);
+	if (load_table(t))
+		return EXIT_FAIL;
+	*vm = cli_find_vm(*t, key);
+	return *vm ? 0 : EXIT_FAIL;
 }
 
 /* --- add --- */
@@ -385,10 +388,7 @@ static int vm_show(int argc, char **argv)
 
 	if (r >= 0)
 		return r;
-	if (load_table(&t))
-		return EXIT_FAIL;
-	vm = lookup(t, argv[optind]);
-	if (!vm)
+	if (cli_vm_load(argv[optind], &t, &vm))
 		return EXIT_FAIL;
 	if (!json) {
 		vm_show_text(vm);
@@ -415,7 +415,7 @@ static int vm_remove(int argc, char **argv)
 	if (load_table(&t))
 		return EXIT_FAIL;
 	name = argv[optind];
-	if (!vmt_is_broken(t, name) && !(vm = lookup(t, name)))
+	if (!vmt_is_broken(t, name) && !(vm = cli_find_vm(t, name)))
 		return EXIT_FAIL;
 	if (vm)
 		name = vm->name; /* it may have been given by VmId */
@@ -520,6 +520,7 @@ static int vm_qemu_args(int argc, char **argv)
 					      { "help", no_argument, NULL, 'h' },
 					      {} };
 	_cleanup_(vmt_table_freep) struct vmt_table *t = NULL;
+	const struct vmt_vm *vm;
 	const char *size = "256M";
 	int c;
 
@@ -536,10 +537,7 @@ static int vm_qemu_args(int argc, char **argv)
 		return cli_usage_error(CMD, "qemu-args needs a VM NAME");
 	if (optind + 1 < argc)
 		return cli_usage_error(CMD, "unexpected argument '%s'", argv[optind + 1]);
-	if (load_table(&t))
-		return EXIT_FAIL;
-	const struct vmt_vm *vm = lookup(t, argv[optind]);
-	if (!vm)
+	if (cli_vm_load(argv[optind], &t, &vm))
 		return EXIT_FAIL;
 	return print_qemu_args(vm->name, size);
 }

@@ -75,9 +75,8 @@ _vmsvc_forms() {
 				out = out " " nm ":" substr(u[k], index(u[k], "=") + 1); continue
 			}
 			if (u[k] ~ /\|/) { q = u[k]; gsub(/\|/, " ", q); out = out " " q; continue }
+			# its argument: a placeholder or a|b values, not a word
 			if (k < c && u[k + 1] ~ /^[A-Za-z]/ && u[k + 1] !~ /^[a-z]+$/) {
-				out = out " " u[k] ":" u[k + 1]; k++
-			} else if (k < c && u[k + 1] ~ /^[A-Z]/) {
 				out = out " " u[k] ":" u[k + 1]; k++
 			} else {
 				out = out " " u[k]
@@ -250,7 +249,10 @@ _vmsvc() {
 	fi
 
 	# the forms that fit the positionals so far: the next word, the options
-	local line fw fo k n w want=() opts=() _vmsvc_c=$c _vmsvc_first=${pos[0]:-} _vmsvc_vm=
+	local line fw fwa fo k n w want=() opts=() _vmsvc_c=$c _vmsvc_first=${pos[0]:-} _vmsvc_vm=
+	local one_form=
+	# a command of one form: its help describes the options of that form
+	[ "$(grep -c . <<<"$forms")" = 1 ] && one_form=" OPTIONS"
 	while IFS='#' read -r fw fo; do
 		read -ra fwa <<<"$fw"
 		n=${#pos[@]}
@@ -270,8 +272,7 @@ _vmsvc() {
 		w=${fwa[n]:-}
 		((n > 0)) && [ -z "$w" ] && [[ ${fwa[n - 1]:-} == *... ]] && w=${fwa[n - 1]%...}
 		[ -n "$w" ] && [ "$w" != "..." ] && want+=("${w%...}")
-		# a command of one form: its help describes the options of that form
-		[ "$(grep -c . <<<"$forms")" = 1 ] && fo+=" OPTIONS"
+		fo+=$one_form
 		for opt in $fo; do
 			if [ "$opt" = OPTIONS ]; then
 				while IFS= read -r line; do opts+=("${line%%:*}"); done <<<"$all_opts"
@@ -286,7 +287,11 @@ _vmsvc() {
 		[ ${#COMPREPLY[@]} -eq 1 ] && [[ ${COMPREPLY[0]} == *= ]] && compopt -o nospace
 		return
 	fi
+	# each placeholder once: forms that share one would ask vmsvc again
+	local -A asked=()
 	for w in "${want[@]}"; do
+		[ -n "${asked[$w]:-}" ] && continue
+		asked[$w]=1
 		_vmsvc_value "$w"
 	done
 	return 0
