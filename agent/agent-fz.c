@@ -10,13 +10,15 @@
  *
  * The hooks run in a child process (agent-fz-hooks.h, with the sync()
  * before FIFREEZE) while the worker goes on serving the other services;
- * afz_step picks their report up from the connection's tick. FIFREEZE and
+ * afz_step picks their report up from the connection's tick, or with no
+ * connection up from the worker's loop (afz_fill, afz_io). FIFREEZE and
  * FITHAW run in the worker: they return once the filesystem is frozen or
  * thawed.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -605,6 +607,7 @@ static void fz_ready(struct aic *c, uint64_t now)
 {
 	struct afz *z = aic_svc(c);
 
+	z->up = true;
 	if (afz_step(z, now, false))
 		afz_result_clear(&z->res); /* asked on an earlier connection */
 	z->owe_frozen = z->owe_thawed = false;
@@ -638,22 +641,37 @@ static void fz_tick(struct aic *c, uint64_t now)
 	}
 }
 
-/* The connection ended: thaw. A freeze whose hooks still run is waited for
- * (the thaw hooks of what ran must start); thaw hooks run on by themselves. */
+/* The connection ended: thaw. A freeze whose hooks still run thaws instead
+ * once they end (afz_fill/afz_io see to it while no connection is up); thaw
+ * hooks run on by themselves. */
 static void fz_closed(struct aic *c)
 {
 	struct afz *z = aic_svc(c);
 
+	z->up = false;
 	z->owe_frozen = z->owe_thawed = false;
-	if (z->phase == AFZ_FREEZING) {
+	if (z->phase == AFZ_FREEZING)
 		snprintf(z->cancel_why, sizeof(z->cancel_why), "the connection ended");
-		afz_step(z, now_ms(), true);
-	}
 	if (z->nfrozen)
 		afz_thaw_start(z, "the host's freeze connection ended");
 	if (z->phase == AFZ_IDLE)
 		afz_result_clear(&z->res); /* nobody to tell */
 	z->conn = NULL;
+}
+
+size_t afz_fill(struct afz *z, struct pollfd *p, size_t max)
+{
+	/* with a connection up, its tick reads the report (and answers) */
+	if (z->up || z->phase == AFZ_IDLE || max == 0)
+		return 0;
+	p[0] = (struct pollfd){ .fd = z->job.fd, .events = POLLIN };
+	return 1;
+}
+
+void afz_io(struct afz *z, short revents, uint64_t now)
+{
+	if (revents && afz_step(z, now, false))
+		afz_result_clear(&z->res); /* nobody to tell */
 }
 
 const struct aic_ops afz_ops = {

@@ -26,6 +26,7 @@
 #ifndef VMSVC_AGENT_FZ_H
 #define VMSVC_AGENT_FZ_H
 
+#include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -70,6 +71,7 @@ struct afz {
 	uint64_t thaw_at; /* now_ms() of the watchdog's thaw */
 	uint32_t nhooks_run;
 	struct aic *conn; /* the connection that froze */
+	bool up;	  /* a connection is up (its tick reads the hooks' report) */
 	/* a FREEZE or THAW whose hooks run (agent-fz-hooks.h) */
 	enum afz_phase { AFZ_IDLE, AFZ_FREEZING, AFZ_UNDOING, AFZ_THAWING } phase;
 	struct afz_job job;
@@ -114,6 +116,12 @@ void afz_thaw(struct afz *z, const char *why, struct afz_result *res);
 /* At start: thaws what the state file says a previous agent froze. */
 void afz_recover(struct afz *z);
 void afz_result_clear(struct afz_result *r);
+/* For the worker's loop while no connection is up: the hooks' report to
+ * watch (0 or 1 pollfd at p), and what to do when it is readable (a freeze
+ * cancelled by the connection's end then runs its thaw hooks). */
+size_t afz_fill(struct afz *z, struct pollfd *p, size_t max);
+void afz_io(struct afz *z, short revents, uint64_t now);
+
 /* Whether this process has filesystems frozen now: what would write to
  * disk (the KVP guest pool) refuses with EBUSY instead of waiting. */
 bool afz_frozen(void);

@@ -46,7 +46,27 @@ struct worker {
 	struct afz fz;
 	struct ats ts;
 	struct aicw_service svcs[NSVCS];
+	size_t fz_nfds; /* of the last extra_fill */
 };
+
+/* The loop's other fds: the freeze hooks' report (only while no VSS
+ * connection is up), then the key-value exchange's. */
+static size_t extra_fill(void *ctx, struct pollfd *p, size_t max, int *timeout_ms, uint64_t now)
+{
+	struct worker *w = ctx;
+
+	w->fz_nfds = afz_fill(&w->fz, p, max);
+	return w->fz_nfds + akvr_fill(w->kvp, p + w->fz_nfds, max - w->fz_nfds, timeout_ms, now);
+}
+
+static void extra_io(void *ctx, const struct pollfd *p, size_t n, uint64_t now)
+{
+	struct worker *w = ctx;
+
+	if (w->fz_nfds)
+		afz_io(&w->fz, p[0].revents, now);
+	akvr_io(w->kvp, p + w->fz_nfds, n - w->fz_nfds, now);
+}
 
 static void reconfigure(void *ctx, const struct aconf *c, struct aicw_service *svcs, size_t n)
 {
@@ -150,7 +170,7 @@ int aworker_main(const struct aworker_opts *o)
 	w.svcs[SVC_KVP] = (struct aicw_service){ .ops = &akvp_ops, .svc = akvr_store(w.kvp) };
 	w.svcs[SVC_VSS] = (struct aicw_service){ .ops = &afz_ops, .svc = &w.fz };
 	loop.extra = (struct aicw_extra){
-		.max = akvr_max_fds(), .fill = akvr_fill, .io = akvr_io, .ctx = w.kvp
+		.max = akvr_max_fds() + 1, .fill = extra_fill, .io = extra_io, .ctx = &w
 	};
 	ats_init(&w.ts);
 	w.svcs[SVC_TIMESYNC] = (struct aicw_service){ .ops = &ats_ops, .svc = &w.ts };

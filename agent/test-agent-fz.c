@@ -495,6 +495,43 @@ static void a_thaw_during_the_freeze_hooks_cancels_the_freeze(void **state)
 	close(host);
 }
 
+static void the_connection_ending_during_the_freeze_hooks_does_not_wait_for_them(void **state)
+{
+	struct afz z;
+	struct aic *c;
+	struct sess_buf b = { 0 };
+	struct pollfd p[2];
+	uint64_t t0;
+	int host;
+
+	(void)state;
+	new_afz(&z);
+	hook("10-a", 0);
+	slow_hook("20-slow", "0.5");
+	c = connect_afz(&z, &host);
+	assert_int_equal(afz_fill(&z, p, 2), 0); /* the connection's tick looks */
+	ic_enc_fz_freeze(&b, &(struct ic_fz_freeze){ .seq = 1 });
+	assert_int_equal(write(host, b.data, b.len), (ssize_t)b.len);
+	sess_buf_free(&b);
+	assert_int_equal(aic_io(c, POLLIN, now_ms()), 0);
+	assert_int_equal(z.phase, AFZ_FREEZING);
+	t0 = now_ms();
+	c = aic_free(c);
+	assert_true(now_ms() - t0 < 300); /* not the hook's 0.5 s */
+	/* the worker's loop watches the report now, and the freeze thaws */
+	while (z.phase != AFZ_IDLE) {
+		assert_int_equal(afz_fill(&z, p, 2), 1);
+		assert_true(poll(p, 1, 5000) == 1);
+		afz_io(&z, p[0].revents, now_ms());
+	}
+	assert_int_equal(z.nfrozen, 0);
+	assert_string_equal(fk.log, ""); /* never frozen */
+	assert_string_equal(read_all(hooklog),
+			    "10-a freeze\n20-slow freeze\n20-slow thaw\n10-a thaw\n");
+	assert_int_equal(afz_fill(&z, p, 2), 0);
+	close(host);
+}
+
 static void a_hook_name_cannot_break_the_report_and_many_failures_fit(void **state)
 {
 	struct afz z;
@@ -544,6 +581,8 @@ int main(void)
 		cmocka_unit_test_setup(watchdog_and_connection_end_thaw, each),
 		cmocka_unit_test_setup(slow_hooks_run_beside_the_loop_and_the_answer_follows, each),
 		cmocka_unit_test_setup(a_thaw_during_the_freeze_hooks_cancels_the_freeze, each),
+		cmocka_unit_test_setup(
+			the_connection_ending_during_the_freeze_hooks_does_not_wait_for_them, each),
 		cmocka_unit_test_setup(a_hook_name_cannot_break_the_report_and_many_failures_fit,
 				       each),
 	};

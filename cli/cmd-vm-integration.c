@@ -187,14 +187,7 @@ int cmd_vm_integration(int argc, char **argv)
 	r = check_operands(argc - optind, argv + optind, json);
 	if (r >= 0)
 		return r;
-	r = vmt_load(cli_config_dir(), &t);
-	if (r < 0) {
-		cli_error("cannot read %s/" VMT_DIR ": %s", cli_config_dir(), strerror(-r));
-		return EXIT_FAIL;
-	}
-	cli_print_problems(vmt_problems(t), "VM");
-	vm = cli_find_vm(t, argv[optind]);
-	if (!vm)
+	if (cli_vm_load(argv[optind], &t, &vm))
 		return EXIT_FAIL;
 	if (argc - optind == 1)
 		return list_services(vm, json);
