@@ -12,7 +12,7 @@
  *   journal  a memfd holding the vsock connections (vsock-journal.h),
  *            updated by the engine as they come and go;
  *   0, 1...  the fds the state lists (memory regions, ring eventfds),
- *            stored again with each state.
+ *            stored again whenever one of them changed.
  * QEMU gone or the VM stopped: all removed. A successor takes them at its
  * start (vm_ho_take, vm_ho_import), rebuilds the device from the state (each ring
  * resuming at the guest's used index), and resets every connection of the
@@ -43,9 +43,10 @@ struct vm_handover {
 	size_t jsize;
 	struct vsk_journal journal;
 	unsigned nstored; /* "0".."nstored-1" in the store */
-	/* the predecessor's journal, until every RST is out */
+	bool fds_stored;  /* they are the device's fds of fd_gen */
+	unsigned fd_gen;  /* vu_dev_fd_gen() when they were stored */
+	/* a copy of the predecessor's journal, until every RST is out */
 	void *old_mem;
-	size_t old_size;
 	struct vsk_journal old;
 };
 
@@ -87,8 +88,7 @@ static void ho_remove_numbered(struct vm *vm)
 
 static void ho_old_free(struct vm_handover *ho)
 {
-	if (ho->old_mem)
-		munmap(ho->old_mem, ho->old_size);
+	free(ho->old_mem);
 	ho->old_mem = NULL;
 }
 
@@ -169,6 +169,9 @@ void vm_ho_save(struct vm *vm)
 		log_warn("VM %s: cannot save the device state for a successor", vm->name);
 		return;
 	}
+	/* each fd is a datagram to the service manager: only when they changed */
+	if (vm->ho->fds_stored && vm->ho->fd_gen == vu_dev_fd_gen(vm->vu))
+		return;
 	ho_remove_numbered(vm);
 	for (unsigned i = 0; i < n; i++) {
 		char what[16];
@@ -177,6 +180,8 @@ void vm_ho_save(struct vm *vm)
 		ho_put(vm, what, fds[i]);
 	}
 	vm->ho->nstored = n;
+	vm->ho->fds_stored = true;
+	vm->ho->fd_gen = vu_dev_fd_gen(vm->vu);
 }
 
 void vm_ho_disconnected(struct vm *vm)
@@ -190,27 +195,25 @@ void vm_ho_disconnected(struct vm *vm)
 	ho_free(vm);
 }
 
-/* The predecessor's journal in fd (taken), kept until its RSTs are out. */
+/* The predecessor's journal in fd (taken), kept until its RSTs are out.
+ * Read into our memory, never mapped: a file that shrank under a mapping
+ * would raise SIGBUS, and what the read returns is the journal's size. */
 static void ho_old_journal(struct vm *vm, int fd)
 {
 	struct vm_handover *ho = vm->ho;
 	struct stat stb;
-	void *p;
+	void *p = NULL;
+	ssize_t n = -1;
 
-	if (fd < 0 || fstat(fd, &stb) < 0 || stb.st_size <= 0 || stb.st_size > HO_JOURNAL_MAX) {
-		safe_close(fd);
-		return;
-	}
-	p = mmap(NULL, (size_t)stb.st_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	if (fd >= 0 && fstat(fd, &stb) == 0 && stb.st_size > 0 && stb.st_size <= HO_JOURNAL_MAX &&
+	    (p = malloc((size_t)stb.st_size)))
+		n = pread(fd, p, (size_t)stb.st_size, 0);
 	safe_close(fd);
-	if (p == MAP_FAILED || vjr_init(&ho->old, p, (size_t)stb.st_size, false) < 0 ||
-	    ho->old.n == 0) {
-		if (p != MAP_FAILED)
-			munmap(p, (size_t)stb.st_size);
+	if (n <= 0 || vjr_init(&ho->old, p, (size_t)n, false) < 0 || ho->old.n == 0) {
+		free(p);
 		return;
 	}
 	ho->old_mem = p;
-	ho->old_size = (size_t)stb.st_size;
 	log_info("VM %s: resetting the %u connection(s) of the previous vmsvcd", vm->name,
 		 ho->old.n);
 }

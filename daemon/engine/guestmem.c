@@ -16,9 +16,11 @@
  * sanitizer wrapper in a signal handler), and returns: the access is
  * retried and reads zeros. Mapping over a shared region cannot fail for
  * want of address space (the range is ours); if it fails anyway, or the
- * address is not a guest mapping, the previous handler is put back and the
- * access faults again into it (the default: the process dies, as without
- * the guard).
+ * address is not a guest mapping, or the signal was sent (kill, sigqueue:
+ * no fault, si_addr means nothing), the previous handler is put back and
+ * the signal goes to it (the default: the process dies, as without the
+ * guard). fault_epoch counts the faults patched, so that a virtqueue looks
+ * for a faulted region of its table only after a new one (virtq.c).
  */
 #include "guestmem.h"
 
@@ -41,42 +43,60 @@ struct gm_guard {
 
 static struct gm_guard *guards;
 static size_t n_guards, cap_guards;
-static volatile sig_atomic_t any_fault; /* some guard faulted, ever */
+static volatile sig_atomic_t fault_epoch; /* guard faults so far */
 static struct sigaction old_bus;
-static bool guard_installed;
+
+/* Puts a zero page over the page of g that holds a; false if that fails.
+ * The page is counted from g->start, which mmap() aligned only to the
+ * system page: a & ~(align - 1) could lie before the mapping. */
+static bool gm_guard_patch(struct gm_guard *g, uintptr_t a)
+{
+	uintptr_t page = g->start + ((a - g->start) & ~(g->align - 1));
+
+	return syscall(SYS_mmap, page, g->align, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == (long)page;
+}
 
 static void gm_on_sigbus(int sig, siginfo_t *si, void *uc)
 {
 	uintptr_t a = (uintptr_t)si->si_addr;
+	int saved_errno = errno;
 
-	(void)sig, (void)uc;
-	for (size_t i = 0; i < n_guards; i++) {
+	(void)uc;
+	/* si_addr means something only for a fault the kernel raised */
+	for (size_t i = 0; si->si_code > 0 && i < n_guards; i++) {
 		struct gm_guard *g = &guards[i];
-		uintptr_t page = a & ~(g->align - 1);
 
 		if (a < g->start || a >= g->end)
 			continue;
-		if (syscall(SYS_mmap, page, g->align, PROT_READ | PROT_WRITE,
-			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == (long)page) {
+		if (gm_guard_patch(g, a)) {
 			g->faulted = 1;
-			any_fault = 1;
+			fault_epoch++;
+			errno = saved_errno;
 			return;
 		}
 		break;
 	}
-	sigaction(SIGBUS, &old_bus, NULL); /* not ours: fault again, into it */
+	/* Not ours: to the handler before. A fault happens again on return;
+	 * a signal someone sent is sent again (blocked until we return). */
+	sigaction(SIGBUS, &old_bus, NULL);
+	if (si->si_code <= 0)
+		raise(sig);
+	errno = saved_errno;
 }
 
 int gm_guard_install(void)
 {
-	struct sigaction sa = { .sa_sigaction = gm_on_sigbus, .sa_flags = SA_SIGINFO };
+	struct sigaction sa = { .sa_sigaction = gm_on_sigbus, .sa_flags = SA_SIGINFO }, cur;
 
-	if (guard_installed)
+	/* ours already, unless someone put another handler in since */
+	if (sigaction(SIGBUS, NULL, &cur) < 0)
+		return -errno;
+	if ((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == gm_on_sigbus)
 		return 0;
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGBUS, &sa, &old_bus) < 0)
 		return -errno;
-	guard_installed = true;
 	return 0;
 }
 
@@ -121,9 +141,14 @@ static void gm_guard_remove(const void *map)
 	*g = guards[n_guards];
 }
 
+unsigned gm_fault_epoch(void)
+{
+	return (unsigned)fault_epoch;
+}
+
 bool gm_faulted(const struct gm_table *t)
 {
-	if (!any_fault)
+	if (!fault_epoch)
 		return false;
 	for (unsigned i = 0; i < t->n; i++) {
 		const struct gm_guard *g = t->r[i].map ? gm_guard_find(t->r[i].map) : NULL;

@@ -74,8 +74,9 @@ int gm_add_fd(struct gm_table *t, uint64_t gpa, uint64_t uva, uint64_t size, uin
  * Installs the process-wide SIGBUS handler that keeps an access to a page a
  * mapped file no longer has from killing the process: the page becomes a
  * private zero page and its region is marked faulted. Signals that are not
- * about a region go to the handler that was there before. Call once, at
- * start-up, from the thread that accesses guest memory. Returns 0 or a
+ * about a region go to the handler that was there before. Call at
+ * start-up, from the thread that accesses guest memory (again if another
+ * handler replaced it; nothing if it is in place). Returns 0 or a
  * negative errno.
  */
 int gm_guard_install(void);
@@ -86,6 +87,12 @@ int gm_guard_install(void);
  * device must stop using it.
  */
 bool gm_faulted(const struct gm_table *t);
+
+/**
+ * How many accesses the guard has turned into zero pages so far, in any
+ * table: while it stays the same, gm_faulted() of a table stays false.
+ */
+unsigned gm_fault_epoch(void);
 
 /** Unmaps every region this table mapped and empties it. */
 void gm_clear(struct gm_table *t);

@@ -855,6 +855,32 @@ static void test_a_state_that_does_not_fit_is_refused(void **state)
 	vu_dev_free(fresh);
 }
 
+/* The fds stored for a successor are sent again only when one changed:
+ * the generation moves with every fd vu_dev_export() lists, not with
+ * requests that only ask. */
+static void test_fd_generation_moves_only_with_the_exported_fds(void **state)
+{
+	struct fx *f = *state;
+	unsigned gen;
+	uint32_t base[2];
+
+	qemu_create(f);
+	qemu_start(f, 0x170000000ull);
+	gen = vu_dev_fd_gen(f->d);
+	msg(f, VU_GET_FEATURES, 1, NULL, 0);
+	assert_int_equal(vu_handle(f->d, &f->m, &f->reply), 0);
+	qemu_enable(f, 1);
+	assert_int_equal(vu_dev_fd_gen(f->d), gen);
+	assert_int_equal(send_vring_fd(f, VU_SET_VRING_CALL, 0), 0);
+	assert_int_not_equal(vu_dev_fd_gen(f->d), gen);
+	gen = vu_dev_fd_gen(f->d);
+	qemu_stop(f, base); /* the kick fds go */
+	assert_int_not_equal(vu_dev_fd_gen(f->d), gen);
+	gen = vu_dev_fd_gen(f->d);
+	assert_int_equal(send_mem_table(f, 0x9, MEM_SIZE), 0);
+	assert_int_not_equal(vu_dev_fd_gen(f->d), gen);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -881,6 +907,7 @@ int main(void)
 		T(test_overlapping_memory_regions_are_refused),
 		T(test_exported_state_rebuilds_the_running_device),
 		T(test_a_state_that_does_not_fit_is_refused),
+		T(test_fd_generation_moves_only_with_the_exported_fds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

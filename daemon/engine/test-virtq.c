@@ -674,6 +674,61 @@ static void test_memory_that_shrinks_breaks_the_queue_without_sigbus(void **stat
 	close(fd);
 }
 
+/* Memory lost under one device does not break another: after the fault,
+ * a queue over other memory pops on (its table is looked at once), and a
+ * queue mapped later over the lost memory is broken at its first pop. */
+static void test_lost_memory_breaks_only_the_queues_over_it(void **state)
+{
+	const unsigned num = 8, size = 1u << 20;
+	int fd = memfd_create("lost", MFD_CLOEXEC), fd2 = memfd_create("kept", MFD_CLOEXEC);
+	struct gm_table lost, kept;
+	struct vq vq, vq2;
+	struct vq_elem e;
+	uint8_t *m, *m2;
+
+	assert_true(fd >= 0 && fd2 >= 0);
+	assert_int_equal(ftruncate(fd, size), 0);
+	assert_int_equal(ftruncate(fd2, size), 0);
+	m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	m2 = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd2, 0);
+	assert_true(m != MAP_FAILED && m2 != MAP_FAILED);
+	assert_int_equal(gm_guard_install(), 0);
+	gm_init(&lost);
+	gm_init(&kept);
+	assert_int_equal(gm_add_fd(&lost, 0, UVA_BASE, size, 0, fd), 0);
+	assert_int_equal(gm_add_fd(&kept, 0, UVA_BASE, size, 0, fd2), 0);
+	vq_init(&vq2);
+	assert_int_equal(vq_map(&vq2, &kept, num, UVA_BASE, UVA_BASE + 0x400, UVA_BASE + 0x800), 0);
+	vq_start(&vq2);
+	set_desc((struct vq_desc *)m2, 0x80000, 64, 0, 0);
+	set_desc((struct vq_desc *)m2 + 1, 0x80000, 64, 0, 0);
+	((struct vq_avail *)(m2 + 0x400))->ring[0] = 0;
+	((struct vq_avail *)(m2 + 0x400))->ring[1] = htole16(1);
+	((struct vq_avail *)(m2 + 0x400))->idx = htole16(1);
+	assert_int_equal(vq_pop(&vq2, &e), 1);
+	vq_push(&vq2, &e, 0);
+	/* the other table loses its memory */
+	assert_int_equal(ftruncate(fd, 0), 0);
+	assert_int_equal(((volatile uint8_t *)lost.r[0].host)[0x80000], 0);
+	assert_true(gm_faulted(&lost));
+	assert_false(gm_faulted(&kept));
+	((struct vq_avail *)(m2 + 0x400))->idx = htole16(2);
+	assert_int_equal(vq_pop(&vq2, &e), 1);
+	vq_push(&vq2, &e, 0);
+	assert_int_equal(vq_pop(&vq2, &e), 0);
+	/* a queue mapped after the fault over the lost memory */
+	vq_init(&vq);
+	assert_int_equal(vq_map(&vq, &lost, num, UVA_BASE, UVA_BASE + 0x400, UVA_BASE + 0x800), 0);
+	vq_start(&vq);
+	assert_int_equal(vq_pop(&vq, &e), -EFAULT);
+	gm_clear(&lost);
+	gm_clear(&kept);
+	munmap(m, size);
+	munmap(m2, size);
+	close(fd);
+	close(fd2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -712,6 +767,7 @@ int main(void)
 		cmocka_unit_test(test_iov_copy_helpers_honour_offset),
 		cmocka_unit_test(test_overlapping_regions_are_refused),
 		cmocka_unit_test(test_memory_that_shrinks_breaks_the_queue_without_sigbus),
+		cmocka_unit_test(test_lost_memory_breaks_only_the_queues_over_it),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

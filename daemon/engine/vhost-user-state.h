@@ -72,6 +72,13 @@ int vu_dev_export(const struct vu_dev *d, struct vu_state *st, int *fds, unsigne
  */
 int vu_dev_import(struct vu_dev *d, const struct vu_state *st, int *fds, unsigned nfds);
 
+/**
+ * Changes whenever an fd that vu_dev_export() lists is replaced, added or
+ * closed: while it stays the same, the fds stored for a successor are
+ * still the right ones.
+ */
+unsigned vu_dev_fd_gen(const struct vu_dev *d);
+
 /** The used index that the guest's ring q holds now (mapped rings only). */
 int vu_dev_used_idx(const struct vu_dev *d, int q, uint16_t *idx);
 

@@ -77,6 +77,7 @@ struct vu_dev {
 	uint32_t mem_size;
 	int mem_fds[GM_MAX_REGIONS];
 	unsigned mem_nfds;
+	unsigned fd_gen; /* bumped whenever an fd vu_dev_export() lists changes */
 };
 
 __attribute__((format(printf, 3, 4))) static void vu_log(struct vu_dev *d, enum log_level level,
@@ -128,6 +129,7 @@ static void vu_set_kick(struct vu_dev *d, int q, int fd)
 		d->ops->kick_fd(d->opaque, q, -1);
 	r->kick_fd = safe_close(r->kick_fd);
 	r->kick_fd = fd;
+	d->fd_gen++;
 	if (fd >= 0 && d->ops->kick_fd)
 		d->ops->kick_fd(d->opaque, q, fd);
 }
@@ -357,6 +359,7 @@ static int vu_reset_owner(struct vu_dev *d, struct vu_msg *m, struct vu_msg *rep
 		*r = (struct vu_ring){ .kick_fd = -1, .call_fd = -1, .err_fd = -1 };
 		vq_init(&r->vq);
 	}
+	d->fd_gen++;
 	d->features = 0;
 	d->owner = false;
 	d->broken = false;
@@ -413,6 +416,7 @@ static void vu_keep_mem_table(struct vu_dev *d, struct vu_msg *m)
 	for (unsigned i = 0; i < d->mem_nfds; i++)
 		d->mem_fds[i] = safe_close(d->mem_fds[i]);
 	d->mem_nfds = 0;
+	d->fd_gen++;
 	d->mem_size = m->size <= sizeof(d->mem_msg) ? m->size : 0;
 	memcpy(d->mem_msg, m->payload, d->mem_size);
 	for (unsigned i = 0; d->mem_size && i < m->nfds && i < GM_MAX_REGIONS; i++)
@@ -575,6 +579,7 @@ static int vu_set_vring_call(struct vu_dev *d, struct vu_msg *m, struct vu_msg *
 		return r;
 	safe_close(d->ring[q].call_fd);
 	d->ring[q].call_fd = fd;
+	d->fd_gen++;
 	return 0;
 }
 
@@ -586,6 +591,7 @@ static int vu_set_vring_err(struct vu_dev *d, struct vu_msg *m, struct vu_msg *r
 		return r;
 	safe_close(d->ring[q].err_fd);
 	d->ring[q].err_fd = fd; /* never written: we report no errors */
+	d->fd_gen++;
 	return 0;
 }
 
@@ -819,6 +825,11 @@ int vu_dev_export(const struct vu_dev *d, struct vu_state *st, int *fds, unsigne
 	}
 	*nfds = n;
 	return 0;
+}
+
+unsigned vu_dev_fd_gen(const struct vu_dev *d)
+{
+	return d->fd_gen;
 }
 
 int vu_dev_used_idx(const struct vu_dev *d, int q, uint16_t *idx)

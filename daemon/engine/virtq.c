@@ -46,6 +46,7 @@ int vq_map(struct vq *vq, const struct gm_table *mem, unsigned num, uint64_t des
 	if (!vq_aligned(d, 16) || !vq_aligned(a, 2) || !vq_aligned(u, 4))
 		return -EINVAL;
 	vq->mem = mem;
+	vq->fault_epoch = 0; /* look at mem once if a guard ever faulted */
 	vq->num = num;
 	vq->desc = d;
 	vq->avail = a;
@@ -225,9 +226,15 @@ static int vq_walk_chain(struct vq *vq, uint16_t head, struct vq_elem *e)
 }
 
 /* Guest memory the ring or a buffer lives in went away under us (the file
- * shrank: guestmem.h): nothing it holds can be trusted any more. */
+ * shrank: guestmem.h): nothing it holds can be trusted any more. The
+ * regions are looked at only after a fault somewhere, not per chain. */
 static bool vq_lost_memory(struct vq *vq)
 {
+	unsigned epoch = gm_fault_epoch();
+
+	if (epoch == vq->fault_epoch)
+		return false;
+	vq->fault_epoch = epoch;
 	if (!gm_faulted(vq->mem))
 		return false;
 	vq->broken = true;

@@ -88,10 +88,11 @@ struct vq {
 	uint16_t used_idx;	 /* our copy of used->idx */
 	uint16_t signalled_used; /* used_idx at the last notification */
 	bool signalled_used_valid;
-	bool event_idx;	   /* VIRTIO_RING_F_EVENT_IDX negotiated */
-	bool indirect;	   /* VIRTIO_RING_F_INDIRECT_DESC negotiated */
-	bool broken;	   /* the guest broke the protocol */
-	unsigned inflight; /* popped and not yet pushed */
+	bool event_idx;	      /* VIRTIO_RING_F_EVENT_IDX negotiated */
+	bool indirect;	      /* VIRTIO_RING_F_INDIRECT_DESC negotiated */
+	bool broken;	      /* the guest broke the protocol */
+	unsigned inflight;    /* popped and not yet pushed */
+	unsigned fault_epoch; /* gm_fault_epoch() when mem was last found whole */
 };
 
 /* A chain taken from the avail ring: out[] is what the guest wrote for us

@@ -25,7 +25,6 @@
  */
 #include <errno.h>
 #include <stdint.h>
-#include <stdio.h>
 
 #include "vsock-int.h"
 
@@ -308,18 +307,6 @@ static void guest_packet(struct vsk_dev *d, const struct vsk_hdr *h, const struc
 		established_packet(c, h, iov, iovcnt);
 }
 
-/* A packet whose header does not match its descriptors: dropped, counted,
- * logged once per driver. */
-static void malformed(struct vsk_dev *d, const char *why, size_t a, size_t b)
-{
-	char what[96];
-
-	d->st.malformed++;
-	snprintf(what, sizeof(what), why, a, b);
-	vsk_warn_once(d, VSK_WARN_MALFORMED, "vsock cid %llu: malformed tx packet dropped: %s",
-		      (unsigned long long)d->cid, what);
-}
-
 int vsk_dev_guest_tx(struct vsk_dev *d, const void *hdr, const struct iovec *payload, int iovcnt)
 {
 	struct vsk_hdr h;
@@ -328,8 +315,13 @@ int vsk_dev_guest_tx(struct vsk_dev *d, const void *hdr, const struct iovec *pay
 	if (vsk_hdr_decode(hdr, VSK_HDR_SIZE, &h) < 0 || iovcnt < 0 || iovcnt > VSK_MAX_IOV ||
 	    (iovcnt > 0 && !payload) || h.len > VSK_MAX_PAYLOAD ||
 	    iov_size(payload, iovcnt) != h.len) {
-		malformed(d, "len %zu, %zu bytes after the header", h.len,
-			  iovcnt >= 0 && iovcnt <= VSK_MAX_IOV ? iov_size(payload, iovcnt) : 0);
+		/* a header that does not match its descriptors: dropped */
+		d->st.malformed++;
+		vsk_warn_once(d, VSK_WARN_MALFORMED,
+			      "vsock cid %llu: malformed tx packet dropped: len %u, %zu bytes "
+			      "after the header",
+			      (unsigned long long)d->cid, h.len,
+			      iovcnt >= 0 && iovcnt <= VSK_MAX_IOV ? iov_size(payload, iovcnt) : 0);
 		return -EPROTO;
 	}
 	if (h.src_cid != d->cid || h.dst_cid != VSK_CID_HOST) {
@@ -371,8 +363,12 @@ int vsk_dev_guest_tx_iov(struct vsk_dev *d, const struct iovec *iov, int iovcnt)
 			      VSK_MAX_IOV);
 	if (n < 0) {
 		d->st.from_guest_pkts++;
-		malformed(d, "a chain of %zu bytes in %zu pieces", total == SIZE_MAX ? 0 : total,
-			  (size_t)(iovcnt > 0 ? iovcnt : 0));
+		d->st.malformed++;
+		vsk_warn_once(d, VSK_WARN_MALFORMED,
+			      "vsock cid %llu: malformed tx packet dropped: a chain of %zu bytes "
+			      "in %d pieces",
+			      (unsigned long long)d->cid, total == SIZE_MAX ? 0 : total,
+			      iovcnt > 0 ? iovcnt : 0);
 		return -EPROTO;
 	}
 	return vsk_dev_guest_tx(d, hdr, payload, n);
