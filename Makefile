@@ -1,9 +1,11 @@
 # vmsvc - the two commands of the README, wrapping meson.
 #   make demo    builds, boots a demo guest and shows the main features
+#   make deb     builds the Debian packages into build/deb (tools/mkdeb:
+#                dpkg-buildpackage -b outside the checkout, lintian)
 #   make check   builds plain and sanitized, runs every test suite in both
 #   make soak    builds, runs the integrity soak (tests/e2e-soak.bats) long:
 #                SOAK_MIB (default 4096) MiB over SOAK_CONNS (64) connections
-.PHONY: all demo check soak bench bootstrap build clean
+.PHONY: all demo check soak bench bootstrap build deb clean
 
 all: build
 
@@ -20,6 +22,9 @@ soak: build
 	@SOAK_MIB=$${SOAK_MIB:-4096} meson test -C build/plain --no-rebuild \
 		--print-errorlogs --timeout-multiplier 0 e2e-soak; rc=$$?; \
 		grep '^# ' build/plain/meson-logs/testlog.txt; exit $$rc
+
+deb: bootstrap
+	@tools/mkdeb build/deb
 
 demo: bootstrap
 	@tools/demo
