@@ -86,7 +86,7 @@ teardown() {
 @test "purged, then installed from its .deb: vmsvcd is enabled and running, vmsvc service list works" {
 	run guest_exec -t 120 dbk 'dpkg --purge vmsvc >/dev/null 2>&1 && echo purged
 		dpkg-query -W -f "\${Status}\n" vmsvc 2>/dev/null || echo not-installed
-		[ -e /usr/sbin/vmsvcd ] || [ -e /lib/systemd/system/vmsvcd.service ] || [ -e /etc/vmsvc ] || echo gone
+		[ -e /usr/sbin/vmsvcd ] || [ -e /lib/systemd/system/vmsvcd.service ] || [ -e /etc/vmsvc/services.d ] || echo gone
 		systemctl is-enabled vmsvcd 2>/dev/null || true'
 	echo "$output"
 	[ "$status" -eq 0 ]
@@ -108,22 +108,23 @@ teardown() {
 	[ "${lines[4]}" = "/etc/vmsvc/services.d root:root" ]
 	[ "${lines[5]}" = "/etc/vmsvc/vms.d root:root" ]
 	[ "${lines[6]}" = "vmsvc:/var/lib/vmsvc:/usr/sbin/nologin" ]
-	# The in-box services are registered out of the box.
-	run guest_exec dbk 'vmsvc service list'
+	# The in-box services are registered out of the box; vmsvcd answers.
+	run guest_exec dbk 'vmsvc service list && vmsvc stats --json >/dev/null && echo served'
 	echo "$output"
 	[ "$status" -eq 0 ]
+	[ "${lines[-1]}" = served ]
 	[[ "$output" == *999e53d4-3d5c-4c3e-8779-bed06ec056e1* ]]
 	[[ "$output" == *57164f39-9115-4e78-ab55-382f3bd5422d* ]]
 }
 
-@test "dpkg --purge vmsvc stops vmsvcd and removes its files, its unit's links and /etc/vmsvc" {
+@test "dpkg --purge vmsvc stops vmsvcd and removes its files, its unit's links and the registry folders" {
 	run guest_exec -t 120 dbk 'systemctl is-active vmsvcd
 		dpkg --purge vmsvc >/tmp/purge.log 2>&1 || { cat /tmp/purge.log; exit 1; }
 		echo purged; systemctl is-active vmsvcd || true
 		pgrep -x vmsvcd || echo no-process
 		ls /etc/systemd/system/multi-user.target.wants/ | grep -c vmsvcd || true
-		for f in /usr/sbin/vmsvcd /usr/bin/vmsvc /lib/systemd/system/vmsvcd.service /etc/vmsvc \
-			/usr/lib/sysusers.d/vmsvc.conf; do [ -e $f ] && echo "left: $f"; done; echo checked
+		for f in /usr/sbin/vmsvcd /usr/bin/vmsvc /lib/systemd/system/vmsvcd.service \
+			/etc/vmsvc/services.d /etc/vmsvc/vms.d /usr/lib/sysusers.d/vmsvc.conf; do [ -e $f ] && echo "left: $f"; done; echo checked
 		dpkg-query -W -f "\${Status}\n" vmsvc-agent'
 	echo "$output"
 	[ "$status" -eq 0 ]
