@@ -16,6 +16,7 @@ setup_file() {
 	export VERSION
 	export X=$BATS_FILE_TMPDIR/x
 	for p in vmsvc vmsvc-agent libvmsvc0 libvmsvc-dev; do
+		mkdir -p "$X/$p"
 		dpkg-deb -x "$DEBS/${p}_${VERSION}_amd64.deb" "$X/$p"
 		dpkg-deb -e "$DEBS/${p}_${VERSION}_amd64.deb" "$X/$p/DEBIAN"
 	done
