@@ -101,6 +101,16 @@ files() {
 	done
 }
 
+@test "every file:// page the units' Documentation= names is in the package, uncompressed" {
+	for u in vmsvc/lib/systemd/system/vmsvcd.service vmsvc-agent/lib/systemd/system/vmsvc-agent.service; do
+		docs=$(sed -n 's/^Documentation=//p' "$X/$u" | tr ' ' '\n' | sed -n 's|^file://||p')
+		[ -n "$docs" ]
+		for d in $docs; do
+			[ -s "$X/vmsvc$d" ] || { echo "$u names $d, which vmsvc lacks" >&2; return 1; }
+		done
+	done
+}
+
 @test "the maintainer scripts: vmsvc makes the vmsvc user and enables and starts vmsvcd; the agent is not enabled" {
 	grep -q 'systemd-sysusers .*vmsvc.conf' "$X/vmsvc/DEBIAN/postinst"
 	grep -q "deb-systemd-helper enable 'vmsvcd.service'" "$X/vmsvc/DEBIAN/postinst"
