@@ -101,7 +101,7 @@ files() {
 	done
 }
 
-@test "every file:// page the units' Documentation= names is in the package, uncompressed" {
+@test "every file:// page the units' Documentation= names is in the vmsvc package, uncompressed" {
 	for u in vmsvc/lib/systemd/system/vmsvcd.service vmsvc-agent/lib/systemd/system/vmsvc-agent.service; do
 		docs=$(sed -n 's/^Documentation=//p' "$X/$u" | tr ' ' '\n' | sed -n 's|^file://||p')
 		[ -n "$docs" ]
