@@ -58,9 +58,10 @@ teardown() {
 	echo "$output"
 	[ "$status" -eq 0 ]
 	v=$(dpkg-deb -f "$DEBS"/vmsvc-agent_*_amd64.deb Version)
-	[ "${lines[0]}" = "vmsvc-agent $v install ok installed" ]
-	[ "${lines[1]}" = "libvmsvc0 $v install ok installed" ]
-	[ "${lines[2]}" = "vmsvc $v install ok installed" ]
+	# dpkg-query lists them by name.
+	[ "${lines[0]}" = "libvmsvc0 $v install ok installed" ]
+	[ "${lines[1]}" = "vmsvc $v install ok installed" ]
+	[ "${lines[2]}" = "vmsvc-agent $v install ok installed" ]
 	[ "${lines[3]}" = verified ]
 	[ "${lines[4]}" = "vmsvc-agent: /usr/sbin/vmsvc-agent" ]
 	[ "${lines[5]}" = "vmsvc-agent: /lib/systemd/system/vmsvc-agent.service" ]
