@@ -50,7 +50,7 @@ files() {
 		/usr/lib/sysusers.d/vmsvc.conf /usr/share/bash-completion/completions/vmsvc \
 		/usr/share/man/man1/vmsvc.1.gz /usr/share/man/man8/vmsvcd.8.gz \
 		/usr/share/man/man5/vmsvc-services.d.5.gz /usr/share/man/man5/vmsvc-vms.d.5.gz \
-		/usr/share/doc/vmsvc/guide.md.gz; do
+		/usr/share/doc/vmsvc/guide.md; do
 		grep -qx "$f" <<<"$output" || { echo "vmsvc lacks $f" >&2; return 1; }
 	done
 	[[ "$output" != *vmsvc-agent* ]]
