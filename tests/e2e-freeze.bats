@@ -26,7 +26,7 @@ setup_file() {
 	root=$(guest_debian_dir)/rootfs
 	if [ ! -x "$root/usr/sbin/vmsvc-agent" ] || [ ! -x "$root/usr/bin/vmsvc" ]; then
 		echo "e2e: no vmsvc-agent in the Debian image; install a /usr build:" >&2
-		echo "  tools/mkdebian --install BUILDDIR $(guest_debian_dir)   (tools/check does)" >&2
+		echo "  tools/mkdeb build/deb && tools/mkdebian --install build/deb $(guest_debian_dir)   (tools/check does)" >&2
 		return 1
 	fi
 	if ! command -v mkfs.ext4 >/dev/null || ! command -v e2fsck >/dev/null; then

@@ -23,7 +23,7 @@ setup_file() {
 	if [ ! -x "$root/usr/sbin/vmsvc-agent" ] || [ ! -x "$root/usr/bin/vmsvc" ] ||
 		[ ! -f "$root/usr/lib/udev/rules.d/60-vmsvc-agent.rules" ]; then
 		echo "e2e: no vmsvc-agent (and its udev rule) in the Debian image; install a /usr build:" >&2
-		echo "  tools/mkdebian --install BUILDDIR $(guest_debian_dir)   (tools/check does)" >&2
+		echo "  tools/mkdeb build/deb && tools/mkdebian --install build/deb $(guest_debian_dir)   (tools/check does)" >&2
 		return 1
 	fi
 	daemon_init

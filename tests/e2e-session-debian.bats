@@ -2,7 +2,7 @@
 # shellcheck disable=SC2016,SC2030,SC2031,SC2154 # guest commands single-quoted on purpose; bats run; stderr set by bats run
 # vmsvc exec and vmsvc shell against the Debian 12 systemd guest, with vmsvc
 # installed into its image the way a user would (tools/mkdebian --install:
-# meson install with prefix /usr; tools/check does it once per run): udev
+# dpkg -i of the packages tools/mkdeb builds; tools/check does it once per run): udev
 # starts vmsvc-agent.service for the virtio vsock device, the
 # real vmsvcd and CLI talk to it. One boot (dbs, CID 8) for the whole file.
 # Host programs use only the daemon's Unix sockets: never AF_VSOCK on the host.
@@ -20,7 +20,7 @@ setup_file() {
 	if [ ! -x "$root/usr/sbin/vmsvc-agent" ] ||
 		[ ! -f "$root/usr/lib/udev/rules.d/60-vmsvc-agent.rules" ]; then
 		echo "e2e: no vmsvc-agent (and its udev rule) in the Debian image; install a /usr build:" >&2
-		echo "  tools/mkdebian --install BUILDDIR $(guest_debian_dir)   (tools/check does)" >&2
+		echo "  tools/mkdeb build/deb && tools/mkdebian --install build/deb $(guest_debian_dir)   (tools/check does)" >&2
 		return 1
 	fi
 	echo "# image: $(tail -n 1 "$(guest_debian_dir)/installed.log")" >&3

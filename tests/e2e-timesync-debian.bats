@@ -21,7 +21,7 @@ setup_file() {
 	if [ ! -x "$root/usr/sbin/vmsvc-agent" ] || [ ! -e "$root/usr/share/doc/vmsvc/chrony-vmsvc.conf" ] ||
 		[ ! -x "$root/usr/sbin/chronyd" ]; then
 		echo "e2e: no vmsvc-agent with time sync, or no chrony, in the Debian image:" >&2
-		echo "  tools/mkdebian $(guest_debian_dir) && tools/mkdebian --install BUILDDIR $(guest_debian_dir)" >&2
+		echo "  tools/mkdeb build/deb && tools/mkdebian --install build/deb $(guest_debian_dir)" >&2
 		return 1
 	fi
 	if [ ! -x "${VMSVC_TSPROBE_STATIC:-}" ]; then

@@ -2,7 +2,7 @@
 # shellcheck disable=SC2016,SC2030,SC2031 # guest commands single-quoted on purpose; bats run
 # The systemd units under systemd, in the Debian 12 guest with vmsvc
 # installed into its image as a package would install it (tools/mkdebian
-# --install: meson install, systemd-sysusers; no unit enabled): udev started
+# --install: dpkg -i of tools/mkdeb's packages, vmsvcd.service disabled again): udev started
 # vmsvc-agent.service at boot because the guest has a virtio vsock device
 # (vmsvcd on the host, as everywhere), and vmsvcd.service, installed but not
 # enabled, is started, reloaded and stopped in the guest (it needs no VM of
@@ -21,7 +21,7 @@ setup_file() {
 		[ ! -f "$root/usr/lib/udev/rules.d/60-vmsvc-agent.rules" ] ||
 		! grep -q '^vmsvc:' "$root/etc/passwd"; then
 		echo "e2e: vmsvc is not installed in the Debian image; install a /usr build:" >&2
-		echo "  tools/mkdebian --install BUILDDIR $(guest_debian_dir)   (tools/check does)" >&2
+		echo "  tools/mkdeb build/deb && tools/mkdebian --install build/deb $(guest_debian_dir)   (tools/check does)" >&2
 		return 1
 	fi
 	echo "# image: $(tail -n 1 "$(guest_debian_dir)/installed.log")" >&3

@@ -1,0 +1,142 @@
+#!/usr/bin/env bats
+# shellcheck disable=SC2016,SC2030,SC2031 # guest commands single-quoted on purpose; bats run
+# The Debian packages installed on Debian 12 with systemd: the test guest's
+# vmsvc-agent, libvmsvc0 and vmsvc come from tools/mkdeb's .deb files
+# (tools/mkdebian --install: dpkg -i, not copied files), and udev started
+# the agent; then, on that guest, vmsvc is purged and installed again from
+# its .deb as on a system that never had it: vmsvcd is enabled and running,
+# `vmsvc service list` talks to it, and `dpkg --purge` removes it cleanly.
+# One QEMU (dbk, CID 14); the image is opened with snapshot=on, so nothing
+# done here stays. Host programs use only vmsvcd's Unix sockets: never
+# AF_VSOCK on the host.
+
+load lib/guest
+load lib/daemon
+
+setup_file() {
+	local root
+	e2e_require
+	export DEBS=${VMSVC_DEB_DIR:-$VMSVC_SOURCE_DIR/build/deb}
+	root=$(guest_debian_dir)/rootfs
+	if [ ! -f "$root/var/lib/dpkg/info/vmsvc-agent.list" ] ||
+		! compgen -G "$root/var/lib/vmsvc-test/debs/vmsvc_*.deb" >/dev/null; then
+		echo "e2e: the vmsvc packages are not installed in the Debian image; install them:" >&2
+		echo "  tools/mkdeb build/deb && tools/mkdebian --install build/deb $(guest_debian_dir)   (tools/check does)" >&2
+		return 1
+	fi
+	echo "# image: $(tail -n 1 "$(guest_debian_dir)/installed.log")" >&3
+	daemon_init
+	chmod 755 "$E2E_ROOT"
+	vmsvc vm add dbk --cid 14 >/dev/null
+	daemon_start
+	guest_start dbk --debian --vhost "$(vm_vhost dbk)"
+	echo "# Debian guest ready after $(guest_boot_ms dbk) ms" >&3
+}
+
+teardown_file() {
+	e2e_teardown
+}
+
+setup() {
+	e2e_require
+	daemon_init
+}
+
+teardown() {
+	if [ -z "${BATS_TEST_COMPLETED:-}" ] && [ -n "$BATS_TEST_NAME" ]; then
+		echo "# --- the guest's vmsvcd and vmsvc-agent journal (last 40 lines):" >&2
+		guest_exec -t 10 dbk 'journalctl -b -u vmsvcd -u vmsvc-agent --no-pager -q | tail -n 40' >&2 || true
+	fi
+	e2e_teardown_test
+}
+
+@test "the guest's vmsvc-agent, libvmsvc0 and vmsvc are dpkg's, unmodified, the .deb files tools/mkdeb made" {
+	run guest_exec dbk 'dpkg-query -W -f "\${Package} \${Version} \${Status}\n" vmsvc-agent libvmsvc0 vmsvc
+		dpkg -V vmsvc-agent libvmsvc0 vmsvc && echo verified
+		dpkg -S /usr/sbin/vmsvc-agent /lib/systemd/system/vmsvc-agent.service
+		cd /var/lib/vmsvc-test/debs && sha256sum vmsvc-agent_*.deb vmsvc_*.deb'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	v=$(dpkg-deb -f "$DEBS"/vmsvc-agent_*_amd64.deb Version)
+	# dpkg-query lists them by name.
+	[ "${lines[0]}" = "libvmsvc0 $v install ok installed" ]
+	[ "${lines[1]}" = "vmsvc $v install ok installed" ]
+	[ "${lines[2]}" = "vmsvc-agent $v install ok installed" ]
+	[ "${lines[3]}" = verified ]
+	[ "${lines[4]}" = "vmsvc-agent: /usr/sbin/vmsvc-agent" ]
+	[ "${lines[5]}" = "vmsvc-agent: /lib/systemd/system/vmsvc-agent.service" ]
+	# The very packages of build/deb (the host's copies).
+	[ "$(cd "$DEBS" && sha256sum vmsvc-agent_*_amd64.deb vmsvc_*_amd64.deb | grep -v dbgsym)" = \
+		"$(printf '%s\n' "${lines[6]}" "${lines[7]}")" ]
+}
+
+@test "udev started the packaged vmsvc-agent for the vsock device; the host reaches it" {
+	run guest_exec dbk 'for i in $(seq 60); do systemctl -q is-active vmsvc-agent && break; sleep 0.5; done
+		systemctl is-active vmsvc-agent; systemctl is-enabled vmsvc-agent
+		readlink -f /proc/$(systemctl show -P MainPID vmsvc-agent)/exe'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = active ]
+	[ "${lines[1]}" = static ]
+	[ "${lines[2]}" = /usr/sbin/vmsvc-agent ]
+	run vmsvc exec dbk -- dpkg-query -W -f '${Status}' vmsvc-agent
+	[ "$status" -eq 0 ]
+	[ "$output" = "install ok installed" ]
+}
+
+@test "purged, then installed from its .deb: vmsvcd is enabled and running, vmsvc service list works" {
+	run guest_exec -t 120 dbk 'dpkg --purge vmsvc >/dev/null 2>&1 && echo purged
+		dpkg-query -W -f "\${Status}\n" vmsvc 2>/dev/null || echo not-installed
+		[ -e /usr/sbin/vmsvcd ] || [ -e /lib/systemd/system/vmsvcd.service ] || [ -e /etc/vmsvc/services.d ] || echo gone
+		systemctl is-enabled vmsvcd 2>/dev/null || true'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = purged ]
+	[[ "${lines[1]}" == not-installed || "${lines[1]}" == *"not-installed" ]]
+	[ "${lines[2]}" = gone ]
+	# The clean install, as a user would run it.
+	run guest_exec -t 120 dbk 'dpkg -i /var/lib/vmsvc-test/debs/vmsvc_*.deb >/tmp/dpkg.log 2>&1 || { cat /tmp/dpkg.log; exit 1; }
+		systemctl is-enabled vmsvcd; systemctl is-active vmsvcd
+		ps -o user= -p $(systemctl show -P MainPID vmsvcd)
+		stat -c "%n %U:%G" /run/vmsvc/control.sock /etc/vmsvc/services.d /etc/vmsvc/vms.d
+		getent passwd vmsvc | cut -d: -f1,6,7'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = enabled ]
+	[ "${lines[1]}" = active ]
+	[ "$(echo "${lines[2]}" | tr -d ' ')" = vmsvc ]
+	[ "${lines[3]}" = "/run/vmsvc/control.sock vmsvc:vmsvc" ]
+	[ "${lines[4]}" = "/etc/vmsvc/services.d root:root" ]
+	[ "${lines[5]}" = "/etc/vmsvc/vms.d root:root" ]
+	[ "${lines[6]}" = "vmsvc:/var/lib/vmsvc:/usr/sbin/nologin" ]
+	# The in-box services are registered out of the box; vmsvcd answers.
+	run guest_exec dbk 'vmsvc service list && vmsvc stats --json >/dev/null && echo served'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "${lines[-1]}" = served ]
+	[[ "$output" == *999e53d4-3d5c-4c3e-8779-bed06ec056e1* ]]
+	[[ "$output" == *57164f39-9115-4e78-ab55-382f3bd5422d* ]]
+}
+
+@test "dpkg --purge vmsvc stops vmsvcd and removes its files, its unit's links and the registry folders" {
+	run guest_exec -t 120 dbk 'systemctl is-active vmsvcd
+		dpkg --purge vmsvc >/tmp/purge.log 2>&1 || { cat /tmp/purge.log; exit 1; }
+		echo purged; systemctl is-active vmsvcd || true
+		pgrep -x vmsvcd || echo no-process
+		ls /etc/systemd/system/multi-user.target.wants/ | grep -c vmsvcd || true
+		for f in /usr/sbin/vmsvcd /usr/bin/vmsvc /lib/systemd/system/vmsvcd.service \
+			/etc/vmsvc/services.d /etc/vmsvc/vms.d /usr/lib/sysusers.d/vmsvc.conf; do [ -e $f ] && echo "left: $f"; done; echo checked
+		dpkg-query -W -f "\${Status}\n" vmsvc-agent'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = active ]
+	[ "${lines[1]}" = purged ]
+	[ "${lines[2]}" = inactive ]
+	[ "${lines[3]}" = no-process ]
+	[ "${lines[4]}" = 0 ]
+	[ "${lines[5]}" = checked ]
+	# The agent is another package: it stays, and still serves.
+	[ "${lines[6]}" = "install ok installed" ]
+	run vmsvc exec dbk -- true
+	[ "$status" -eq 0 ]
+}
