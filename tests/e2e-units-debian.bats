@@ -160,20 +160,97 @@ vsock_dev='d=; for x in /sys/bus/virtio/devices/*; do [ "$(cat $x/device)" = 0x0
 	[ "${lines[5]}" = "$pid active" ]
 }
 
+# handover_wait N: wait (10 s) until the synthetic VM in the guest printed
+# its Nth "up" line (or anything else ended it); prints its log.
+handover_wait() {
+	guest_exec dbu "for i in \$(seq 200); do [ \$(grep -c '^up ' /root/vh.log) -ge $1 ] && break
+		grep -q -E '^(FAIL|dropped)' /root/vh.log && break; sleep 0.05; done; cat /root/vh.log"
+}
+
+# ms_between T0 T1: milliseconds from T0 to T1 (seconds with fractions).
+ms_between() {
+	python3 -c 'import sys; print(round((float(sys.argv[2]) - float(sys.argv[1])) * 1000))' "$1" "$2"
+}
+
+@test "systemd's fd store: vmsvcd SIGKILLed (Restart=always), then systemctl restart: a running VM's connection is handed over, new connections both ways within 5 s" {
+	local src t0 up ms pid
+	# A synthetic VM "inner" in the guest (tests/tools/vuhandover.py: our
+	# vhost-user frontend, which like QEMU 7.2 never reconnects) holds a
+	# connection to a service of the guest's vmsvcd.
+	src=$(_e2e_src)
+	run vmsvc cp --no-progress "$src/tests/tools/vufront.py" "$src/tests/tools/vuhandover.py" dbu:/root/
+	echo "$output"
+	[ "$status" -eq 0 ]
+	run guest_exec dbu 'vmsvc service add handover --port 5300 >/dev/null
+		setsid python3 -u /root/vuhandover.py --vhost /run/vmsvc/vms/inner.vhost \
+			--listen /run/vmsvc/vms/inner.vsock_5300 --port 5300 \
+			--hybrid /run/vmsvc/vms/inner.vsock --guest-port 6300 >/root/vh.log 2>&1 </dev/null &
+		for i in $(seq 100); do grep -q -E "^(ready|FAIL)" /root/vh.log && break; sleep 0.1; done
+		cat /root/vh.log'
+	echo "$output"
+	[[ "${lines[0]}" =~ ^ready\ [0-9]+$ ]]
+	pid=$(guest_exec dbu 'systemctl show -P MainPID vmsvcd')
+
+	# SIGKILL: systemd restarts vmsvcd and gives it the stored fds.
+	t0=$(guest_exec dbu 'date +%s.%N; systemctl kill -s SIGKILL vmsvcd')
+	run handover_wait 1
+	echo "$output"
+	[[ "${lines[1]}" =~ ^reset\ [0-9]+\ [0-9.]+$ ]]
+	[[ "${lines[2]}" =~ ^up\ [0-9.]+$ ]]
+	[[ "${lines[3]}" =~ ^ready\ [0-9]+$ ]]
+	up=${lines[2]#up }
+	ms=$(ms_between "$t0" "$up")
+	echo "# SIGKILL under systemd: new connections both ways $ms ms after the kill (reset after $(ms_between "$t0" "${lines[1]##* }") ms)" >&3
+	[ "$ms" -lt 5000 ]
+	run guest_exec dbu 'for p in MainPID NRestarts ActiveState; do systemctl show -P $p vmsvcd; done | paste -sd " "
+		journalctl -b -u vmsvcd -q -o cat | grep -c "VM inner: took over QEMU.s connection from the previous vmsvcd"'
+	echo "$output"
+	[[ "${lines[0]}" =~ ^([0-9]+)\ 1\ active$ ]]
+	[ "${BASH_REMATCH[1]}" != "$pid" ]
+	[ "${lines[1]}" = 1 ]
+	pid=${BASH_REMATCH[1]}
+
+	# systemctl restart: SIGUSR1 (KillSignal=, stop for a successor), and
+	# the store is kept for the restart job.
+	t0=$(guest_exec dbu 'date +%s.%N; systemctl restart vmsvcd')
+	run handover_wait 2
+	echo "$output"
+	[[ "${lines[4]}" =~ ^reset\ [0-9]+\ [0-9.]+$ ]]
+	[[ "${lines[5]}" =~ ^up\ [0-9.]+$ ]]
+	[[ "${lines[6]}" =~ ^ready\ [0-9]+$ ]]
+	ms=$(ms_between "$t0" "${lines[5]#up }")
+	echo "# systemctl restart: new connections both ways $ms ms after it began" >&3
+	[ "$ms" -lt 5000 ]
+	run guest_exec dbu 'for p in MainPID ActiveState; do systemctl show -P $p vmsvcd; done | paste -sd " "
+		journalctl -b -u vmsvcd -q -o cat | grep -c "SIGUSR1: stopping for a successor"
+		journalctl -b -u vmsvcd -q -o cat | grep -c "VM inner: took over QEMU.s connection from the previous vmsvcd"'
+	echo "$output"
+	[[ "${lines[0]}" =~ ^([0-9]+)\ active$ ]]
+	[ "${BASH_REMATCH[1]}" != "$pid" ]
+	[ "${lines[1]}" = 1 ]
+	[ "${lines[2]}" = 2 ]
+}
+
 @test "systemctl stop vmsvcd ends it cleanly: exit 0, its sockets gone, /run/vmsvc kept for the agent" {
+	# The synthetic VM of the fd-store test is still attached: once the
+	# unit is inactive systemd closes the stored fds, and that frontend sees
+	# its vhost-user connection end (it then removes its own listener).
 	run guest_exec dbu 'systemctl stop vmsvcd; echo "stop=$?"
 		for p in ActiveState Result ExecMainStatus; do systemctl show -P $p vmsvcd; done | paste -sd " "
+		for i in $(seq 100); do grep -q "^dropped " /root/vh.log && ! pgrep -f vuhandover.py >/dev/null && break; sleep 0.05; done
+		tail -n 1 /root/vh.log | cut -d" " -f1
 		echo "vms=$(ls -A /run/vmsvc/vms | wc -l) ctl=$(ls /run/vmsvc | grep -c control.sock) kvp=$(ls /run/vmsvc | grep -c kvp.sock)"
-		journalctl -b -u vmsvcd --no-pager -q -o cat | grep -c "^vmsvcd.* stopped$"
+		journalctl -b -u vmsvcd --no-pager -q -o cat | grep "^vmsvcd: " | tail -n 1
 		systemctl is-active vmsvc-agent'
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[ "${lines[0]}" = stop=0 ]
 	[ "${lines[1]}" = "inactive success 0" ]
+	[ "${lines[2]}" = dropped ]
 	# Nothing in vms/, no control.sock; the agent's socket is still there.
-	[ "${lines[2]}" = "vms=0 ctl=0 kvp=1" ]
-	[ "${lines[3]}" = 1 ]
-	[ "${lines[4]}" = active ]
+	[ "${lines[3]}" = "vms=0 ctl=0 kvp=1" ]
+	[[ "${lines[4]}" =~ ^vmsvcd.*\ stopped$ ]]
+	[ "${lines[5]}" = active ]
 	# The agent, whose kvp.sock is in /run/vmsvc too, still serves the host
 	# and the guest's users.
 	run vmsvc exec dbu -- sh -c 'vmsvc kvp set e2e.units kept && vmsvc kvp get --pool guest e2e.units'
