@@ -95,8 +95,13 @@ int akvf_make_dir(const char *dir, mode_t mode)
 {
 	char parent[PATH_MAX];
 	const char *base;
+	struct stat st;
 	int r;
 
+	/* Looked at first: a mkdir waits on a frozen filesystem even when the
+	 * folder exists. */
+	if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+		return 0;
 	if (mkdir(dir, mode) == 0 || errno == EEXIST)
 		return 0;
 	if (errno != ENOENT || split_path(dir, parent, &base) < 0)

@@ -4,8 +4,9 @@
  * the virtqueues and the glue that moves packets between them and the
  * vsock engine. The VM's host streams are hstream.c.
  *
- * Queue work is bounded per wake-up (QUEUE_BUDGET chains per queue) so
- * that one busy guest cannot starve the others; leftover work continues
+ * Queue work is bounded per wake-up (QUEUE_BUDGET chains, and on the tx
+ * queue QUEUE_BYTE_BUDGET bytes of packets) so that one busy guest cannot
+ * starve the others nor hold up their round trips; leftover work continues
  * from an idle handle on the next loop iteration. A guest that breaks the
  * virtqueue protocol marks only its own device broken: its connections are
  * reset and its queues are ignored until the driver resets them.
@@ -30,6 +31,9 @@
 #include "vmtable.h"
 
 #define QUEUE_BUDGET 256
+/* A guest sending 64 KiB packets is served 8 of them per turn: another VM's
+ * kick then waits for at most that much copying (bench/fairness). */
+#define QUEUE_BYTE_BUDGET (512u << 10)
 #define QEMU_BATCH   64 /* vhost-user requests handled per wake-up */
 /* How long QEMU may leave a message incomplete or a reply unread before it
  * is disconnected. QEMU writes every message in one go and blocks until it
@@ -221,8 +225,8 @@ static void process_tx(struct vm *vm)
 
 	if (!vm->vu || !(q = vu_dev_queue(vm->vu, TXQ)))
 		return;
-	for (int n = 0;; n++) {
-		if (n == QUEUE_BUDGET) {
+	for (size_t n = 0, bytes = 0;; n++) {
+		if (n == QUEUE_BUDGET || bytes >= QUEUE_BYTE_BUDGET) {
 			schedule_more(vm);
 			break;
 		}
@@ -232,6 +236,7 @@ static void process_tx(struct vm *vm)
 				vm_broken(vm, TXQ, r);
 			break;
 		}
+		bytes += e.out_len;
 		if (vsk_dev_guest_tx_iov(vm->vsk, e.out, (int)e.out_num) == -EPROTO)
 			log_debug("VM %s: malformed tx packet dropped", vm->name);
 		/* The engine may have freed the device state (reset) but the

@@ -12,6 +12,7 @@
 
 load lib/guest
 load lib/daemon
+load lib/handover
 
 setup_file() {
 	local root
@@ -116,6 +117,34 @@ teardown() {
 	[ "${lines[-1]}" = served ]
 	[[ "$output" == *999e53d4-3d5c-4c3e-8779-bed06ec056e1* ]]
 	[[ "$output" == *57164f39-9115-4e78-ab55-382f3bd5422d* ]]
+}
+
+@test "an upgrade of vmsvc (dpkg -i again) restarts vmsvcd, which takes over a running VM's connection" {
+	local pid t0 ms
+	# A synthetic VM "inner" in the guest (lib/handover) holds a connection
+	# to a service of the packaged vmsvcd.
+	run handover_start dbk
+	echo "$output"
+	[ "$status" -eq 0 ]
+	pid=$(guest_exec dbk 'systemctl show -P MainPID vmsvcd')
+	# The package's postinst restarts the unit on an upgrade (debhelper's
+	# restart-after-upgrade): SIGUSR1, the store kept for the new vmsvcd.
+	t0=$(guest_exec -t 120 dbk 'date +%s.%N
+		dpkg -i /var/lib/vmsvc-test/debs/vmsvc_*.deb >/tmp/dpkg.log 2>&1 || cat /tmp/dpkg.log')
+	echo "$t0"
+	[[ "$t0" =~ ^[0-9.]+$ ]]
+	run handover_wait dbk 1
+	echo "$output"
+	[[ "${lines[1]}" =~ ^reset\ [0-9]+\ [0-9.]+$ ]]
+	[[ "${lines[2]}" =~ ^up\ [0-9.]+$ ]]
+	ms=$(ms_between "$t0" "${lines[2]#up }")
+	echo "# the upgrade: the VM's new connections both ways $ms ms after dpkg -i began" >&3
+	run guest_exec dbk 'for p in MainPID ActiveState; do systemctl show -P $p vmsvcd; done | paste -sd " "
+		journalctl -b -u vmsvcd -q -o cat | grep -c "VM inner: took over QEMU.s connection from the previous vmsvcd"'
+	echo "$output"
+	[[ "${lines[0]}" =~ ^([0-9]+)\ active$ ]]
+	[ "${BASH_REMATCH[1]}" != "$pid" ]
+	[ "${lines[1]}" = 1 ]
 }
 
 @test "dpkg --purge vmsvc stops vmsvcd and removes its files, its unit's links and the registry folders" {

@@ -328,7 +328,10 @@ thawed() {
 	guest_exec -t 30 dfz 'systemctl kill -s KILL vmsvc-agent'
 	run thawed /mnt/data
 	if [ "$output" != thawed ]; then
-		guest_exec -t 20 dfz 'systemctl status vmsvc-agent --no-pager; ps -eo pid,stat,wchan:30,args | grep -v "\]$"' | sed 's/^/# /' >&3 || true
+		guest_exec -t 20 dfz 'systemctl status vmsvc-agent --no-pager; ps -eo pid,stat,wchan:30,args | grep -v "\]$"
+			for p in $(ps -eo pid=,stat= | awk "\$2 ~ /^D/ { print \$1 }"); do
+				echo "--- $p $(cat /proc/$p/comm): $(tr "\0" " " </proc/$p/cmdline)"; cat /proc/$p/stack; done
+			grep -E " (/|/mnt/data) " /proc/mounts' | sed 's/^/# /' >&3 || true
 	fi
 	[ "$output" = thawed ]
 	agent_ready

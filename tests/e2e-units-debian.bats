@@ -12,6 +12,7 @@
 
 load lib/guest
 load lib/daemon
+load lib/handover
 
 setup_file() {
 	local root
@@ -160,40 +161,18 @@ vsock_dev='d=; for x in /sys/bus/virtio/devices/*; do [ "$(cat $x/device)" = 0x0
 	[ "${lines[5]}" = "$pid active" ]
 }
 
-# handover_wait N: wait (10 s) until the synthetic VM in the guest printed
-# its Nth "up" line (or anything else ended it); prints its log.
-handover_wait() {
-	guest_exec dbu "for i in \$(seq 200); do [ \$(grep -c '^up ' /root/vh.log) -ge $1 ] && break
-		grep -q -E '^(FAIL|dropped)' /root/vh.log && break; sleep 0.05; done; cat /root/vh.log"
-}
-
-# ms_between T0 T1: milliseconds from T0 to T1 (seconds with fractions).
-ms_between() {
-	python3 -c 'import sys; print(round((float(sys.argv[2]) - float(sys.argv[1])) * 1000))' "$1" "$2"
-}
-
 @test "systemd's fd store: vmsvcd SIGKILLed (Restart=always), then systemctl restart: a running VM's connection is handed over, new connections both ways within 5 s" {
-	local src t0 up ms pid
-	# A synthetic VM "inner" in the guest (tests/tools/vuhandover.py: our
-	# vhost-user frontend, which like QEMU 7.2 never reconnects) holds a
-	# connection to a service of the guest's vmsvcd.
-	src=$(_e2e_src)
-	run vmsvc cp --no-progress "$src/tests/tools/vufront.py" "$src/tests/tools/vuhandover.py" dbu:/root/
+	local t0 up ms pid
+	# A synthetic VM "inner" in the guest (lib/handover) holds a connection
+	# to a service of the guest's vmsvcd.
+	run handover_start dbu
 	echo "$output"
 	[ "$status" -eq 0 ]
-	run guest_exec dbu 'vmsvc service add handover --port 5300 >/dev/null
-		setsid python3 -u /root/vuhandover.py --vhost /run/vmsvc/vms/inner.vhost \
-			--listen /run/vmsvc/vms/inner.vsock_5300 --port 5300 \
-			--hybrid /run/vmsvc/vms/inner.vsock --guest-port 6300 >/root/vh.log 2>&1 </dev/null &
-		for i in $(seq 100); do grep -q -E "^(ready|FAIL)" /root/vh.log && break; sleep 0.1; done
-		cat /root/vh.log'
-	echo "$output"
-	[[ "${lines[0]}" =~ ^ready\ [0-9]+$ ]]
 	pid=$(guest_exec dbu 'systemctl show -P MainPID vmsvcd')
 
 	# SIGKILL: systemd restarts vmsvcd and gives it the stored fds.
 	t0=$(guest_exec dbu 'date +%s.%N; systemctl kill -s SIGKILL vmsvcd')
-	run handover_wait 1
+	run handover_wait dbu 1
 	echo "$output"
 	[[ "${lines[1]}" =~ ^reset\ [0-9]+\ [0-9.]+$ ]]
 	[[ "${lines[2]}" =~ ^up\ [0-9.]+$ ]]
@@ -213,7 +192,7 @@ ms_between() {
 	# systemctl restart: SIGUSR1 (KillSignal=, stop for a successor), and
 	# the store is kept for the restart job.
 	t0=$(guest_exec dbu 'date +%s.%N; systemctl restart vmsvcd')
-	run handover_wait 2
+	run handover_wait dbu 2
 	echo "$output"
 	[[ "${lines[4]}" =~ ^reset\ [0-9]+\ [0-9.]+$ ]]
 	[[ "${lines[5]}" =~ ^up\ [0-9.]+$ ]]
