@@ -145,6 +145,13 @@ teardown() {
 	[[ "${lines[0]}" =~ ^([0-9]+)\ active$ ]]
 	[ "${BASH_REMATCH[1]}" != "$pid" ]
 	[ "${lines[1]}" = 1 ]
+	# The VM stopped and removed: the purge below finds only the package's
+	# own files.
+	run handover_end dbk
+	echo "$output"
+	[ "$output" = stopped ]
+	run guest_exec dbk 'ls -A /etc/vmsvc/vms.d /run/vmsvc/vms | grep -c inner'
+	[ "$output" = 0 ]
 }
 
 @test "dpkg --purge vmsvc stops vmsvcd and removes its files, its unit's links and the registry folders" {

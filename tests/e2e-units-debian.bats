@@ -216,7 +216,7 @@ vsock_dev='d=; for x in /sys/bus/virtio/devices/*; do [ "$(cat $x/device)" = 0x0
 	# its vhost-user connection end (it then removes its own listener).
 	run guest_exec dbu 'systemctl stop vmsvcd; echo "stop=$?"
 		for p in ActiveState Result ExecMainStatus; do systemctl show -P $p vmsvcd; done | paste -sd " "
-		for i in $(seq 100); do grep -q "^dropped " /root/vh.log && ! pgrep -f vuhandover.py >/dev/null && break; sleep 0.05; done
+		for i in $(seq 200); do kill -0 $(cat /root/vh.pid) 2>/dev/null || break; sleep 0.05; done
 		tail -n 1 /root/vh.log | cut -d" " -f1
 		echo "vms=$(ls -A /run/vmsvc/vms | wc -l) ctl=$(ls /run/vmsvc | grep -c control.sock) kvp=$(ls /run/vmsvc | grep -c kvp.sock)"
 		journalctl -b -u vmsvcd --no-pager -q -o cat | grep "^vmsvcd: " | tail -n 1

@@ -22,11 +22,13 @@ Prints, flushed, one line per event (T: CLOCK_REALTIME seconds):
                  with RESPONSE, a message echoed by us); then the new
                  guest-to-host connection is held: "ready A" again
   dropped T      vmsvcd closed the vhost-user connection; exit status 0
+  stopped        SIGTERM; exit status 0
   FAIL WHY       anything else unexpected; exit status 1
 """
 import argparse
 import os
 import select
+import signal
 import socket
 import sys
 import threading
@@ -42,6 +44,14 @@ def say(*a):
 
 class Dropped(Exception):
     pass
+
+
+class Stopped(Exception):
+    pass
+
+
+def on_term(signum, frame):
+    raise Stopped()
 
 
 class Vm:
@@ -215,6 +225,7 @@ def main():
     ap.add_argument("--hybrid", required=True)
     ap.add_argument("--guest-port", type=int, required=True)
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, on_term)
     lst = vf.Listener(args.listen)
     lst.mode = "echo"
     os.chmod(args.listen, 0o666)  # vmsvcd runs as its own user
@@ -222,6 +233,9 @@ def main():
         run(args)
     except (Dropped, vf.Dropped):
         say("dropped", "%.3f" % time.time())
+        return 0
+    except Stopped:
+        say("stopped")
         return 0
     except vf.Fail as e:
         say("FAIL", e)
