@@ -33,7 +33,7 @@
 #define QUEUE_BUDGET 256
 /* A guest sending 64 KiB packets is served 8 of them per turn: another VM's
  * kick then waits for at most that much copying (bench/fairness). */
-#define QUEUE_BYTE_BUDGET (512u << 30)
+#define QUEUE_BYTE_BUDGET (512u << 10)
 #define QEMU_BATCH	  64 /* vhost-user requests handled per wake-up */
 /* How long QEMU may leave a message incomplete or a reply unread before it
  * is disconnected. QEMU writes every message in one go and blocks until it
