@@ -12,26 +12,13 @@
 
 load lib/guest
 load lib/daemon
+load lib/debpkg
 load lib/handover
 
 setup_file() {
-	local root
 	e2e_require
 	export DEBS=${VMSVC_DEB_DIR:-$VMSVC_SOURCE_DIR/build/deb}
-	root=$(guest_debian_dir)/rootfs
-	if [ ! -f "$root/var/lib/dpkg/info/vmsvc-agent.list" ] ||
-		! compgen -G "$root/var/lib/vmsvc-test/debs/vmsvc_*.deb" >/dev/null; then
-		echo "e2e: the vmsvc packages are not installed in the Debian image; install them:" >&2
-		echo "  tools/mkdeb build/deb && tools/mkdebian --install build/deb $(guest_debian_dir)   (tools/check does)" >&2
-		return 1
-	fi
-	echo "# image: $(tail -n 1 "$(guest_debian_dir)/installed.log")" >&3
-	daemon_init
-	chmod 755 "$E2E_ROOT"
-	vmsvc vm add dbk --cid 14 >/dev/null
-	daemon_start
-	guest_start dbk --debian --vhost "$(vm_vhost dbk)"
-	echo "# Debian guest ready after $(guest_boot_ms dbk) ms" >&3
+	debpkg_guest_start dbk 14
 }
 
 teardown_file() {
@@ -44,10 +31,7 @@ setup() {
 }
 
 teardown() {
-	if [ -z "${BATS_TEST_COMPLETED:-}" ] && [ -n "$BATS_TEST_NAME" ]; then
-		echo "# --- the guest's vmsvcd and vmsvc-agent journal (last 40 lines):" >&2
-		guest_exec -t 10 dbk 'journalctl -b -u vmsvcd -u vmsvc-agent --no-pager -q | tail -n 40' >&2 || true
-	fi
+	debpkg_journal dbk
 	e2e_teardown_test
 }
 

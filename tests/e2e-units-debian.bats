@@ -12,26 +12,12 @@
 
 load lib/guest
 load lib/daemon
+load lib/debpkg
 load lib/handover
 
 setup_file() {
-	local root
 	e2e_require
-	root=$(guest_debian_dir)/rootfs
-	if [ ! -x "$root/usr/sbin/vmsvcd" ] || [ ! -f "$root/usr/lib/systemd/system/vmsvcd.service" ] ||
-		[ ! -f "$root/usr/lib/udev/rules.d/60-vmsvc-agent.rules" ] ||
-		! grep -q '^vmsvc:' "$root/etc/passwd"; then
-		echo "e2e: vmsvc is not installed in the Debian image; install a /usr build:" >&2
-		echo "  tools/mkdeb build/deb && tools/mkdebian --install build/deb $(guest_debian_dir)   (tools/check does)" >&2
-		return 1
-	fi
-	echo "# image: $(tail -n 1 "$(guest_debian_dir)/installed.log")" >&3
-	daemon_init
-	chmod 755 "$E2E_ROOT"
-	vmsvc vm add dbu --cid 12 >/dev/null
-	daemon_start
-	guest_start dbu --debian --vhost "$(vm_vhost dbu)"
-	echo "# Debian guest ready after $(guest_boot_ms dbu) ms" >&3
+	debpkg_guest_start dbu 12
 }
 
 teardown_file() {
@@ -44,10 +30,7 @@ setup() {
 }
 
 teardown() {
-	if [ -z "${BATS_TEST_COMPLETED:-}" ] && [ -n "$BATS_TEST_NAME" ]; then
-		echo "# --- the guest's vmsvcd and vmsvc-agent journal (last 40 lines):" >&2
-		guest_exec -t 10 dbu 'journalctl -b -u vmsvcd -u vmsvc-agent --no-pager -q | tail -n 40' >&2 || true
-	fi
+	debpkg_journal dbu
 	e2e_teardown_test
 }
 
