@@ -276,6 +276,11 @@ static void on_kick(uv_poll_t *p, int status, int events)
 	 * EAGAIN, never a hang. */
 	if (read(w->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		log_debug("VM %s: kick read: %s", vm->name, strerror(errno));
+	/* A VM whose last turn ran out of budget has its next turn scheduled
+	 * (on_more, after this loop iteration's other ready VMs): a kick
+	 * meanwhile must not give it a second turn before them. */
+	if (vm->more && uv_is_active((uv_handle_t *)vm->more))
+		return;
 	process_tx(vm);
 }
 
