@@ -25,13 +25,13 @@ void cli_daemon_error(int err)
 static json_object *status_cache;
 static bool status_asked;
 
-int cli_daemon_status_now(json_object **reply)
+int cli_daemon_call(const char *op, json_object **reply)
 {
 	json_object *req = json_object_new_object(), *ok;
 	int r;
 
 	*reply = NULL;
-	json_object_object_add(req, "op", json_object_new_string("status"));
+	json_object_object_add(req, "op", json_object_new_string(op));
 	r = ctl_call(cli_runtime_dir(), req, 5000, reply, NULL);
 	json_object_put(req);
 	if (r < 0)
@@ -42,6 +42,11 @@ int cli_daemon_status_now(json_object **reply)
 	    strcmp(json_object_get_string(ok), "EACCES") == 0)
 		return -EACCES;
 	return -EPROTO;
+}
+
+int cli_daemon_status_now(json_object **reply)
+{
+	return cli_daemon_call("status", reply);
 }
 
 static json_object *daemon_status(void)

@@ -136,9 +136,12 @@ void cli_vm_state(const char *name, const char **state, unsigned *connections);
 struct json_object *cli_vm_status(const char *name);
 /* VM name's entry in a status reply, or NULL. Borrowed from status. */
 struct json_object *cli_status_find(struct json_object *status, const char *name);
-/* Asks vmsvcd for its status now (not cached): 0 and *reply (the caller
- * puts it), or a negative errno (-EACCES when vmsvcd refused; *reply
- * then holds the refusal). */
+/* Sends vmsvcd the request {"op": op} (5 s): 0 and *reply (the caller
+ * puts it), or a negative errno: ctl_call's, -EACCES when vmsvcd refused
+ * for want of permission, -EPROTO when it refused otherwise (*reply then
+ * holds the refusal). */
+int cli_daemon_call(const char *op, struct json_object **reply);
+/* cli_daemon_call("status"): vmsvcd's status now (not cached). */
 int cli_daemon_status_now(struct json_object **reply);
 
 /* --- cli-ic.c: integration services (heartbeat, shutdown, session) --- */

@@ -4,12 +4,14 @@
  * friendly name) and per VM, as a table, JSON, or OpenMetrics (with the
  * VMs' heartbeat and time sync too: cli-openmetrics.c).
  */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <string.h>
 
+#include <json-c/json.h>
+
 #include "cli.h"
-#include "ctlproto.h"
 #include "util.h"
 
 static void stats_usage(FILE *out)
@@ -140,21 +142,16 @@ static int stats_args(int argc, char **argv, enum stats_format *fmt)
  * after saying why. */
 static int ask(const char *op, json_object **reply)
 {
-	json_object *req = json_object_new_object(), *ok;
-	int r;
+	int r = cli_daemon_call(op, reply);
 
-	*reply = NULL;
-	json_object_object_add(req, "op", json_object_new_string(op));
-	r = ctl_call(cli_runtime_dir(), req, 5000, reply, NULL);
-	json_object_put(req);
-	if (r < 0) {
-		cli_daemon_error(r);
-		return EXIT_FAIL;
-	}
-	if (!json_object_object_get_ex(*reply, "ok", &ok) || !json_object_get_boolean(ok)) {
+	if (r == -EACCES || r == -EPROTO) {
 		cli_error("vmsvcd refused: %s", str(*reply, "message"));
 		json_object_put(*reply);
 		*reply = NULL;
+		return EXIT_FAIL;
+	}
+	if (r < 0) {
+		cli_daemon_error(r);
 		return EXIT_FAIL;
 	}
 	json_object_object_del(*reply, "ok");

@@ -34,7 +34,6 @@
 #include "vm-int.h"
 #include "vsock-journal.h"
 
-#define HO_MAX_CONNS   1024	  /* the engine's default limit */
 #define HO_JOURNAL_MAX (1u << 20) /* larger old journals are not read */
 
 struct vm_handover {
@@ -116,7 +115,7 @@ static int ho_new(struct vm *vm)
 	if (!ho)
 		return -ENOMEM;
 	vm->ho = ho;
-	ho->jsize = vjr_size(HO_MAX_CONNS);
+	ho->jsize = vjr_size(vsk_dev_max_conns(vm->vsk));
 	ho->state_fd = memfd_create("vmsvc-vu-state", MFD_CLOEXEC);
 	ho->journal_fd = memfd_create("vmsvc-vsock-journal", MFD_CLOEXEC);
 	if (ho->state_fd < 0 || ho->journal_fd < 0 ||

@@ -12,24 +12,11 @@ bats_require_minimum_version 1.5.0
 load lib/guest
 load lib/daemon
 load lib/session
+load lib/debpkg
 
 setup_file() {
-	local root
 	e2e_require
-	root=$(guest_debian_dir)/rootfs
-	if [ ! -x "$root/usr/sbin/vmsvc-agent" ] ||
-		[ ! -f "$root/usr/lib/udev/rules.d/60-vmsvc-agent.rules" ]; then
-		echo "e2e: no vmsvc-agent (and its udev rule) in the Debian image; install a /usr build:" >&2
-		echo "  tools/mkdeb build/deb && tools/mkdebian --install build/deb $(guest_debian_dir)   (tools/check does)" >&2
-		return 1
-	fi
-	echo "# image: $(tail -n 1 "$(guest_debian_dir)/installed.log")" >&3
-	daemon_init
-	chmod 755 "$E2E_ROOT" # nobody reaches control.sock
-	vmsvc vm add dbs --cid 8 >/dev/null
-	daemon_start
-	guest_start dbs --debian --vhost "$(vm_vhost dbs)"
-	echo "# Debian guest ready after $(guest_boot_ms dbs) ms" >&3
+	debpkg_guest_start dbs 8
 	# The readiness line comes once the boot has finished: the agent has
 	# been started by then, and it is listening once it logged so.
 	guest_exec -t 120 dbs 'for i in $(seq 40); do
@@ -48,10 +35,7 @@ setup() {
 
 teardown() {
 	tmux_t kill-server 2>/dev/null || true
-	if [ -z "${BATS_TEST_COMPLETED:-}" ] && [ -n "$BATS_TEST_NAME" ]; then
-		echo "# --- vmsvc-agent journal (last 30 lines):" >&2
-		guest_exec dbs 'journalctl -b -u vmsvc-agent --no-pager -q | tail -n 30' >&2 || true
-	fi
+	debpkg_journal dbs
 	e2e_teardown_test
 }
 

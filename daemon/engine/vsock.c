@@ -493,6 +493,11 @@ void vsk_dev_get_stats(const struct vsk_dev *d, struct vsk_stats *st)
 	st->buffered = d->txq_mem;
 }
 
+uint32_t vsk_dev_max_conns(const struct vsk_dev *d)
+{
+	return d->lim.max_conns;
+}
+
 /* --- host side --- */
 
 /* A free port in [lo, hi) for a connection to guest_port, from *next on. */

@@ -228,6 +228,10 @@ unsigned vsk_dev_reset_journal(struct vsk_dev *d, struct vsk_journal *j);
 /** Copies the device counters into *st. */
 void vsk_dev_get_stats(const struct vsk_dev *d, struct vsk_stats *st);
 
+/** The device's connection limit (struct vsk_limits.max_conns, its
+ * default filled in): a journal for d needs vjr_size() of it. */
+uint32_t vsk_dev_max_conns(const struct vsk_dev *d);
+
 /** The host stream polled readable (POLLIN, also POLLHUP/POLLERR). */
 void vsk_conn_host_readable(struct vsk_conn *c);
 

@@ -4,15 +4,20 @@
 # vmsvcd.service disabled again; tools/check does it once per run), booted
 # on the host's vmsvcd. Needs lib/guest and lib/daemon loaded.
 #
-#   debpkg_guest_start NAME CID  setup_file's work: fails with the command
+#   debpkg_guest_start NAME CID [OPTION...]
+#                                setup_file's work: fails with the command
 #                                to run when the packages are not in the
 #                                image; else a host vmsvcd with VM NAME and
-#                                the guest booted on it
+#                                the guest booted on it (guest_start with
+#                                the OPTIONs too); a function
+#                                debpkg_before_boot, if the test file has
+#                                one, runs with NAME once vmsvcd is up
 #   debpkg_journal NAME          in teardown: after a failed test, the
 #                                guest's vmsvcd and vmsvc-agent journal
 
 debpkg_guest_start() {
-	local root
+	local root name=$1 cid=$2
+	shift 2
 	root=$(guest_debian_dir)/rootfs
 	if [ ! -f "$root/var/lib/dpkg/info/vmsvc-agent.list" ] ||
 		[ ! -f "$root/var/lib/dpkg/info/vmsvc.list" ] ||
@@ -24,10 +29,13 @@ debpkg_guest_start() {
 	echo "# image: $(tail -n 1 "$(guest_debian_dir)/installed.log")" >&3
 	daemon_init
 	chmod 755 "$E2E_ROOT"
-	vmsvc vm add "$1" --cid "$2" >/dev/null
+	vmsvc vm add "$name" --cid "$cid" >/dev/null
 	daemon_start
-	guest_start "$1" --debian --vhost "$(vm_vhost "$1")"
-	echo "# Debian guest ready after $(guest_boot_ms "$1") ms" >&3
+	if declare -F debpkg_before_boot >/dev/null; then
+		debpkg_before_boot "$name"
+	fi
+	guest_start "$name" --debian --vhost "$(vm_vhost "$name")" "$@"
+	echo "# Debian guest ready after $(guest_boot_ms "$name") ms" >&3
 }
 
 debpkg_journal() {
