@@ -17,31 +17,21 @@ load lib/guest
 load lib/daemon
 load lib/ic
 load lib/hv
+load lib/debpkg
 
 HOOKS=/etc/vmsvc/freeze-hook.d
 
 setup_file() {
-	local root
 	e2e_require
-	root=$(guest_debian_dir)/rootfs
-	if [ ! -x "$root/usr/sbin/vmsvc-agent" ] || [ ! -x "$root/usr/bin/vmsvc" ]; then
-		echo "e2e: no vmsvc-agent in the Debian image; install a /usr build:" >&2
-		echo "  tools/mkdeb build/deb && tools/mkdebian --install build/deb $(guest_debian_dir)   (tools/check does)" >&2
-		return 1
-	fi
 	if ! command -v mkfs.ext4 >/dev/null || ! command -v e2fsck >/dev/null; then
 		echo "e2e: mkfs.ext4 and e2fsck are needed (e2fsprogs)" >&2
 		return 1
 	fi
 	daemon_init
-	chmod 755 "$E2E_ROOT"
 	truncate -s 64M "$E2E_ROOT/data.img"
 	mkfs.ext4 -q -F -L e2edata "$E2E_ROOT/data.img"
-	vmsvc vm add dfz --cid 10 >/dev/null
-	daemon_start
-	guest_start dfz --debian --vhost "$(vm_vhost dfz)" --disk "$E2E_ROOT/data.img"
+	debpkg_guest_start dfz 10 --disk "$E2E_ROOT/data.img"
 	guest_exec dfz 'mkdir -p /mnt/data && mount /dev/vdb /mnt/data && echo before >/mnt/data/seed && sync'
-	echo "# Debian guest ready after $(guest_boot_ms dfz) ms" >&3
 }
 
 teardown_file() {
@@ -55,10 +45,7 @@ setup() {
 }
 
 teardown() {
-	if [ -z "${BATS_TEST_COMPLETED:-}" ] && [ -n "$BATS_TEST_NAME" ]; then
-		echo "# --- vmsvc-agent journal (last 30 lines):" >&2
-		guest_exec -t 10 dfz 'journalctl -b -u vmsvc-agent --no-pager -q | tail -n 30' >&2 || true
-	fi
+	debpkg_journal dfz
 	# never leave the guest frozen for the next test
 	vmsvc vm thaw dfz >/dev/null 2>&1 || true
 	e2e_teardown_test

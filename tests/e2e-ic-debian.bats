@@ -15,23 +15,11 @@
 load lib/guest
 load lib/daemon
 load lib/ic
+load lib/debpkg
 
 setup_file() {
-	local root
 	e2e_require
-	root=$(guest_debian_dir)/rootfs
-	if [ ! -x "$root/usr/sbin/vmsvc-agent" ] || [ ! -x "$root/usr/bin/vmsvc" ] ||
-		[ ! -f "$root/usr/lib/udev/rules.d/60-vmsvc-agent.rules" ]; then
-		echo "e2e: no vmsvc-agent (and its udev rule) in the Debian image; install a /usr build:" >&2
-		echo "  tools/mkdeb build/deb && tools/mkdebian --install build/deb $(guest_debian_dir)   (tools/check does)" >&2
-		return 1
-	fi
-	daemon_init
-	chmod 755 "$E2E_ROOT"
-	vmsvc vm add dbi --cid 9 >/dev/null
-	daemon_start
-	guest_start dbi --debian --vhost "$(vm_vhost dbi)" --reboot
-	echo "# Debian guest ready after $(guest_boot_ms dbi) ms" >&3
+	debpkg_guest_start dbi 9 --reboot
 }
 
 teardown_file() {
@@ -45,10 +33,7 @@ setup() {
 }
 
 teardown() {
-	if [ -z "${BATS_TEST_COMPLETED:-}" ] && [ -n "$BATS_TEST_NAME" ]; then
-		echo "# --- vmsvc-agent journal (last 30 lines):" >&2
-		guest_exec -t 10 dbi 'journalctl -b -u vmsvc-agent --no-pager -q | tail -n 30' >&2 || true
-	fi
+	debpkg_journal dbi
 	e2e_teardown_test
 }
 

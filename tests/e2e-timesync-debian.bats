@@ -13,15 +13,19 @@ load lib/guest
 load lib/daemon
 load lib/ic
 load lib/ts
+load lib/debpkg
+
+# the time sync responder answers from the guest's first request on
+debpkg_before_boot() {
+	ts_responder_start "$1"
+}
 
 setup_file() {
 	local root
 	e2e_require
 	root=$(guest_debian_dir)/rootfs
-	if [ ! -x "$root/usr/sbin/vmsvc-agent" ] || [ ! -e "$root/usr/share/doc/vmsvc/chrony-vmsvc.conf" ] ||
-		[ ! -x "$root/usr/sbin/chronyd" ]; then
-		echo "e2e: no vmsvc-agent with time sync, or no chrony, in the Debian image:" >&2
-		echo "  tools/mkdeb build/deb && tools/mkdebian --install build/deb $(guest_debian_dir)" >&2
+	if [ ! -x "$root/usr/sbin/chronyd" ]; then
+		echo "e2e: no chrony in the Debian image: tools/mkdebian $(guest_debian_dir)" >&2
 		return 1
 	fi
 	if [ ! -x "${VMSVC_TSPROBE_STATIC:-}" ]; then
@@ -29,12 +33,7 @@ setup_file() {
 		return 1
 	fi
 	daemon_init
-	chmod 755 "$E2E_ROOT"
-	vmsvc vm add dts --cid 10 >/dev/null
-	daemon_start
-	ts_responder_start dts
-	guest_start dts --debian --vhost "$(vm_vhost dts)" --qmp "$E2E_ROOT/qmp"
-	echo "# Debian guest ready after $(guest_boot_ms dts) ms" >&3
+	debpkg_guest_start dts 10 --qmp "$E2E_ROOT/qmp"
 }
 
 teardown_file() {
@@ -48,9 +47,8 @@ setup() {
 }
 
 teardown() {
+	debpkg_journal dts
 	if [ -z "${BATS_TEST_COMPLETED:-}" ] && [ -n "$BATS_TEST_NAME" ]; then
-		echo "# --- vmsvc-agent journal (last 30 lines):" >&2
-		guest_exec -t 10 dts 'journalctl -b -u vmsvc-agent --no-pager -q | tail -n 30' >&2 || true
 		guest_exec -t 10 dts 'chronyc -n sources; journalctl -b -u chrony --no-pager -q | tail -n 10' >&2 || true
 	fi
 	qmp "$E2E_ROOT/qmp" cont >/dev/null 2>&1 || true
