@@ -5,7 +5,8 @@
 # (tools/mkdebian --install: dpkg -i, not copied files), and udev started
 # the agent; then, on that guest, vmsvc is purged and installed again from
 # its .deb as on a system that never had it: vmsvcd is enabled and running,
-# `vmsvc service list` talks to it, and `dpkg --purge` removes it cleanly.
+# `vmsvc service list` talks to it, an upgrade to a newer version hands a
+# running VM over to the new vmsvcd, and `dpkg --purge` removes it cleanly.
 # One QEMU (dbk, CID 14); the image is opened with snapshot=on, so nothing
 # done here stays. Host programs use only vmsvcd's Unix sockets: never
 # AF_VSOCK on the host.
@@ -103,8 +104,18 @@ teardown() {
 	[[ "$output" == *57164f39-9115-4e78-ab55-382f3bd5422d* ]]
 }
 
-@test "an upgrade of vmsvc (dpkg -i again) restarts vmsvcd, which takes over a running VM's connection" {
-	local pid t0 ms
+@test "an upgrade of vmsvc to a newer version restarts vmsvcd, which takes over a running VM's connection" {
+	local pid t0 ms v
+	v=$(dpkg-deb -f "$DEBS"/vmsvc_*_amd64.deb Version)
+	# The newer version: the same package repacked as $v+e2e1 (dpkg-deb in
+	# the guest), so that dpkg runs the maintainer scripts' upgrade path
+	# (prerm upgrade NEW, preinst upgrade OLD, postinst configure OLD).
+	run guest_exec -t 120 dbk "set -e; rm -rf /tmp/up; dpkg-deb -R /var/lib/vmsvc-test/debs/vmsvc_*.deb /tmp/up
+		sed -i 's/^Version: .*/Version: $v+e2e1/' /tmp/up/DEBIAN/control
+		dpkg-deb -Zgzip -b /tmp/up /tmp/vmsvc-up.deb >/dev/null; dpkg-deb -f /tmp/vmsvc-up.deb Version"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$v+e2e1" ]
 	# A synthetic VM "inner" in the guest (lib/handover) holds a connection
 	# to a service of the packaged vmsvcd.
 	run handover_start dbk
@@ -114,9 +125,14 @@ teardown() {
 	# The package's postinst restarts the unit on an upgrade (debhelper's
 	# restart-after-upgrade): SIGUSR1, the store kept for the new vmsvcd.
 	t0=$(guest_exec -t 120 dbk 'date +%s.%N
-		dpkg -i /var/lib/vmsvc-test/debs/vmsvc_*.deb >/tmp/dpkg.log 2>&1 || cat /tmp/dpkg.log')
+		dpkg -i /tmp/vmsvc-up.deb >/tmp/dpkg.log 2>&1 || cat /tmp/dpkg.log')
 	echo "$t0"
 	[[ "$t0" =~ ^[0-9.]+$ ]]
+	run guest_exec dbk "dpkg-query -W -f '\${Version} \${Status}\n' vmsvc
+		grep -cF 'Unpacking vmsvc ($v+e2e1) over ($v)' /tmp/dpkg.log"
+	echo "$output"
+	[ "${lines[0]}" = "$v+e2e1 install ok installed" ]
+	[ "${lines[1]}" = 1 ]
 	run handover_wait dbk 1
 	echo "$output"
 	[[ "${lines[1]}" =~ ^reset\ [0-9]+\ [0-9.]+$ ]]

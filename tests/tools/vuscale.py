@@ -327,8 +327,8 @@ def cmd_flood(a):
         conns, _ = open_conns(fe, a.port, a.conns)
         vf.check(len(conns) == a.conns, "flood connections refused")
         state = dict.fromkeys(conns, 0)
+        t0 = time.monotonic()  # before "flooding": secs covers what the caller saw
         log("flooding")
-        t0 = time.monotonic()
         deadline = t0 + a.seconds
         while not stop and time.monotonic() < deadline:
             pump(fe, a.port, conns, state, deadline)
@@ -344,7 +344,7 @@ def cmd_flood(a):
             fe.close()
         sinks.close()
     mb = sum(state.values()) / 1e6
-    log("result op=flood secs=%.1f mb=%.0f mb_s=%.1f requests=%d rsts=%d" %
+    log("result op=flood secs=%.3f mb=%.0f mb_s=%.1f requests=%d rsts=%d" %
         (secs, mb, mb / secs, requests, rsts))
     return 0
 
