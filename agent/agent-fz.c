@@ -444,6 +444,17 @@ void afz_thaw(struct afz *z, const char *why, struct afz_result *r)
 	afz_take_result(z, r);
 }
 
+void afz_finish(struct afz *z)
+{
+	if (z->phase == AFZ_IDLE)
+		return;
+	alog("stopping: waiting for the %s hooks that run",
+	     z->phase == AFZ_FREEZING ? "freeze" : "thaw");
+	while (!afz_step(z, now_ms(), true))
+		;
+	afz_result_clear(&z->res); /* nobody to tell */
+}
+
 void afz_recover(struct afz *z)
 {
 	char buf[IC_FZ_MAX_MOUNTS * 256];

@@ -115,6 +115,10 @@ int afz_freeze(struct afz *z, const struct ic_fz_freeze *q, uint64_t now, struct
 void afz_thaw(struct afz *z, const char *why, struct afz_result *res);
 /* At start: thaws what the state file says a previous agent froze. */
 void afz_recover(struct afz *z);
+/* At stop, once the connection is gone (a freeze under way is cancelled,
+ * a frozen guest thawed): waits until no hook runs any more, so that the
+ * freeze hooks that ran get their thaw hooks before the worker exits. */
+void afz_finish(struct afz *z);
 void afz_result_clear(struct afz_result *r);
 /* For the worker's loop while no connection is up: the hooks' report to
  * watch (0 or 1 pollfd at p), and what to do when it is readable (a freeze

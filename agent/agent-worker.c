@@ -180,6 +180,9 @@ int aworker_main(const struct aworker_opts *o)
 	r = aicw_run(&loop);
 	if (r < 0)
 		alog("integration services: %s", strerror(-r));
+	/* Not before the hooks end: the unit's KillMode=process leaves this
+	 * process be once the main process has gone. */
+	afz_finish(&w.fz);
 	ats_fini(&w.ts);
 	akvr_free(w.kvp);
 	asys_free(w.probe.sys);

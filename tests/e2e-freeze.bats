@@ -260,6 +260,29 @@ thawed() {
 	agent_ready
 }
 
+@test "systemctl stop vmsvc-agent during the freeze hooks: they end, the thaw hooks of those that ran run, nothing is frozen" {
+	agent_ready
+	hooks_install 10-a:0 20-slow:0
+	guest_exec dfz "sed -i 's/^exit 0/sleep 2; exit 0/' $HOOKS/20-slow"
+	"$VMSVC" vm freeze dfz --timeout 300 >/dev/null 2>&1 & # not the function: $! is vmsvc
+	local pid=$!
+	guest_exec dfz 'for i in $(seq 100); do grep -q "^20-slow freeze" /run/e2e-hooks.log 2>/dev/null && break; sleep 0.05; done
+		systemctl stop vmsvc-agent'
+	run wait "$pid"
+	[ "$status" -ne 0 ] # the freeze did not happen
+	run guest_exec -t 30 dfz 'for i in $(seq 200); do grep -q "^10-a thaw" /run/e2e-hooks.log && break; sleep 0.05; done
+		cat /run/e2e-hooks.log; journalctl -b -u vmsvc-agent --no-pager -q -o cat | grep -c "stopping: waiting for the freeze hooks"'
+	echo "$output"
+	[ "${lines[0]}" = "10-a freeze" ]
+	[ "${lines[1]}" = "20-slow freeze" ]
+	[ "${lines[2]}" = "20-slow thaw" ]
+	[ "${lines[3]}" = "10-a thaw" ]
+	[ "${lines[4]}" = 1 ]
+	[ "$(writable /mnt/data)" = writable ]
+	guest_exec dfz "! test -e /run/vmsvc/frozen; rm -rf $HOOKS; systemctl start vmsvc-agent"
+	agent_ready
+}
+
 @test "the agent's worker killed while frozen: the next worker thaws at its start (the state file in /run)" {
 	agent_ready
 	run vmsvc vm freeze dfz --timeout 600
